@@ -1,0 +1,416 @@
+//! A client for the PassBy[ME] messaging API: send, track and cancel messages over
+//! mutual TLS. Usable on its own, like the vendor's Python SDK.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use pam_passbyme::client::{Client, Credentials, Message};
+//!
+//! let creds = Credentials::from_pem_file(Path::new("/etc/passbyme/auth.pem"), Some("secret"))?;
+//! let client = Client::new(creds)?; // auth-sp.passbyme.com:443, the vendor trust store
+//! let mut session = client.send(&Message::authorization(vec!["alice@example.com".into()], 60))?;
+//! while !session.info().recipients.iter().all(|r| r.status.is_final()) {
+//!     std::thread::sleep(std::time::Duration::from_secs(1));
+//!     session.refresh()?;
+//! }
+//! # Ok::<(), pam_passbyme::client::Error>(())
+//! ```
+//!
+//! The transport is explicit on every point, because the PAM module runs inside sudo, whose
+//! environment belongs to the caller: TLS 1.2 or 1.3 through rustls with host-name checking;
+//! only the configured CA bundle is trusted (never the platform's roots or `SSL_CERT_*`); no
+//! proxy unless one is given (never from `*_PROXY`); https only; redirects are not followed;
+//! connect and whole-request timeouts; response bodies capped at 64 KiB; one kept-alive
+//! connection per client, so a login costs one TLS handshake.
+
+mod credentials;
+mod error;
+mod model;
+pub mod sanitize;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::CertificateDer;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+pub use credentials::{parse_certificates, read_pem_file, Credentials, MAX_PEM_FILE, VENDOR_TRUST_STORE};
+pub use error::Error;
+pub use model::{check_message_id, Message, MessageType, Recipient, SessionInfo, Status, MAX_MESSAGE_ID_LEN};
+
+/// The production service.
+pub const DEFAULT_ADDRESS: &str = "auth-sp.passbyme.com:443";
+/// Default time to establish the TCP and TLS connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time for one whole request, connection included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest response body read.
+pub const MAX_RESPONSE_BODY: u64 = 64 * 1024;
+/// The protocol version header every request carries.
+pub const API_VERSION_HEADER: &str = "X-PBM-API-VERSION";
+
+/// A PassBy[ME] API client. Cheap to clone; clones share the kept-alive connection.
+#[derive(Clone)]
+pub struct Client {
+    agent: ureq::Agent,
+    base: Arc<str>,
+    request_timeout: Duration,
+    deadline: Option<Instant>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).finish()
+    }
+}
+
+/// Builds a [`Client`]; every setting has a documented default.
+pub struct ClientBuilder {
+    credentials: Credentials,
+    address: String,
+    roots: Option<Vec<CertificateDer<'static>>>,
+    proxy: Option<String>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// `host:port`, `host` (port 443) or `[v6]:port`. Defaults to [`DEFAULT_ADDRESS`].
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = address.into();
+        self
+    }
+
+    /// The CA certificates that verify the server. Defaults to the vendor trust store.
+    pub fn ca_certificates(mut self, roots: Vec<CertificateDer<'static>>) -> Self {
+        self.roots = Some(roots);
+        self
+    }
+
+    /// An HTTP CONNECT proxy (`http://host:port`). Defaults to none; the environment is
+    /// never consulted.
+    pub fn proxy(mut self, proxy: Option<String>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Time to connect (TCP and TLS). Defaults to [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// Time for one whole request. Defaults to [`DEFAULT_REQUEST_TIMEOUT`].
+    pub fn request_timeout(mut self, t: Duration) -> Self {
+        self.request_timeout = t;
+        self
+    }
+
+    /// Checks the settings and builds the client. Nothing is sent yet.
+    pub fn build(self) -> Result<Client, Error> {
+        let base = base_url(&self.address)?;
+        let roots = match self.roots {
+            Some(r) => r,
+            None => parse_certificates(VENDOR_TRUST_STORE.as_bytes(), "vendor trust store")?,
+        };
+        if roots.is_empty() {
+            return Err(Error::pem("CA bundle", "no certificates"));
+        }
+        let roots: Vec<Certificate<'static>> =
+            roots.iter().map(|c| Certificate::from_der(c).to_owned()).collect();
+        let chain: Vec<Certificate<'static>> = self
+            .credentials
+            .chain()
+            .iter()
+            .map(|c| Certificate::from_der(c).to_owned())
+            .collect();
+        let key_pem = self.credentials.key_pem()?;
+        let key = PrivateKey::from_pem(key_pem.as_bytes())
+            .map_err(|e| Error::pem("credentials", format!("private key: {e}")))?;
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .client_cert(Some(ClientCert::new_with_certs(&chain, key)))
+            .root_certs(RootCerts::new_with_certs(&roots))
+            .use_sni(true)
+            .build();
+        let proxy = match &self.proxy {
+            Some(p) => Some(
+                ureq::Proxy::new(p)
+                    .map_err(|e| Error::InvalidArgument(format!("proxy '{p}': {e}")))?,
+            ),
+            None => None,
+        };
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .proxy(proxy)
+            .https_only(true)
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_connect(Some(self.connect_timeout))
+            .timeout_global(Some(self.request_timeout))
+            .max_idle_connections(1)
+            .max_idle_connections_per_host(1)
+            .user_agent(concat!("pam_passbyme/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Ok(Client {
+            agent,
+            base: base.into(),
+            request_timeout: self.request_timeout,
+            deadline: None,
+        })
+    }
+}
+
+/// `https://host:port` from an address; rejects anything that is not a plain host and port.
+fn base_url(address: &str) -> Result<String, Error> {
+    let bad = |why: &str| Error::Address(format!("'{address}': {why}"));
+    let (host, port) = if let Some(rest) = address.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']').ok_or_else(|| bad("unterminated '['"))?;
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad("not an IPv6 address"))?;
+        let port = match after {
+            "" => "443",
+            p => p.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?,
+        };
+        (format!("[{v6}]"), port)
+    } else {
+        match address.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), p),
+            None => (address.to_owned(), "443"),
+        }
+    };
+    let port: u16 = port.parse().map_err(|_| bad("the port is not a number from 1 to 65535"))?;
+    if port == 0 {
+        return Err(bad("port 0"));
+    }
+    let plain = host.starts_with('[')
+        || (!host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+    if !plain {
+        return Err(bad("the host must be a DNS name or an IP address"));
+    }
+    Ok(format!("https://{host}:{port}"))
+}
+
+impl Client {
+    /// A client of the production service, verified against the vendor trust store.
+    pub fn new(credentials: Credentials) -> Result<Client, Error> {
+        Client::builder(credentials).build()
+    }
+
+    /// A builder starting from the defaults.
+    pub fn builder(credentials: Credentials) -> ClientBuilder {
+        ClientBuilder {
+            credentials,
+            address: DEFAULT_ADDRESS.into(),
+            roots: None,
+            proxy: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// A clone whose requests never run past `deadline` (they time out early instead).
+    /// `None` lifts the limit. Clones share the connection.
+    pub fn with_deadline(&self, deadline: Option<Instant>) -> Client {
+        Client {
+            deadline,
+            ..self.clone()
+        }
+    }
+
+    /// `https://host:port` of the service.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a message (`POST /frontend/messages`) after the SDK's validations.
+    pub fn send(&self, message: &Message) -> Result<Session, Error> {
+        message.validate()?;
+        let info = self.call("POST", "", Some(message.to_json()))?;
+        Ok(Session {
+            client: self.clone(),
+            info,
+        })
+    }
+
+    /// Tracks a message (`GET /frontend/messages/{id}`).
+    pub fn track(&self, message_id: &str) -> Result<Session, Error> {
+        let info = self.call_on("GET", message_id)?;
+        Ok(Session {
+            client: self.clone(),
+            info,
+        })
+    }
+
+    /// Cancels a message (`DELETE /frontend/messages/{id}`).
+    pub fn cancel(&self, message_id: &str) -> Result<Session, Error> {
+        let info = self.call_on("DELETE", message_id)?;
+        Ok(Session {
+            client: self.clone(),
+            info,
+        })
+    }
+
+    fn call_on(&self, method: &str, message_id: &str) -> Result<SessionInfo, Error> {
+        check_message_id(message_id).map_err(Error::InvalidArgument)?;
+        let info = self.call(method, message_id, None)?;
+        if info.message_id != message_id {
+            return Err(Error::MalformedResponse(format!(
+                "asked about message {message_id}, the answer is about {}",
+                sanitize::clean(&info.message_id, 64)
+            )));
+        }
+        Ok(info)
+    }
+
+    fn call(&self, method: &str, id: &str, body: Option<Vec<u8>>) -> Result<SessionInfo, Error> {
+        let url = if id.is_empty() {
+            format!("{}/frontend/messages", self.base)
+        } else {
+            format!("{}/frontend/messages/{id}", self.base)
+        };
+        let mut timeout = self.request_timeout;
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout("deadline reached before the request".into()));
+            }
+            timeout = timeout.min(left);
+        }
+        let result = match (method, body) {
+            ("POST", Some(body)) => self
+                .agent
+                .post(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .header(API_VERSION_HEADER, "1")
+                .content_type("application/json")
+                .send(&body[..]),
+            ("GET", _) => self
+                .agent
+                .get(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .header(API_VERSION_HEADER, "1")
+                .call(),
+            _ => self
+                .agent
+                .delete(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .header(API_VERSION_HEADER, "1")
+                .call(),
+        };
+        let mut response = result.map_err(Error::from)?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BODY)
+            .read_to_vec()
+            .map_err(Error::from)?;
+        decode_response(status, &body)
+    }
+}
+
+/// The SDK's rules for a response: empty body → HTTP error; 420 → PassBy[ME] error with
+/// its JSON; other non-2xx → HTTP error; 2xx → session info with every field present.
+pub fn decode_response(status: u16, body: &[u8]) -> Result<SessionInfo, Error> {
+    let text = || sanitize::clean(&String::from_utf8_lossy(&body[..body.len().min(512)]), 512);
+    if body.is_empty() {
+        return Err(Error::Status {
+            status,
+            body: String::new(),
+        });
+    }
+    if status == 420 {
+        let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            Error::MalformedResponse(format!("HTTP 420 with a body that is not JSON: {e}"))
+        })?;
+        let code = json.get("code").and_then(|c| c.as_i64());
+        return Err(Error::Api { code, body: json });
+    }
+    if !(200..300).contains(&status) {
+        return Err(Error::Status {
+            status,
+            body: text(),
+        });
+    }
+    SessionInfo::from_json(body)
+}
+
+/// A sent message and what is known of it. `refresh` and `cancel` update it in place.
+#[derive(Debug, Clone)]
+pub struct Session {
+    client: Client,
+    info: SessionInfo,
+}
+
+impl Session {
+    /// The latest session info.
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The message id.
+    pub fn message_id(&self) -> &str {
+        &self.info.message_id
+    }
+
+    /// Tracks the message and updates this session.
+    pub fn refresh(&mut self) -> Result<(), Error> {
+        self.info = self.client.call_on("GET", &self.info.message_id)?;
+        Ok(())
+    }
+
+    /// Cancels the message and updates this session.
+    pub fn cancel(&mut self) -> Result<(), Error> {
+        self.info = self.client.call_on("DELETE", &self.info.message_id)?;
+        Ok(())
+    }
+
+    /// The client this session talks through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Replaces the client (e.g. one with another deadline).
+    pub fn set_client(&mut self, client: Client) {
+        self.client = client;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(base_url("auth-sp.passbyme.com:443").unwrap(), "https://auth-sp.passbyme.com:443");
+        assert_eq!(base_url("example.org").unwrap(), "https://example.org:443");
+        assert_eq!(base_url("127.0.0.1:8443").unwrap(), "https://127.0.0.1:8443");
+        assert_eq!(base_url("[::1]:8443").unwrap(), "https://[::1]:8443");
+        for bad in ["", "h:0", "h:99999", "h:x", "h/x:1", "user@h:1", "[::1", "[zz]:1", "h:1/"] {
+            assert!(matches!(base_url(bad), Err(Error::Address(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn response_rules_follow_the_sdk() {
+        assert!(matches!(decode_response(200, b""), Err(Error::Status { status: 200, .. })));
+        assert!(matches!(decode_response(500, b""), Err(Error::Status { status: 500, .. })));
+        match decode_response(420, br#"{"code": 421}"#) {
+            Err(Error::Api { code: Some(421), .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decode_response(420, b"oops"), Err(Error::MalformedResponse(_))));
+        assert!(matches!(decode_response(503, b"busy"), Err(Error::Status { status: 503, .. })));
+        assert!(matches!(decode_response(302, b"x"), Err(Error::Status { status: 302, .. })));
+        assert!(matches!(decode_response(200, b"{}"), Err(Error::MalformedResponse(_))));
+    }
+}
