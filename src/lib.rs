@@ -10,6 +10,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod args;
 pub mod client;
+pub mod config;
+pub mod log;
+pub mod login;
+pub mod os;
+mod pam;
+pub mod pamapp;
 
 pub use client::{sanitize, Client, Credentials};

@@ -48,15 +48,27 @@ impl Credentials {
     }
 
     /// Loads the chain from `cert` and the key from `key` (may be the same file).
-    pub fn from_files(cert: &Path, key: &Path, password: Option<&str>) -> Result<Credentials, Error> {
+    pub fn from_files(
+        cert: &Path,
+        key: &Path,
+        password: Option<&str>,
+    ) -> Result<Credentials, Error> {
         let cert_pem = read_pem_file(cert)?;
-        let key_pem = if key == cert { cert_pem.clone() } else { read_pem_file(key)? };
+        let key_pem = if key == cert {
+            cert_pem.clone()
+        } else {
+            read_pem_file(key)?
+        };
         Credentials::from_pem(&cert_pem, &key_pem, password)
     }
 
     /// Loads from PEM text already in memory: the chain from `cert_pem`, the key from
     /// `key_pem` (pass the same text twice for a combined file).
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], password: Option<&str>) -> Result<Credentials, Error> {
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        password: Option<&str>,
+    ) -> Result<Credentials, Error> {
         let chain = parse_certificates(cert_pem, "credentials")?;
         let key = parse_key(key_pem, password)?;
         let signer = rustls::crypto::ring::sign::any_supported_type(&key)
@@ -66,7 +78,12 @@ impl Credentials {
             Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
                 return Err(Error::KeyMismatch)
             }
-            Err(e) => return Err(Error::pem("credentials", format!("cannot check the key: {e}"))),
+            Err(e) => {
+                return Err(Error::pem(
+                    "credentials",
+                    format!("cannot check the key: {e}"),
+                ))
+            }
         }
         Ok(Credentials {
             chain,
@@ -83,7 +100,12 @@ impl Credentials {
     pub fn not_after(&self) -> Result<OffsetDateTime, Error> {
         let leaf = x509_cert::Certificate::from_der(&self.chain[0])
             .map_err(|e| Error::pem("credentials", format!("certificate: {e}")))?;
-        let secs = leaf.tbs_certificate().validity().not_after.to_unix_duration().as_secs();
+        let secs = leaf
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_unix_duration()
+            .as_secs();
         OffsetDateTime::from_unix_timestamp(secs as i64)
             .map_err(|e| Error::pem("credentials", format!("certificate expiry: {e}")))
     }
@@ -131,7 +153,10 @@ pub fn read_pem_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
 }
 
 /// Every certificate in a PEM text, skipping `Bag Attributes` and other text.
-pub fn parse_certificates(pem: &[u8], what: &'static str) -> Result<Vec<CertificateDer<'static>>, Error> {
+pub fn parse_certificates(
+    pem: &[u8],
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, Error> {
     let mut certs = Vec::new();
     for item in CertificateDer::pem_slice_iter(pem) {
         let cert = item.map_err(|e| Error::pem(what, format!("unparsable PEM: {e}")))?;
@@ -161,16 +186,19 @@ fn parse_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static
             .map(|e| start + e + ENCRYPTED_END.len())
             .ok_or_else(|| Error::pem("credentials", "unterminated ENCRYPTED PRIVATE KEY block"))?;
         let password = password.ok_or_else(|| {
-            Error::pem("credentials", "the private key is encrypted and no password is configured")
+            Error::pem(
+                "credentials",
+                "the private key is encrypted and no password is configured",
+            )
         })?;
         let (_, doc) = SecretDocument::from_pem(&text[start..end])
             .map_err(|e| Error::pem("credentials", format!("ENCRYPTED PRIVATE KEY block: {e}")))?;
         let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes())
             .map_err(|e| Error::pem("credentials", format!("ENCRYPTED PRIVATE KEY block: {e}")))?;
         let plain = info.decrypt(password).map_err(|e| match e {
-            pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::UnsupportedAlgorithm { .. }) => {
-                Error::pem("credentials", format!("unsupported key encryption: {e}"))
-            }
+            pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::UnsupportedAlgorithm {
+                ..
+            }) => Error::pem("credentials", format!("unsupported key encryption: {e}")),
             _ => Error::WrongPassword,
         })?;
         // A wrong password passes the CBC padding check about once in 256 tries: the
@@ -181,9 +209,10 @@ fn parse_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static
         )));
     }
     PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => {
-            Error::pem("credentials", "no PRIVATE KEY block (PKCS#8, PKCS#1 or SEC1)")
-        }
+        rustls_pki_types::pem::Error::NoItemsFound => Error::pem(
+            "credentials",
+            "no PRIVATE KEY block (PKCS#8, PKCS#1 or SEC1)",
+        ),
         other => Error::pem("credentials", format!("private key: {other}")),
     })
 }
@@ -193,7 +222,11 @@ mod tests {
     use super::*;
 
     fn vendor() -> Vec<u8> {
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vendor-test-auth.pem")).unwrap()
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/vendor-test-auth.pem"
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -201,7 +234,10 @@ mod tests {
         let c = Credentials::from_pem(&vendor(), &vendor(), Some("123456")).unwrap();
         assert!(c.chain().len() >= 2, "chain of {}", c.chain().len());
         assert_eq!(c.not_after().unwrap().year(), 2018);
-        assert!(c.key_pem().unwrap().starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(c
+            .key_pem()
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----"));
     }
 
     #[test]
@@ -209,12 +245,20 @@ mod tests {
         let err = Credentials::from_pem(&vendor(), &vendor(), Some("654321")).unwrap_err();
         assert!(matches!(err, Error::WrongPassword), "{err:?}");
         let err = Credentials::from_pem(&vendor(), &vendor(), None).unwrap_err();
-        assert!(err.to_string().contains("no password is configured"), "{err}");
+        assert!(
+            err.to_string().contains("no password is configured"),
+            "{err}"
+        );
     }
 
     #[test]
     fn trust_store_has_seven_certificates() {
-        assert_eq!(parse_certificates(VENDOR_TRUST_STORE.as_bytes(), "CA bundle").unwrap().len(), 7);
+        assert_eq!(
+            parse_certificates(VENDOR_TRUST_STORE.as_bytes(), "CA bundle")
+                .unwrap()
+                .len(),
+            7
+        );
     }
 
     #[test]
@@ -222,7 +266,10 @@ mod tests {
         let err = parse_certificates(b"hello", "credentials").unwrap_err();
         assert_eq!(err.to_string(), "credentials: no CERTIFICATE block");
         let legacy = b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n";
-        assert!(parse_key(legacy, Some("x")).unwrap_err().to_string().contains("openssl pkcs8 -topk8"));
+        assert!(parse_key(legacy, Some("x"))
+            .unwrap_err()
+            .to_string()
+            .contains("openssl pkcs8 -topk8"));
         let err = parse_key(b"nothing", None).unwrap_err();
         assert!(err.to_string().contains("no PRIVATE KEY block"), "{err}");
     }

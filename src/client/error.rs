@@ -82,18 +82,20 @@ impl fmt::Display for Error {
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
             Error::File { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Pem { what, reason } => write!(f, "{what}: {reason}"),
-            Error::WrongPassword => f.write_str(
-                "credentials: the password does not decrypt the private key",
-            ),
-            Error::KeyMismatch => f.write_str(
-                "credentials: the private key does not match the certificate",
-            ),
+            Error::WrongPassword => {
+                f.write_str("credentials: the password does not decrypt the private key")
+            }
+            Error::KeyMismatch => {
+                f.write_str("credentials: the private key does not match the certificate")
+            }
             Error::Address(msg) => write!(f, "service address: {msg}"),
             Error::Status { status, body } if body.is_empty() => {
                 write!(f, "HTTP status {status} with an empty body")
             }
             Error::Status { status, body } => write!(f, "HTTP status {status}: {body}"),
-            Error::Api { code: Some(code), .. } => write!(f, "PassBy[ME] error code {code}"),
+            Error::Api {
+                code: Some(code), ..
+            } => write!(f, "PassBy[ME] error code {code}"),
             Error::Api { body, .. } => write!(f, "PassBy[ME] error without a code: {body}"),
             Error::MalformedResponse(msg) => write!(f, "malformed response: {msg}"),
             Error::Tls(msg) => write!(f, "TLS: {msg}"),
@@ -118,10 +120,11 @@ impl From<ureq::Error> for Error {
         match err {
             U::Timeout(which) => Error::Timeout(format!("{which:?}").to_lowercase()),
             U::Rustls(e) => Error::Tls(e.to_string()),
-            U::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                Error::Timeout(e.to_string())
-            }
-            U::Io(e) => match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            U::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => Error::Timeout(e.to_string()),
+            U::Io(e) => match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
                 Some(tls) => Error::Tls(tls.to_string()),
                 None => Error::Connection(e.to_string()),
             },

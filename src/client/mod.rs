@@ -33,9 +33,13 @@ use std::time::{Duration, Instant};
 use rustls_pki_types::CertificateDer;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
-pub use credentials::{parse_certificates, read_pem_file, Credentials, MAX_PEM_FILE, VENDOR_TRUST_STORE};
+pub use credentials::{
+    parse_certificates, read_pem_file, Credentials, MAX_PEM_FILE, VENDOR_TRUST_STORE,
+};
 pub use error::Error;
-pub use model::{check_message_id, Message, MessageType, Recipient, SessionInfo, Status, MAX_MESSAGE_ID_LEN};
+pub use model::{
+    check_message_id, Message, MessageType, Recipient, SessionInfo, Status, MAX_MESSAGE_ID_LEN,
+};
 
 /// The production service.
 pub const DEFAULT_ADDRESS: &str = "auth-sp.passbyme.com:443";
@@ -107,7 +111,7 @@ impl ClientBuilder {
 
     /// Checks the settings and builds the client. Nothing is sent yet.
     pub fn build(self) -> Result<Client, Error> {
-        let base = base_url(&self.address)?;
+        let base = check_address(&self.address)?;
         let roots = match self.roots {
             Some(r) => r,
             None => parse_certificates(VENDOR_TRUST_STORE.as_bytes(), "vendor trust store")?,
@@ -115,8 +119,10 @@ impl ClientBuilder {
         if roots.is_empty() {
             return Err(Error::pem("CA bundle", "no certificates"));
         }
-        let roots: Vec<Certificate<'static>> =
-            roots.iter().map(|c| Certificate::from_der(c).to_owned()).collect();
+        let roots: Vec<Certificate<'static>> = roots
+            .iter()
+            .map(|c| Certificate::from_der(c).to_owned())
+            .collect();
         let chain: Vec<Certificate<'static>> = self
             .credentials
             .chain()
@@ -162,15 +168,21 @@ impl ClientBuilder {
     }
 }
 
-/// `https://host:port` from an address; rejects anything that is not a plain host and port.
-fn base_url(address: &str) -> Result<String, Error> {
+/// Checks a service address (`host:port`, `host` or `[v6]:port`) and returns the
+/// `https://host:port` base URL; rejects anything that is not a plain host and port.
+pub fn check_address(address: &str) -> Result<String, Error> {
     let bad = |why: &str| Error::Address(format!("'{address}': {why}"));
     let (host, port) = if let Some(rest) = address.strip_prefix('[') {
-        let (v6, after) = rest.split_once(']').ok_or_else(|| bad("unterminated '['"))?;
-        v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad("not an IPv6 address"))?;
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("unterminated '['"))?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| bad("not an IPv6 address"))?;
         let port = match after {
             "" => "443",
-            p => p.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?,
+            p => p
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected ':' after ']'"))?,
         };
         (format!("[{v6}]"), port)
     } else {
@@ -179,14 +191,18 @@ fn base_url(address: &str) -> Result<String, Error> {
             None => (address.to_owned(), "443"),
         }
     };
-    let port: u16 = port.parse().map_err(|_| bad("the port is not a number from 1 to 65535"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad("the port is not a number from 1 to 65535"))?;
     if port == 0 {
         return Err(bad("port 0"));
     }
     let plain = host.starts_with('[')
         || (!host.is_empty()
             && host.len() <= 253
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
     if !plain {
         return Err(bad("the host must be a DNS name or an IP address"));
     }
@@ -391,26 +407,60 @@ mod tests {
 
     #[test]
     fn addresses() {
-        assert_eq!(base_url("auth-sp.passbyme.com:443").unwrap(), "https://auth-sp.passbyme.com:443");
-        assert_eq!(base_url("example.org").unwrap(), "https://example.org:443");
-        assert_eq!(base_url("127.0.0.1:8443").unwrap(), "https://127.0.0.1:8443");
-        assert_eq!(base_url("[::1]:8443").unwrap(), "https://[::1]:8443");
-        for bad in ["", "h:0", "h:99999", "h:x", "h/x:1", "user@h:1", "[::1", "[zz]:1", "h:1/"] {
-            assert!(matches!(base_url(bad), Err(Error::Address(_))), "{bad:?}");
+        assert_eq!(
+            check_address("auth-sp.passbyme.com:443").unwrap(),
+            "https://auth-sp.passbyme.com:443"
+        );
+        assert_eq!(
+            check_address("example.org").unwrap(),
+            "https://example.org:443"
+        );
+        assert_eq!(
+            check_address("127.0.0.1:8443").unwrap(),
+            "https://127.0.0.1:8443"
+        );
+        assert_eq!(check_address("[::1]:8443").unwrap(), "https://[::1]:8443");
+        for bad in [
+            "", "h:0", "h:99999", "h:x", "h/x:1", "user@h:1", "[::1", "[zz]:1", "h:1/",
+        ] {
+            assert!(
+                matches!(check_address(bad), Err(Error::Address(_))),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn response_rules_follow_the_sdk() {
-        assert!(matches!(decode_response(200, b""), Err(Error::Status { status: 200, .. })));
-        assert!(matches!(decode_response(500, b""), Err(Error::Status { status: 500, .. })));
+        assert!(matches!(
+            decode_response(200, b""),
+            Err(Error::Status { status: 200, .. })
+        ));
+        assert!(matches!(
+            decode_response(500, b""),
+            Err(Error::Status { status: 500, .. })
+        ));
         match decode_response(420, br#"{"code": 421}"#) {
-            Err(Error::Api { code: Some(421), .. }) => {}
+            Err(Error::Api {
+                code: Some(421), ..
+            }) => {}
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode_response(420, b"oops"), Err(Error::MalformedResponse(_))));
-        assert!(matches!(decode_response(503, b"busy"), Err(Error::Status { status: 503, .. })));
-        assert!(matches!(decode_response(302, b"x"), Err(Error::Status { status: 302, .. })));
-        assert!(matches!(decode_response(200, b"{}"), Err(Error::MalformedResponse(_))));
+        assert!(matches!(
+            decode_response(420, b"oops"),
+            Err(Error::MalformedResponse(_))
+        ));
+        assert!(matches!(
+            decode_response(503, b"busy"),
+            Err(Error::Status { status: 503, .. })
+        ));
+        assert!(matches!(
+            decode_response(302, b"x"),
+            Err(Error::Status { status: 302, .. })
+        ));
+        assert!(matches!(
+            decode_response(200, b"{}"),
+            Err(Error::MalformedResponse(_))
+        ));
     }
 }

@@ -88,7 +88,9 @@ impl Message {
             return Err(Error::InvalidArgument("no recipients".into()));
         }
         if let Some(bad) = self.recipients.iter().find(|r| r.trim().is_empty()) {
-            return Err(Error::InvalidArgument(format!("empty recipient id '{bad}'")));
+            return Err(Error::InvalidArgument(format!(
+                "empty recipient id '{bad}'"
+            )));
         }
         if self.availability < 1 {
             return Err(Error::InvalidArgument(
@@ -277,18 +279,12 @@ impl SessionInfo {
             .ok_or_else(|| Error::MalformedResponse("'recipients' is not an array".into()))?;
         let mut recipients = Vec::with_capacity(list.len());
         for (i, item) in list.iter().enumerate() {
-            let user_id = item
-                .get("userId")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| {
-                    Error::MalformedResponse(format!("recipients[{i}]: missing string 'userId'"))
-                })?;
-            let status = item
-                .get("status")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| {
-                    Error::MalformedResponse(format!("recipients[{i}]: missing string 'status'"))
-                })?;
+            let user_id = item.get("userId").and_then(|v| v.as_str()).ok_or_else(|| {
+                Error::MalformedResponse(format!("recipients[{i}]: missing string 'userId'"))
+            })?;
+            let status = item.get("status").and_then(|v| v.as_str()).ok_or_else(|| {
+                Error::MalformedResponse(format!("recipients[{i}]: missing string 'status'"))
+            })?;
             recipients.push(Recipient {
                 user_id: user_id.to_owned(),
                 status: Status::parse(status),
@@ -355,8 +351,19 @@ mod tests {
     #[test]
     fn every_status_round_trips_and_only_approved_approves() {
         let all = [
-            "PENDING", "NOTIFIED", "DOWNLOADED", "SEEN", "NOT_SEEN", "NOT_NOTIFIED",
-            "NOT_DOWNLOADED", "NO_DEVICE", "FAILED", "DISABLED", "CANCELLED", "APPROVED", "DENIED",
+            "PENDING",
+            "NOTIFIED",
+            "DOWNLOADED",
+            "SEEN",
+            "NOT_SEEN",
+            "NOT_NOTIFIED",
+            "NOT_DOWNLOADED",
+            "NO_DEVICE",
+            "FAILED",
+            "DISABLED",
+            "CANCELLED",
+            "APPROVED",
+            "DENIED",
         ];
         let mut finals = 0;
         for name in all {
@@ -367,7 +374,14 @@ mod tests {
             finals += st.is_final() as usize;
         }
         assert_eq!(finals, 9);
-        for near in ["approved", "APPROVED ", " APPROVED", "APPROVE", "Approved", ""] {
+        for near in [
+            "approved",
+            "APPROVED ",
+            " APPROVED",
+            "APPROVE",
+            "Approved",
+            "",
+        ] {
             let st = Status::parse(near);
             assert!(matches!(st, Status::Unknown(_)), "{near:?}");
             assert!(!st.is_approved() && !st.is_final());
@@ -377,22 +391,55 @@ mod tests {
     #[test]
     fn missing_and_mistyped_fields_are_named() {
         let cases = [
-            (r#"{"expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[]}"#, "missing field 'messageId'"),
-            (r#"{"messageId":"a","recipients":[]}"#, "missing field 'expirationDate'"),
-            (r#"{"messageId":"a","expirationDate":"2015-06-11T13:06:12.658+02:00"}"#, "missing field 'recipients'"),
-            (r#"{"messageId":7,"expirationDate":"x","recipients":[]}"#, "'messageId' is not a string"),
-            (r#"{"messageId":"a","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":"x"}"#, "'recipients' is not an array"),
-            (r#"{"messageId":"a","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[{"status":"SEEN"}]}"#, "recipients[0]: missing string 'userId'"),
-            (r#"{"messageId":"a","expirationDate":"yesterday","recipients":[]}"#, "'expirationDate' \"yesterday\" is not an ISO-8601 time"),
-            (r#"{"messageId":"../x","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[]}"#, "characters other than"),
-            (r#"{"messageId":"","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[]}"#, "empty message id"),
+            (
+                r#"{"expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[]}"#,
+                "missing field 'messageId'",
+            ),
+            (
+                r#"{"messageId":"a","recipients":[]}"#,
+                "missing field 'expirationDate'",
+            ),
+            (
+                r#"{"messageId":"a","expirationDate":"2015-06-11T13:06:12.658+02:00"}"#,
+                "missing field 'recipients'",
+            ),
+            (
+                r#"{"messageId":7,"expirationDate":"x","recipients":[]}"#,
+                "'messageId' is not a string",
+            ),
+            (
+                r#"{"messageId":"a","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":"x"}"#,
+                "'recipients' is not an array",
+            ),
+            (
+                r#"{"messageId":"a","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[{"status":"SEEN"}]}"#,
+                "recipients[0]: missing string 'userId'",
+            ),
+            (
+                r#"{"messageId":"a","expirationDate":"yesterday","recipients":[]}"#,
+                "'expirationDate' \"yesterday\" is not an ISO-8601 time",
+            ),
+            (
+                r#"{"messageId":"../x","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[]}"#,
+                "characters other than",
+            ),
+            (
+                r#"{"messageId":"","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[]}"#,
+                "empty message id",
+            ),
             (r#"{"messageId":"#, "not JSON"),
             (r#"[]"#, "not a JSON object"),
         ];
         for (body, want) in cases {
             let err = SessionInfo::from_json(body.as_bytes()).unwrap_err();
-            assert!(matches!(err, Error::MalformedResponse(_)), "{body}: {err:?}");
-            assert!(err.to_string().contains(want), "{body}: {err} does not contain {want}");
+            assert!(
+                matches!(err, Error::MalformedResponse(_)),
+                "{body}: {err:?}"
+            );
+            assert!(
+                err.to_string().contains(want),
+                "{body}: {err} does not contain {want}"
+            );
         }
         let huge = format!(
             r#"{{"messageId":"{}","expirationDate":"2015-06-11T13:06:12.658+02:00","recipients":[]}}"#,
@@ -407,7 +454,17 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
         let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
         keys.sort();
-        assert_eq!(keys, ["availability", "body", "callbackUrl", "recipients", "subject", "type"]);
+        assert_eq!(
+            keys,
+            [
+                "availability",
+                "body",
+                "callbackUrl",
+                "recipients",
+                "subject",
+                "type"
+            ]
+        );
         assert_eq!(v["type"], "authorization");
         assert_eq!(v["subject"], serde_json::Value::Null);
         assert_eq!(v["availability"], 30);
@@ -416,9 +473,15 @@ mod tests {
     #[test]
     fn validation_matches_the_sdk() {
         assert!(Message::authorization(vec![], 30).validate().is_err());
-        assert!(Message::authorization(vec!["a".into()], 0).validate().is_err());
-        assert!(Message::authorization(vec![" ".into()], 5).validate().is_err());
-        assert!(Message::authorization(vec!["a".into()], 1).validate().is_ok());
+        assert!(Message::authorization(vec!["a".into()], 0)
+            .validate()
+            .is_err());
+        assert!(Message::authorization(vec![" ".into()], 5)
+            .validate()
+            .is_err());
+        assert!(Message::authorization(vec!["a".into()], 1)
+            .validate()
+            .is_ok());
         assert!("sms".parse::<MessageType>().is_err());
         assert_eq!("esign".parse::<MessageType>().unwrap(), MessageType::Esign);
     }

@@ -1,0 +1,14 @@
+//! The single integration-test binary. Every test talks to a real emulator process over
+//! real mutual TLS; the PAM tests load the built module through real Linux-PAM.
+
+/// Emulator process guard, config writers, syslog capture.
+mod util;
+
+/// The client library against the emulator: every call, status, error kind and fault.
+mod client;
+
+/// The `passbyme` command: exit codes and exact messages.
+mod cli;
+
+/// The module through real libpam (`pam_start_confdir`).
+mod pam;

@@ -1,35 +1,406 @@
 //! `passbyme`: check a configuration as the PAM module reads it, send/track/cancel
 //! messages by hand, try a login without PAM, and run the bundled emulator.
 
+mod demo;
 mod emulator;
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use pam_passbyme::client::{sanitize, Message, MessageType, Session, Status};
+use pam_passbyme::config::{self, Config};
+use pam_passbyme::log::Level;
+use pam_passbyme::login::{self, Request, Ui};
 
+/// Push-based second-factor login on PassBy[ME]: the companion command of pam_passbyme.so.
 #[derive(Parser)]
 #[command(name = "passbyme", version, about, long_about = None)]
 struct Cli {
+    /// The configuration file (the one the PAM module reads).
+    #[arg(long, short, global = true, value_name = "FILE", default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check the configuration exactly as the module reads it (files, TOML, credentials).
+    Check {
+        /// Also reach the service over mutual TLS.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Send a message, like the SDK's send_message.
+    Send {
+        /// Recipient PassBy[ME] ID (repeat for several).
+        #[arg(long = "to", required = true, value_name = "ID")]
+        to: Vec<String>,
+        /// authorization, message or esign.
+        #[arg(long = "type", default_value = "authorization", value_name = "TYPE")]
+        kind: String,
+        /// Subject line.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Body text.
+        #[arg(long)]
+        body: Option<String>,
+        /// Seconds the message may be downloaded.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        availability: u64,
+        /// Track the message until every recipient's status is final (cancel on Ctrl-C).
+        #[arg(long)]
+        wait: bool,
+        /// Print the session as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a message's status (`track` in the SDK).
+    Track {
+        /// The message id.
+        id: String,
+        /// Print the session as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a message.
+    Cancel {
+        /// The message id.
+        id: String,
+        /// Print the session as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the module's whole login flow for USER without PAM, showing progress.
+    Login {
+        /// The Unix user to log in as (looked up in [users]).
+        user: String,
+        /// The service name the message mentions.
+        #[arg(long, default_value = "passbyme-login")]
+        service: String,
+        /// The remote host the message mentions (none: a local login).
+        #[arg(long)]
+        rhost: Option<String>,
+    },
     /// Run a local PassBy[ME] emulator (mutual TLS) that plays the phone.
     Emulator(emulator::Args),
+    /// A real login through real Linux-PAM and the built module, against an emulator
+    /// started for it; you play the phone.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Emulator(args) => emulator::run(args),
+        Command::Check { connect } => check(&cli.config, connect),
+        Command::Send {
+            to,
+            kind,
+            subject,
+            body,
+            availability,
+            wait,
+            json,
+        } => send(
+            &cli.config,
+            to,
+            &kind,
+            subject,
+            body,
+            availability,
+            wait,
+            json,
+        ),
+        Command::Track { id, json } => load_client(&cli.config)
+            .and_then(|c| c.track(&id).map_err(Into::into))
+            .map(|s| print_session(&s, json)),
+        Command::Cancel { id, json } => load_client(&cli.config)
+            .and_then(|c| c.cancel(&id).map_err(Into::into))
+            .map(|s| print_session(&s, json)),
+        Command::Login {
+            user,
+            service,
+            rhost,
+        } => return login(&cli.config, user, service, rhost),
+        Command::Emulator(args) => emulator::run(args).map(|()| true),
+        Command::Demo(args) => return demo::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("passbyme: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn load_client(path: &std::path::Path) -> Result<pam_passbyme::Client> {
+    let config = Config::load(path)?;
+    Ok(config.client()?)
+}
+
+fn print_session(s: &Session, json: bool) -> bool {
+    let info = s.info();
+    if json {
+        let v = serde_json::json!({
+            "messageId": info.message_id,
+            "expirationDate": info.expiration_date
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            "recipients": info.recipients.iter()
+                .map(|r| serde_json::json!({"userId": r.user_id, "status": r.status.as_str()}))
+                .collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        println!(
+            "message {}  expires {}",
+            info.message_id, info.expiration_date
+        );
+        for r in &info.recipients {
+            println!("  {}  {}", sanitize::clean(&r.user_id, 128), r.status);
+        }
+    }
+    true
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send(
+    path: &std::path::Path,
+    to: Vec<String>,
+    kind: &str,
+    subject: Option<String>,
+    body: Option<String>,
+    availability: u64,
+    wait: bool,
+    json: bool,
+) -> Result<bool> {
+    let kind: MessageType = kind.parse()?;
+    let client = load_client(path)?;
+    let message = Message {
+        recipients: to,
+        subject,
+        body,
+        availability,
+        kind,
+        callback_url: None,
+    };
+    let mut session = client.send(&message).context("send")?;
+    if !wait {
+        return Ok(print_session(&session, json));
+    }
+    if !json {
+        eprintln!(
+            "sent message {}; waiting (Ctrl-C cancels)",
+            session.message_id()
+        );
+    }
+    let guard = pam_passbyme::os::SignalGuard::install();
+    let mut last: Vec<Status> = Vec::new();
+    loop {
+        let now: Vec<Status> = session
+            .info()
+            .recipients
+            .iter()
+            .map(|r| r.status.clone())
+            .collect();
+        if now != last && !json {
+            for r in &session.info().recipients {
+                eprintln!("  {}  {}", sanitize::clean(&r.user_id, 128), r.status);
+            }
+            last = now;
+        }
+        let done = session.info().recipients.iter().all(|r| {
+            r.status.is_final() || (kind == MessageType::Message && r.status == Status::Seen)
+        });
+        if done {
+            break;
+        }
+        let until = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < until {
+            if let Some(sig) = guard.interrupted() {
+                session.cancel().context("cancel")?;
+                eprintln!("{}: message cancelled", pam_passbyme::os::signal_name(sig));
+                print_session(&session, json);
+                guard.restore_quietly(); // exit normally instead of re-raising the signal
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        session.refresh().context("track")?;
+    }
+    print_session(&session, json);
+    Ok(session
+        .info()
+        .recipients
+        .iter()
+        .any(|r| r.status.is_approved() || r.status == Status::Seen))
+}
+
+fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
+    let mut ok = true;
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("FAIL  {e}");
+            return Ok(false);
+        }
+    };
+    println!("ok    {}: valid", path.display());
+    for (k, v) in config.describe() {
+        println!("        {k} = {v}");
+    }
+    let (client, creds) = match config.client_and_credentials() {
+        Ok(x) => x,
+        Err(e) => {
+            println!("FAIL  {e}");
+            return Ok(false);
+        }
+    };
+    println!(
+        "ok    credentials: key decrypts and matches the certificate ({})",
+        creds.subject()
+    );
+    match creds.not_after() {
+        Ok(t) => {
+            let left = t - time::OffsetDateTime::now_utc();
+            if left.is_negative() {
+                println!(
+                    "FAIL  client certificate expired on {t}: the service will refuse every login"
+                );
+                ok = false;
+            } else if left < time::Duration::days(30) {
+                println!(
+                    "WARN  client certificate expires on {t} (in {} days): renew it",
+                    left.whole_days()
+                );
+            } else {
+                println!("ok    client certificate valid until {t}");
+            }
+        }
+        Err(e) => {
+            println!("FAIL  {e}");
+            ok = false;
+        }
+    }
+    if config.users.is_empty() {
+        println!("WARN  [users] is empty: every login will be treated as unmapped");
+    } else {
+        for (user, ids) in &config.users {
+            println!("ok    user {user} -> {}", ids.join(", "));
+        }
+    }
+    let sample = config::render(&config.login.subject, |n| Some(format!("<{n}>")));
+    match sample {
+        Ok(s) => println!("ok    subject: {s}"),
+        Err(e) => {
+            println!("FAIL  login.subject: {e}");
+            ok = false;
+        }
+    }
+    if connect {
+        // An id that cannot exist: a 420 answer proves TLS both ways and the API.
+        match client.track("passbymeCheck0") {
+            Err(pam_passbyme::client::Error::Api { code, .. }) => {
+                println!("ok    {}: reached over mutual TLS (PassBy[ME] code {:?} for a test id, as expected)", client.base_url(), code)
+            }
+            Ok(_) => println!("ok    {}: reached over mutual TLS", client.base_url()),
+            Err(e) => {
+                println!("FAIL  {}: {e}", client.base_url());
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        bail!("{}: problems found (see FAIL above)", path.display());
+    }
+    Ok(true)
+}
+
+struct TermUi {
+    spinner: usize,
+    tty: bool,
+    guard: pam_passbyme::os::SignalGuard,
+    verbose: bool,
+}
+
+impl Ui for TermUi {
+    fn info(&mut self, text: &str) -> Result<(), String> {
+        println!("{text}");
+        Ok(())
+    }
+
+    fn prompt(&mut self, text: &str) -> Result<String, String> {
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
+        Ok(line.trim_end().to_owned())
+    }
+
+    fn interrupted(&mut self) -> Option<i32> {
+        if self.tty {
+            const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+            self.spinner += 1;
+            if self.spinner % 3 == 0 {
+                eprint!("\r{} waiting ", FRAMES[(self.spinner / 3) % 4]);
+            }
+        }
+        self.guard.interrupted()
+    }
+
+    fn progress(&mut self, status: &Status) {
+        if self.tty {
+            eprint!("\r");
+        }
+        eprintln!("status: {status}          ");
+    }
+
+    fn log(&mut self, level: Level, line: &str) {
+        if level != Level::Debug || self.verbose {
+            if self.tty {
+                eprint!("\r");
+            }
+            eprintln!("{}: {line}", level.name());
+        }
+    }
+}
+
+fn login(path: &std::path::Path, user: String, service: String, rhost: Option<String>) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("passbyme: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let req = Request {
+        user,
+        service,
+        rhost,
+        tty: None,
+    };
+    let mut ui = TermUi {
+        spinner: 0,
+        tty: std::io::stderr().is_terminal(),
+        guard: pam_passbyme::os::SignalGuard::install(),
+        verbose: true,
+    };
+    let report = login::run(&config, &req, &mut ui);
+    ui.guard.restore_quietly(); // print the result instead of dying by the signal
+    if report.outcome.allows() {
+        println!("login allowed ({})", report.outcome.word());
+        ExitCode::SUCCESS
+    } else {
+        println!("login refused ({})", report.outcome.word());
+        ExitCode::FAILURE
     }
 }

@@ -1,0 +1,125 @@
+//! The module's arguments on its pam.d line: `config=PATH`, `debug`, `prompt=enter|info|none`,
+//! `timeout=DURATION`. Strict: an unknown or malformed argument is an error (the login is
+//! denied and the line named in the log), never ignored.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{self, Prompt};
+
+/// Parsed module arguments; each overrides the file where set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    /// `config=PATH`: the configuration file (absolute).
+    pub config: Option<PathBuf>,
+    /// `debug`: log every effective setting and the message ids.
+    pub debug: bool,
+    /// `prompt=…`: overrides `login.prompt` for this service.
+    pub prompt: Option<Prompt>,
+    /// `timeout=…`: overrides `login.timeout` for this service.
+    pub timeout: Option<Duration>,
+}
+
+impl Args {
+    /// Parses the pam.d arguments.
+    pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Args, String> {
+        let mut out = Args::default();
+        for arg in args {
+            let arg = arg.as_ref();
+            let (key, value) = match arg.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (arg, None),
+            };
+            match (key, value) {
+                ("debug", None) => out.debug = true,
+                ("config", Some(v)) => {
+                    let p = PathBuf::from(v);
+                    if !p.is_absolute() {
+                        return Err(format!("argument 'config={v}': the path must be absolute"));
+                    }
+                    out.config = Some(p);
+                }
+                ("prompt", Some(v)) => {
+                    out.prompt = Some(
+                        config::parse_prompt(v).map_err(|e| format!("argument 'prompt': {e}"))?,
+                    )
+                }
+                ("timeout", Some(v)) => {
+                    let d = config::parse_duration(v)
+                        .map_err(|e| format!("argument 'timeout': {e}"))?;
+                    if d < Duration::from_secs(5) || d > Duration::from_secs(600) {
+                        return Err(format!("argument 'timeout={v}': outside 5s to 10m"));
+                    }
+                    out.timeout = Some(d);
+                }
+                ("debug", Some(_)) => {
+                    return Err(format!("argument '{arg}': debug takes no value"))
+                }
+                ("config" | "prompt" | "timeout", None) => {
+                    return Err(format!("argument '{arg}': expected {arg}=VALUE"))
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown argument '{}'",
+                        crate::client::sanitize::clean(arg, 64)
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The configuration file to read.
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+    }
+
+    /// Applies the overrides to a loaded configuration.
+    pub fn apply(&self, c: &mut config::Config) {
+        if let Some(p) = self.prompt {
+            c.login.prompt = p;
+        }
+        if let Some(t) = self.timeout {
+            c.login.timeout = t;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_and_bad_arguments() {
+        let a =
+            Args::parse(&["debug", "config=/etc/x.toml", "prompt=info", "timeout=30s"]).unwrap();
+        assert!(a.debug);
+        assert_eq!(a.config_path(), PathBuf::from("/etc/x.toml"));
+        assert_eq!(a.prompt, Some(Prompt::Info));
+        assert_eq!(a.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            Args::parse::<&str>(&[]).unwrap().config_path(),
+            PathBuf::from(config::DEFAULT_PATH)
+        );
+        let bad = [
+            (
+                "config=rel.toml",
+                "argument 'config=rel.toml': the path must be absolute",
+            ),
+            ("config", "argument 'config': expected config=VALUE"),
+            ("debug=1", "argument 'debug=1': debug takes no value"),
+            (
+                "prompt=loud",
+                "argument 'prompt': 'loud' is not one of enter, info, none",
+            ),
+            ("timeout=1s", "argument 'timeout=1s': outside 5s to 10m"),
+            ("nullok", "unknown argument 'nullok'"),
+            ("x\x1b[2J", "unknown argument 'x?[2J'"),
+        ];
+        for (arg, want) in bad {
+            assert_eq!(Args::parse(&[arg]).unwrap_err(), want);
+        }
+    }
+}

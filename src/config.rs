@@ -1,0 +1,865 @@
+//! The configuration file (`/etc/passbyme/passbyme.toml` unless `config=` says otherwise):
+//! TOML parsed strictly into raw structs, then validated into types that cannot be wrong.
+//! Files are opened once and checked on the open descriptor.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::client::{self, Client, Credentials};
+
+/// Where the module and the `passbyme` command look by default.
+pub const DEFAULT_PATH: &str = "/etc/passbyme/passbyme.toml";
+/// The largest configuration file read.
+pub const MAX_CONFIG_FILE: u64 = 64 * 1024;
+/// The placeholders a subject or body template may use.
+pub const PLACEHOLDERS: [&str; 7] = ["user", "host", "service", "rhost", "tty", "time", "code"];
+
+/// A configuration problem, naming the file and the key or rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// The file concerned.
+    pub path: PathBuf,
+    /// What is wrong, e.g. `login.timeout: must be at least 5s`.
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn err(path: &Path, message: impl Into<String>) -> Error {
+    Error {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Safe file access
+
+/// Who may read a file: a secret must not be readable by group or others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrecy {
+    /// Group/others may read it (but never write it).
+    Public,
+    /// Only the owner may read it.
+    Secret,
+}
+
+/// Opens `path` once and checks, on the open descriptor: absolute path, not a symlink, a
+/// regular file, owned by root (or by the effective user, for the `passbyme` command run
+/// by someone else), not writable by group or others, not readable by them if secret, at
+/// most `max` bytes. Returns the content.
+pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if !path.is_absolute() {
+        return Err(err(path, "the path must be absolute"));
+    }
+    let file = File::options()
+        .read(true)
+        // No symlinks; O_NONBLOCK so a FIFO in place of the file cannot hang the login.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => err(path, "is a symbolic link (refused)"),
+            _ => err(path, e.to_string()),
+        })?;
+    let meta = file.metadata().map_err(|e| err(path, e.to_string()))?;
+    if !meta.file_type().is_file() {
+        return Err(err(path, "is not a regular file (refused)"));
+    }
+    let euid = crate::os::euid();
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(err(
+            path,
+            format!("is owned by uid {}, not by root (refused)", meta.uid()),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(err(
+            path,
+            format!(
+                "is writable by group or others (mode {:04o}; refused)",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    if secrecy == Secrecy::Secret && meta.mode() & 0o044 != 0 {
+        return Err(err(
+            path,
+            format!(
+                "holds a secret but is readable by group or others (mode {:04o}; refused, use chmod 600)",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    if meta.len() > max {
+        return Err(err(path, format!("is larger than {max} bytes (refused)")));
+    }
+    let mut buf = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| err(path, e.to_string()))?;
+    if buf.len() as u64 > max {
+        return Err(err(path, format!("is larger than {max} bytes (refused)")));
+    }
+    Ok(buf)
+}
+
+// ---------------------------------------------------------------------------------------
+// The raw file
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    service: Option<RawService>,
+    #[serde(default)]
+    login: RawLogin,
+    #[serde(default)]
+    policy: RawPolicy,
+    users: Option<BTreeMap<String, RawIds>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    address: Option<String>,
+    credentials: String,
+    key: Option<String>,
+    password: Option<String>,
+    password_file: Option<String>,
+    ca_bundle: Option<String>,
+    proxy: Option<String>,
+    connect_timeout: Option<String>,
+    request_timeout: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    timeout: Option<String>,
+    availability: Option<u64>,
+    poll_interval: Option<String>,
+    poll_interval_seen: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
+    prompt: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    unmapped: Option<String>,
+    unreachable: Option<String>,
+    local: Option<String>,
+    only_groups: Option<Vec<String>>,
+    exempt_groups: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawIds {
+    One(String),
+    Many(Vec<String>),
+}
+
+// ---------------------------------------------------------------------------------------
+// The validated configuration
+
+/// How the person at the terminal is told to approve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// Show the hint as a prompt ("… then press Enter") and poll after the answer. Right
+    /// for sshd, which holds back plain messages until the next prompt.
+    Enter,
+    /// Show the hint as an information message and poll at once (sudo, su, login).
+    Info,
+    /// Show nothing (scripts, `sudo -n`).
+    None,
+}
+
+/// What happens to a user with no `[users]` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmapped {
+    /// `PAM_USER_UNKNOWN` (the default).
+    Deny,
+    /// `PAM_IGNORE`: the module steps aside and the rest of the stack decides.
+    Ignore,
+}
+
+/// What happens when the service cannot be reached before a message exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// `PAM_AUTHINFO_UNAVAIL` (the default): fail closed.
+    Deny,
+    /// Fail open: `PAM_SUCCESS` with a warning in the log. Never once a message was sent.
+    Allow,
+}
+
+/// What happens to a login with no remote host (console, `su`, local `sudo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// Send a push like any other login (the default).
+    Push,
+    /// Refuse.
+    Deny,
+    /// `PAM_IGNORE`: the rest of the stack decides.
+    Ignore,
+}
+
+/// The service settings.
+#[derive(Clone)]
+pub struct Service {
+    /// `host:port` of the service. Default `auth-sp.passbyme.com:443`.
+    pub address: String,
+    /// The credentials PEM (chain, and the key unless `key` is set).
+    pub credentials: PathBuf,
+    /// A separate key file, if any.
+    pub key: Option<PathBuf>,
+    /// Where the key's password comes from.
+    pub password: Password,
+    /// The CA bundle; `None` = the vendor trust store compiled in.
+    pub ca_bundle: Option<PathBuf>,
+    /// An HTTP CONNECT proxy; never taken from the environment.
+    pub proxy: Option<String>,
+    /// Default 5s.
+    pub connect_timeout: Duration,
+    /// Default 10s.
+    pub request_timeout: Duration,
+}
+
+/// The key's password.
+#[derive(Clone)]
+pub enum Password {
+    /// The key is not encrypted.
+    None,
+    /// Written in the config file (which must then be secret).
+    Inline(Zeroizing<String>),
+    /// Read from this secret file; one trailing newline is stripped.
+    File(PathBuf),
+}
+
+/// The login settings.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// How long to wait for an answer. Default 60s, below sshd's LoginGraceTime of 120s.
+    pub timeout: Duration,
+    /// Seconds the message stays available on the service. Default: the timeout.
+    pub availability: u64,
+    /// Time between polls until the user has seen the message. Default 1s.
+    pub poll_interval: Duration,
+    /// Time between polls once the user has the message open (SEEN). Default 200ms.
+    pub poll_interval_seen: Duration,
+    /// Subject template.
+    pub subject: String,
+    /// Body template.
+    pub body: String,
+    /// How the terminal is told. Default `enter`.
+    pub prompt: Prompt,
+}
+
+/// The default subject: the code first, where a glance at the notification sees it.
+pub const DEFAULT_SUBJECT: &str = "Code {code}: log in as {user} on {host}?";
+/// The default body.
+pub const DEFAULT_BODY: &str = "Code {code}. Approve only if you are logging in now and your \
+    screen shows this code.\nUser: {user}\nHost: {host}\nService: {service}\nFrom: {rhost}\n\
+    Terminal: {tty}\nTime: {time}";
+
+/// Policies for the cases around a login.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Users without an entry in `[users]`.
+    pub unmapped: Unmapped,
+    /// The service cannot be reached before a message exists.
+    pub unreachable: Unreachable,
+    /// No remote host.
+    pub local: Local,
+    /// When non-empty, only members of these groups use the module; others get PAM_IGNORE.
+    pub only_groups: Vec<String>,
+    /// Members of these groups are exempt (PAM_IGNORE).
+    pub exempt_groups: Vec<String>,
+}
+
+/// A validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The service.
+    pub service: Service,
+    /// The login.
+    pub login: Login,
+    /// The policies.
+    pub policy: Policy,
+    /// Unix user → PassBy[ME] IDs (at least one each).
+    pub users: BTreeMap<String, Vec<String>>,
+}
+
+impl Config {
+    /// Reads and validates `path` with the file rules.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let bytes = read_checked(path, Secrecy::Public, MAX_CONFIG_FILE)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| err(path, "is not UTF-8 text"))?;
+        let config = Config::parse(path, text)?;
+        if matches!(config.service.password, Password::Inline(_)) {
+            // An inline password makes the config itself a secret.
+            read_checked(path, Secrecy::Secret, MAX_CONFIG_FILE).map_err(|e| Error {
+                message: format!("{} (it holds service.password)", e.message),
+                ..e
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// Validates TOML text; `path` only names the file in errors and resolves nothing.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().trim().replace('\n', " ");
+            match line {
+                Some(l) => err(path, format!("line {l}: {msg}")),
+                None => err(path, msg),
+            }
+        })?;
+        let e = |m: String| err(path, m);
+
+        let rs = raw
+            .service
+            .ok_or_else(|| e("missing table [service]".into()))?;
+        let abs = |key: &str, v: &str| -> Result<PathBuf, Error> {
+            let p = PathBuf::from(v);
+            if p.is_absolute() {
+                Ok(p)
+            } else {
+                Err(e(format!("service.{key}: '{v}' is not an absolute path")))
+            }
+        };
+        let password = match (rs.password, rs.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(e(
+                    "service.password and service.password_file are both set; keep one".into(),
+                ))
+            }
+            (Some(p), None) => Password::Inline(Zeroizing::new(p)),
+            (None, Some(f)) => Password::File(abs("password_file", &f)?),
+            (None, None) => Password::None,
+        };
+        let address = rs.address.unwrap_or_else(|| client::DEFAULT_ADDRESS.into());
+        client::check_address(&address).map_err(|a| e(a.to_string()))?;
+        let service = Service {
+            address,
+            credentials: abs("credentials", &rs.credentials)?,
+            key: rs.key.as_deref().map(|k| abs("key", k)).transpose()?,
+            password,
+            ca_bundle: rs
+                .ca_bundle
+                .as_deref()
+                .map(|c| abs("ca_bundle", c))
+                .transpose()?,
+            proxy: match rs.proxy {
+                Some(p) if p.starts_with("http://") || p.starts_with("socks5://") => Some(p),
+                Some(p) => {
+                    return Err(e(format!(
+                        "service.proxy: '{p}' must start with http:// or socks5://"
+                    )))
+                }
+                None => None,
+            },
+            connect_timeout: duration(
+                path,
+                "service.connect_timeout",
+                rs.connect_timeout,
+                "5s",
+                (0.1, 60.0),
+            )?,
+            request_timeout: duration(
+                path,
+                "service.request_timeout",
+                rs.request_timeout,
+                "10s",
+                (0.1, 120.0),
+            )?,
+        };
+
+        let rl = raw.login;
+        let timeout = duration(path, "login.timeout", rl.timeout, "60s", (5.0, 600.0))?;
+        let availability = match rl.availability {
+            Some(0) => return Err(e("login.availability: must be at least 1 (seconds)".into())),
+            Some(a) => a,
+            None => timeout.as_secs().max(1),
+        };
+        let subject = rl.subject.unwrap_or_else(|| DEFAULT_SUBJECT.into());
+        let body = rl.body.unwrap_or_else(|| DEFAULT_BODY.into());
+        check_template(&subject).map_err(|m| e(format!("login.subject: {m}")))?;
+        check_template(&body).map_err(|m| e(format!("login.body: {m}")))?;
+        let login = Login {
+            timeout,
+            availability,
+            poll_interval: duration(
+                path,
+                "login.poll_interval",
+                rl.poll_interval,
+                "1s",
+                (0.05, 30.0),
+            )?,
+            poll_interval_seen: duration(
+                path,
+                "login.poll_interval_seen",
+                rl.poll_interval_seen,
+                "200ms",
+                (0.05, 30.0),
+            )?,
+            subject,
+            body,
+            prompt: match rl.prompt.as_deref() {
+                None => Prompt::Enter,
+                Some(p) => parse_prompt(p).map_err(|m| e(format!("login.prompt: {m}")))?,
+            },
+        };
+
+        let rp = raw.policy;
+        let pick =
+            |key: &str, v: Option<String>, allowed: &[&str]| -> Result<Option<String>, Error> {
+                match v {
+                    Some(v) if !allowed.contains(&v.as_str()) => Err(e(format!(
+                        "policy.{key}: '{v}' is not one of {}",
+                        allowed.join(", ")
+                    ))),
+                    v => Ok(v),
+                }
+            };
+        let policy = Policy {
+            unmapped: match pick("unmapped", rp.unmapped, &["deny", "ignore"])?.as_deref() {
+                Some("ignore") => Unmapped::Ignore,
+                _ => Unmapped::Deny,
+            },
+            unreachable: match pick("unreachable", rp.unreachable, &["deny", "allow"])?.as_deref() {
+                Some("allow") => Unreachable::Allow,
+                _ => Unreachable::Deny,
+            },
+            local: match pick("local", rp.local, &["push", "deny", "ignore"])?.as_deref() {
+                Some("deny") => Local::Deny,
+                Some("ignore") => Local::Ignore,
+                _ => Local::Push,
+            },
+            only_groups: rp.only_groups.unwrap_or_default(),
+            exempt_groups: rp.exempt_groups.unwrap_or_default(),
+        };
+
+        let raw_users = raw.users.ok_or_else(|| e("missing table [users]".into()))?;
+        let mut users = BTreeMap::new();
+        for (name, ids) in raw_users {
+            let ids = match ids {
+                RawIds::One(id) => vec![id],
+                RawIds::Many(ids) => ids,
+            };
+            if ids.is_empty() {
+                return Err(e(format!("users.{name}: an empty list of IDs")));
+            }
+            for id in &ids {
+                if id.trim().is_empty()
+                    || id.len() > 256
+                    || id.chars().any(|c| c.is_control() || c.is_whitespace())
+                {
+                    return Err(e(format!(
+                        "users.{name}: '{}' is not a PassBy[ME] ID",
+                        client::sanitize::clean(id, 64)
+                    )));
+                }
+            }
+            users.insert(name, ids);
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            service,
+            login,
+            policy,
+            users,
+        })
+    }
+
+    /// Loads the credentials (with the file rules) and builds the client the module uses.
+    pub fn client(&self) -> Result<Client, Error> {
+        Ok(self.client_and_credentials()?.0)
+    }
+
+    /// Like [`Config::client`], also returning the loaded credentials (for `passbyme check`).
+    pub fn client_and_credentials(&self) -> Result<(Client, Credentials), Error> {
+        let s = &self.service;
+        let password = match &s.password {
+            Password::None => None,
+            Password::Inline(p) => Some(p.clone()),
+            Password::File(f) => {
+                let bytes = read_checked(f, Secrecy::Secret, 4096)?;
+                let text = std::str::from_utf8(&bytes).map_err(|_| err(f, "is not UTF-8 text"))?;
+                let text = text.strip_suffix('\n').unwrap_or(text);
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                Some(Zeroizing::new(text.to_owned()))
+            }
+        };
+        let cert_pem = read_checked(&s.credentials, Secrecy::Secret, client::MAX_PEM_FILE)?;
+        let key_pem = match &s.key {
+            Some(k) => read_checked(k, Secrecy::Secret, client::MAX_PEM_FILE)?,
+            None => cert_pem.clone(),
+        };
+        let key_path = s.key.as_deref().unwrap_or(&s.credentials);
+        let creds =
+            Credentials::from_pem(&cert_pem, &key_pem, password.as_deref().map(|p| p.as_str()))
+                .map_err(|e| err(key_path, e.to_string()))?;
+        let mut builder = Client::builder(creds.clone())
+            .address(s.address.clone())
+            .proxy(s.proxy.clone())
+            .connect_timeout(s.connect_timeout)
+            .request_timeout(s.request_timeout);
+        if let Some(ca) = &s.ca_bundle {
+            let pem = read_checked(ca, Secrecy::Public, client::MAX_PEM_FILE)?;
+            let roots = client::parse_certificates(&pem, "CA bundle")
+                .map_err(|e| err(ca, e.to_string()))?;
+            builder = builder.ca_certificates(roots);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| err(&self.path, e.to_string()))?;
+        Ok((client, creds))
+    }
+
+    /// Every effective setting, for `debug` logging and `passbyme check` (no secrets).
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let s = &self.service;
+        let l = &self.login;
+        let p = &self.policy;
+        let d = |d: Duration| format_duration(d);
+        vec![
+            ("config".into(), self.path.display().to_string()),
+            ("service.address".into(), s.address.clone()),
+            (
+                "service.credentials".into(),
+                s.credentials.display().to_string(),
+            ),
+            (
+                "service.key".into(),
+                s.key
+                    .as_ref()
+                    .map_or("(in credentials)".into(), |k| k.display().to_string()),
+            ),
+            (
+                "service.password".into(),
+                match &s.password {
+                    Password::None => "(none)".into(),
+                    Password::Inline(_) => "(inline, hidden)".into(),
+                    Password::File(f) => format!("from {}", f.display()),
+                },
+            ),
+            (
+                "service.ca_bundle".into(),
+                s.ca_bundle
+                    .as_ref()
+                    .map_or("(vendor trust store)".into(), |c| c.display().to_string()),
+            ),
+            (
+                "service.proxy".into(),
+                s.proxy.clone().unwrap_or_else(|| "(none)".into()),
+            ),
+            ("service.connect_timeout".into(), d(s.connect_timeout)),
+            ("service.request_timeout".into(), d(s.request_timeout)),
+            ("login.timeout".into(), d(l.timeout)),
+            ("login.availability".into(), format!("{}s", l.availability)),
+            ("login.poll_interval".into(), d(l.poll_interval)),
+            ("login.poll_interval_seen".into(), d(l.poll_interval_seen)),
+            (
+                "login.prompt".into(),
+                format!("{:?}", l.prompt).to_lowercase(),
+            ),
+            (
+                "policy.unmapped".into(),
+                format!("{:?}", p.unmapped).to_lowercase(),
+            ),
+            (
+                "policy.unreachable".into(),
+                format!("{:?}", p.unreachable).to_lowercase(),
+            ),
+            (
+                "policy.local".into(),
+                format!("{:?}", p.local).to_lowercase(),
+            ),
+            ("policy.only_groups".into(), p.only_groups.join(",")),
+            ("policy.exempt_groups".into(), p.exempt_groups.join(",")),
+            ("users".into(), self.users.len().to_string()),
+        ]
+    }
+}
+
+/// `prompt` values: `enter`, `info`, `none`.
+pub fn parse_prompt(v: &str) -> Result<Prompt, String> {
+    match v {
+        "enter" => Ok(Prompt::Enter),
+        "info" => Ok(Prompt::Info),
+        "none" => Ok(Prompt::None),
+        other => Err(format!("'{other}' is not one of enter, info, none")),
+    }
+}
+
+fn duration(
+    path: &Path,
+    key: &str,
+    v: Option<String>,
+    default: &str,
+    (min, max): (f64, f64),
+) -> Result<Duration, Error> {
+    let v = v.as_deref().unwrap_or(default);
+    let d = parse_duration(v).map_err(|m| err(path, format!("{key}: {m}")))?;
+    let secs = d.as_secs_f64();
+    if secs < min || secs > max {
+        return Err(err(
+            path,
+            format!(
+                "{key}: {v} is outside {} to {}",
+                format_duration(Duration::from_secs_f64(min)),
+                format_duration(Duration::from_secs_f64(max))
+            ),
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses `250ms`, `5s`, `2m`, `1h` (a whole number and a unit).
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{v}' is not a duration like 500ms, 30s, 2m"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("'{v}' is not a duration like 500ms, 30s, 2m")),
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("'{v}' is too long"))
+}
+
+/// `1500ms`, `2s`, `2m`: the shortest exact form.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 60_000 == 0 && ms >= 60_000 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Checks that a template only uses known placeholders and balanced braces.
+pub fn check_template(t: &str) -> Result<(), String> {
+    render(t, |_| Some(String::new())).map(|_| ())
+}
+
+/// Fills `{name}` placeholders from `value`; `{{` and `}}` are literal braces.
+pub fn render(t: &str, value: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(t.len() + 64);
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) if name.len() < 32 => name.push(c),
+                        _ => return Err("unterminated '{' (write '{{' for a brace)".into()),
+                    }
+                }
+                if !PLACEHOLDERS.contains(&name.as_str()) {
+                    return Err(format!(
+                        "unknown placeholder {{{name}}}; known: {}",
+                        PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(" ")
+                    ));
+                }
+                out.push_str(&value(&name).unwrap_or_default());
+            }
+            '}' => return Err("stray '}' (write '}}' for a brace)".into()),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "[service]\ncredentials = \"/etc/passbyme/auth.pem\"\npassword_file = \"/etc/passbyme/pw\"\n[users]\nalice = \"alice@example.com\"\nbob = [\"b1@x\", \"b2@x\"]\n";
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/passbyme/passbyme.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c = parse(MIN).unwrap();
+        assert_eq!(c.service.address, "auth-sp.passbyme.com:443");
+        assert_eq!(c.login.timeout, Duration::from_secs(60));
+        assert_eq!(c.login.availability, 60);
+        assert_eq!(c.login.poll_interval, Duration::from_secs(1));
+        assert_eq!(c.login.prompt, Prompt::Enter);
+        assert_eq!(c.policy.unmapped, Unmapped::Deny);
+        assert_eq!(c.policy.unreachable, Unreachable::Deny);
+        assert_eq!(c.policy.local, Local::Push);
+        assert_eq!(c.users["bob"], ["b1@x", "b2@x"]);
+        assert!(c.service.ca_bundle.is_none());
+    }
+
+    #[test]
+    fn mistakes_name_the_key_and_the_file() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[service]\ncredentials=\"/a\"\ntimout=1\n[users]\n",
+                "/etc/passbyme/passbyme.toml: line 3: unknown field `timout`",
+            ),
+            (
+                "[users]\n",
+                "/etc/passbyme/passbyme.toml: missing table [service]",
+            ),
+            ("[service]\ncredentials=\"/a\"\n", "missing table [users]"),
+            (
+                "[service]\ncredentials=\"a.pem\"\n[users]\n",
+                "service.credentials: 'a.pem' is not an absolute path",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\npassword=\"x\"\npassword_file=\"/p\"\n[users]\n",
+                "both set",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\naddress=\"h:0\"\n[users]\n",
+                "service address: 'h:0': port 0",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[login]\ntimeout=\"2s\"\n[users]\n",
+                "login.timeout: 2s is outside 5s to 10m",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[login]\ntimeout=60\n[users]\n",
+                "line 4: invalid type: integer `60`, expected a string",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[login]\ntimeout=\"1 minute\"\n[users]\n",
+                "login.timeout: '1 minute' is not a duration",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[login]\nsubject=\"{usr}\"\n[users]\n",
+                "login.subject: unknown placeholder {usr}",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[login]\nprompt=\"yes\"\n[users]\n",
+                "login.prompt: 'yes' is not one of enter, info, none",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[policy]\nunreachable=\"open\"\n[users]\n",
+                "policy.unreachable: 'open' is not one of deny, allow",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[users]\nalice=[]\n",
+                "users.alice: an empty list of IDs",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[users]\nalice=\"a b\"\n",
+                "users.alice: 'a b' is not a PassBy[ME] ID",
+            ),
+            (
+                "[service]\ncredentials=\"/a\"\n[users]\nalice=7\n",
+                "line 4",
+            ),
+            ("[service\n", "line 1"),
+        ];
+        for (text, want) in cases {
+            let got = parse(text).unwrap_err();
+            assert!(got.contains(want), "{text:?}\n got: {got}\nwant: {want}");
+            assert!(!got.contains('\n'), "one line: {got}");
+        }
+    }
+
+    #[test]
+    fn durations_and_templates() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1.5s").is_err());
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        let out = render("{{x}} {user}@{host}", |n| Some(n.to_uppercase())).unwrap();
+        assert_eq!(out, "{x} USER@HOST");
+        assert!(render("{user", |_| None).is_err());
+        assert!(render("}", |_| None).is_err());
+        check_template(DEFAULT_SUBJECT).unwrap();
+        check_template(DEFAULT_BODY).unwrap();
+    }
+
+    #[test]
+    fn file_rules_are_checked_on_the_descriptor() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pbm-cfg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, MIN).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read_checked(&f, Secrecy::Public, 1 << 16).is_ok());
+        let e = read_checked(&f, Secrecy::Secret, 1 << 16)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("readable by group or others (mode 0644"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = read_checked(&f, Secrecy::Public, 1 << 16)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("writable by group or others"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = read_checked(&f, Secrecy::Public, 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("larger than 10 bytes"), "{e}");
+        let l = dir.join("link.toml");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        let e = read_checked(&l, Secrecy::Public, 1 << 16)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        let e = read_checked(&dir, Secrecy::Public, 1 << 16)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read_checked(Path::new("rel.toml"), Secrecy::Public, 1 << 16)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be absolute"), "{e}");
+        let e = read_checked(&dir.join("none"), Secrecy::Public, 1 << 16)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("No such file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,460 @@
+//! The login flow, free of PAM: user → IDs → push → tell the terminal → poll → decide,
+//! with the message cancelled on every exit that leaves it open. The PAM hook and
+//! `passbyme login` both call [`run`]; a [`Ui`] carries everything host-specific.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use crate::client::{sanitize, Error as ClientError, Message, Session, SessionInfo, Status};
+use crate::config::{self, Config, Local, Prompt, Unmapped, Unreachable};
+use crate::log::Level;
+
+/// How long a cancel may take after the login has ended.
+pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Consecutive failed polls after which the wait is given up.
+pub const MAX_POLL_ERRORS: u32 = 3;
+
+/// Who is logging in, and from where. Every field is untrusted.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The Unix user (PAM_USER).
+    pub user: String,
+    /// The PAM service (sshd, sudo, …).
+    pub service: String,
+    /// The remote host (PAM_RHOST), if any.
+    pub rhost: Option<String>,
+    /// The terminal (PAM_TTY), if any.
+    pub tty: Option<String>,
+}
+
+/// What the login flow needs from its host: the conversation, interruption, logging.
+pub trait Ui {
+    /// Shows a line to the person (PAM_TEXT_INFO).
+    fn info(&mut self, text: &str) -> Result<(), String>;
+    /// Asks the person and waits for the answer (PAM_PROMPT_ECHO_ON).
+    fn prompt(&mut self, text: &str) -> Result<String, String>;
+    /// A signal asked to abandon the login.
+    fn interrupted(&mut self) -> Option<i32> {
+        None
+    }
+    /// The status changed (for live progress in `passbyme login`).
+    fn progress(&mut self, _status: &Status) {}
+    /// Writes one log line.
+    fn log(&mut self, level: Level, line: &str);
+}
+
+/// How a login ended. Exactly one variant lets the user in without the administrator's
+/// explicit fail-open choice: [`Outcome::Approved`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `APPROVED` for this user's ID, for the message this login sent, before the deadline.
+    Approved,
+    /// A final status other than APPROVED (DENIED, NO_DEVICE, CANCELLED, …).
+    Refused(String),
+    /// No answer before the deadline (or the message expired); the message was cancelled.
+    TimedOut,
+    /// A signal abandoned the login; the message was cancelled.
+    Interrupted(i32),
+    /// The user has no `[users]` entry; the policy decides the PAM code.
+    Unmapped(Unmapped),
+    /// The module steps aside (exempt group, not in `only_groups`, local login ignored).
+    Skipped(String),
+    /// A local login (no remote host) refused by policy.
+    LocalDenied,
+    /// The service could not be reached before a message existed, and the policy is to
+    /// let the user in. Logged as a warning.
+    FailOpen(String),
+    /// The service could not be reached before a message existed; denied.
+    Unreachable(String),
+    /// The conversation with the person failed.
+    ConversationFailed(String),
+    /// The configuration or the credentials it names are unusable.
+    Config(String),
+    /// Anything else (a refused request, a malformed answer).
+    Error(String),
+}
+
+impl Outcome {
+    /// The `decision=` word of the log line.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Refused(_) => "refused",
+            Outcome::TimedOut => "timeout",
+            Outcome::Interrupted(_) => "interrupted",
+            Outcome::Unmapped(_) => "unmapped",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::LocalDenied => "local-denied",
+            Outcome::FailOpen(_) => "fail-open",
+            Outcome::Unreachable(_) => "unreachable",
+            Outcome::ConversationFailed(_) => "conversation-failed",
+            Outcome::Config(_) | Outcome::Error(_) => "error",
+        }
+    }
+
+    /// Lets the user in (approval, or the explicit fail-open policy).
+    pub fn allows(&self) -> bool {
+        matches!(self, Outcome::Approved | Outcome::FailOpen(_))
+    }
+}
+
+/// The end of a login: the outcome, and what the log line needs.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The PassBy[ME] IDs the user maps to.
+    pub ids: Vec<String>,
+    /// The message sent, if any.
+    pub message_id: Option<String>,
+    /// The verification code shown, if any.
+    pub code: Option<String>,
+    /// From start to decision.
+    pub duration: Duration,
+    /// What happened to the message at the end: `none`, `final`, `cancelled`, or the error.
+    pub settled: String,
+}
+
+/// Runs one login and writes its one decision line to the log.
+pub fn run(config: &Config, req: &Request, ui: &mut dyn Ui) -> Report {
+    let start = Instant::now();
+    let mut report = Report {
+        outcome: Outcome::Error("not started".into()),
+        ids: Vec::new(),
+        message_id: None,
+        code: None,
+        duration: Duration::ZERO,
+        settled: "none".into(),
+    };
+    let mut pending = Pending(None);
+    report.outcome = flow(config, req, ui, start, &mut report, &mut pending);
+    report.settled = pending.settle();
+    report.duration = start.elapsed();
+    let level = match &report.outcome {
+        Outcome::Approved | Outcome::Skipped(_) => Level::Info,
+        Outcome::FailOpen(_) => Level::Warning,
+        Outcome::Config(_) => Level::Alert,
+        Outcome::Error(_) | Outcome::Unreachable(_) => Level::Err,
+        _ => Level::Notice,
+    };
+    ui.log(level, &decision_line(req, &report));
+    report
+}
+
+fn flow(
+    config: &Config,
+    req: &Request,
+    ui: &mut dyn Ui,
+    start: Instant,
+    report: &mut Report,
+    pending: &mut Pending,
+) -> Outcome {
+    let Some(ids) = config.users.get(&req.user) else {
+        return Outcome::Unmapped(config.policy.unmapped);
+    };
+    report.ids = ids.clone();
+    let policy = &config.policy;
+    if !policy.only_groups.is_empty() || !policy.exempt_groups.is_empty() {
+        let groups = match crate::os::user_groups(&req.user) {
+            Ok(g) => g,
+            Err(e) => return Outcome::Error(format!("group lookup: {e}")),
+        };
+        if let Some(g) = groups.iter().find(|g| policy.exempt_groups.contains(g)) {
+            return Outcome::Skipped(format!("member of exempt group {g}"));
+        }
+        if !policy.only_groups.is_empty() && !groups.iter().any(|g| policy.only_groups.contains(g))
+        {
+            return Outcome::Skipped("not in only_groups".into());
+        }
+    }
+    if req.rhost.as_deref().is_none_or(str::is_empty) {
+        match policy.local {
+            Local::Push => {}
+            Local::Deny => return Outcome::LocalDenied,
+            Local::Ignore => return Outcome::Skipped("local login (policy.local = ignore)".into()),
+        }
+    }
+    let client = match config.client() {
+        Ok(c) => c,
+        Err(e) => return Outcome::Config(e.to_string()),
+    };
+    let deadline = start + config.login.timeout;
+    let client = client.with_deadline(Some(deadline));
+
+    let Some(n) = crate::os::random_below(90) else {
+        return Outcome::Error("no randomness for the verification code".into());
+    };
+    let code = (n + 10).to_string();
+    report.code = Some(code.clone());
+    let message = match compose(config, req, ids, &code) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Error(e),
+    };
+    let session = match client.send(&message) {
+        Ok(s) => s,
+        Err(e) if e.is_unreachable() => {
+            return match policy.unreachable {
+                Unreachable::Allow => Outcome::FailOpen(e.to_string()),
+                Unreachable::Deny => Outcome::Unreachable(e.to_string()),
+            }
+        }
+        Err(e) => return Outcome::Error(format!("send: {e}")),
+    };
+    report.message_id = Some(session.message_id().to_owned());
+    ui.log(
+        Level::Debug,
+        &format!(
+            "sent message={} user={} code={code}",
+            session.message_id(),
+            sanitize::clean(&req.user, 64)
+        ),
+    );
+    pending.0 = Some(session);
+    let Some(session) = pending.0.as_mut() else {
+        return Outcome::Error("internal: lost the session".into());
+    };
+    if let Some(decided) = decide(session.info(), ids) {
+        return decided;
+    }
+
+    let hint = format!("PassBy[ME]: approve this login on your phone. Verification code: {code}");
+    match config.login.prompt {
+        Prompt::None => {}
+        Prompt::Info => {
+            if let Err(e) = ui.info(&hint) {
+                return Outcome::ConversationFailed(e);
+            }
+        }
+        Prompt::Enter => {
+            // sshd shows a prompt at once, and a plain message only with the next prompt.
+            let text = format!("{hint}\nPress Enter once you have approved: ");
+            if let Err(e) = ui.prompt(&text) {
+                return Outcome::ConversationFailed(e);
+            }
+        }
+    }
+    wait(config, session, ids, ui, deadline)
+}
+
+/// Polls until a decision, the deadline or a signal.
+fn wait(
+    config: &Config,
+    session: &mut Session,
+    ids: &[String],
+    ui: &mut dyn Ui,
+    deadline: Instant,
+) -> Outcome {
+    let mut errors = 0;
+    let mut last: Option<Status> = None;
+    let mut first = config.login.prompt == Prompt::Enter;
+    loop {
+        let seen = ids
+            .iter()
+            .any(|id| session.info().status_of(id) == Some(&Status::Seen));
+        let interval = if first {
+            // After a prompt the user may already have approved: look at once.
+            Duration::ZERO
+        } else if seen {
+            config.login.poll_interval_seen
+        } else {
+            config.login.poll_interval
+        };
+        first = false;
+        if let Some(sig) = sleep_until(Instant::now() + interval, deadline, ui) {
+            return Outcome::Interrupted(sig);
+        }
+        if Instant::now() >= deadline {
+            return Outcome::TimedOut;
+        }
+        match session.refresh() {
+            Ok(()) => errors = 0,
+            Err(e) => {
+                errors += 1;
+                if Instant::now() >= deadline {
+                    return Outcome::TimedOut;
+                }
+                ui.log(
+                    Level::Warning,
+                    &format!("poll failed ({errors}/{MAX_POLL_ERRORS}): {e}"),
+                );
+                if errors >= MAX_POLL_ERRORS || !retryable(&e) {
+                    return Outcome::Error(format!("poll: {e}"));
+                }
+                continue;
+            }
+        }
+        // An answer that arrives after the deadline does not count.
+        if Instant::now() > deadline {
+            return Outcome::TimedOut;
+        }
+        let info = session.info();
+        if let Some(st) = ids.iter().find_map(|id| info.status_of(id)) {
+            if last.as_ref() != Some(st) {
+                ui.progress(st);
+                last = Some(st.clone());
+            }
+        }
+        if let Some(decided) = decide(info, ids) {
+            return decided;
+        }
+        if time::OffsetDateTime::now_utc() > info.expiration_date {
+            return Outcome::TimedOut;
+        }
+    }
+}
+
+fn retryable(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Timeout(_) | ClientError::Connection(_) | ClientError::Status { .. }
+    )
+}
+
+/// Sleeps in short slices until `until` (or the deadline), watching for signals.
+fn sleep_until(until: Instant, deadline: Instant, ui: &mut dyn Ui) -> Option<i32> {
+    let until = until.min(deadline);
+    loop {
+        if let Some(sig) = ui.interrupted() {
+            return Some(sig);
+        }
+        let now = Instant::now();
+        if now >= until {
+            return None;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// The decision, if the statuses of this user's IDs make one: a DENIED from any device
+/// denies; an exact APPROVED from any approves; all final and none approved refuses.
+/// Recipients that are not this user's are ignored.
+pub fn decide(info: &SessionInfo, ids: &[String]) -> Option<Outcome> {
+    let statuses: Vec<&Status> = ids.iter().filter_map(|id| info.status_of(id)).collect();
+    if statuses.contains(&&Status::Denied) {
+        return Some(Outcome::Refused("DENIED".into()));
+    }
+    if statuses.iter().any(|s| s.is_approved()) {
+        return Some(Outcome::Approved);
+    }
+    if statuses.len() == ids.len() && statuses.iter().all(|s| s.is_final()) {
+        return Some(Outcome::Refused(statuses[0].to_string()));
+    }
+    None
+}
+
+fn compose(config: &Config, req: &Request, ids: &[String], code: &str) -> Result<Message, String> {
+    let host = crate::os::hostname();
+    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let when = now.format(&fmt).unwrap_or_default();
+    let value = |name: &str| {
+        Some(match name {
+            "user" => sanitize::clean(&req.user, 64),
+            "host" => sanitize::clean(&host, 64),
+            "service" => sanitize::clean(&req.service, 32),
+            "rhost" => req
+                .rhost
+                .as_deref()
+                .map_or("(local)".into(), |r| sanitize::clean(r, 64)),
+            "tty" => req
+                .tty
+                .as_deref()
+                .map_or("(none)".into(), |t| sanitize::clean(t, 32)),
+            "time" => when.clone(),
+            "code" => code.to_owned(),
+            _ => return None,
+        })
+    };
+    let subject = config::render(&config.login.subject, value)?;
+    let body = config::render(&config.login.body, value)?;
+    let mut m = Message::authorization(ids.to_vec(), config.login.availability);
+    m.subject = Some(subject);
+    m.body = Some(body);
+    Ok(m)
+}
+
+/// The one decision line: `key=value` pairs, values sanitised.
+pub fn decision_line(req: &Request, r: &Report) -> String {
+    let mut s = String::with_capacity(200);
+    let _ = write!(
+        s,
+        "decision={} user={} ids={} service={} rhost={} tty={} duration={:.1}s",
+        r.outcome.word(),
+        sanitize::clean(&req.user, 64),
+        if r.ids.is_empty() {
+            "-".into()
+        } else {
+            r.ids.join(",")
+        },
+        sanitize::clean(&req.service, 32),
+        req.rhost
+            .as_deref()
+            .map_or("-".into(), |h| sanitize::clean(h, 64)),
+        req.tty
+            .as_deref()
+            .map_or("-".into(), |t| sanitize::clean(t, 32)),
+        r.duration.as_secs_f64(),
+    );
+    let why = match &r.outcome {
+        Outcome::Refused(st) => format!("status={}", sanitize::clean(st, 32)),
+        Outcome::Interrupted(sig) => format!("signal={}", crate::os::signal_name(*sig)),
+        Outcome::Unmapped(p) => format!("policy=unmapped:{}", format!("{p:?}").to_lowercase()),
+        Outcome::Skipped(why) => format!("policy=\"{why}\""),
+        Outcome::LocalDenied => "policy=local:deny".into(),
+        Outcome::FailOpen(e) => format!(
+            "policy=unreachable:allow error=\"{}\"",
+            sanitize::clean(e, 200)
+        ),
+        Outcome::Unreachable(e) => format!(
+            "policy=unreachable:deny error=\"{}\"",
+            sanitize::clean(e, 200)
+        ),
+        Outcome::ConversationFailed(e) | Outcome::Config(e) | Outcome::Error(e) => {
+            format!("error=\"{}\"", sanitize::clean(e, 300))
+        }
+        Outcome::Approved | Outcome::TimedOut => String::new(),
+    };
+    if !why.is_empty() {
+        s.push(' ');
+        s.push_str(&why);
+    }
+    if let Some(id) = &r.message_id {
+        let _ = write!(s, " message={id} settled={}", r.settled);
+    }
+    s
+}
+
+/// The message this login sent, until it is settled: dropping it (on any path, a panic
+/// included) cancels a message that is still open.
+struct Pending(Option<Session>);
+
+impl Pending {
+    /// Cancels the message unless every recipient is final. Returns what happened.
+    fn settle(&mut self) -> String {
+        let Some(mut session) = self.0.take() else {
+            return "none".into();
+        };
+        if session
+            .info()
+            .recipients
+            .iter()
+            .all(|r| r.status.is_final())
+        {
+            return "final".into();
+        }
+        let client = session
+            .client()
+            .with_deadline(Some(Instant::now() + CANCEL_TIMEOUT));
+        session.set_client(client);
+        match session.cancel() {
+            Ok(()) => "cancelled".into(),
+            Err(e) => format!("cancel-failed:\"{}\"", sanitize::clean(&e.to_string(), 120)),
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.settle();
+    }
+}

@@ -1,0 +1,229 @@
+//! The few things the login needs from the operating system, through libc: identity,
+//! host name, group membership, and signals during the wait. The only unsafe code besides
+//! the PAM boundary (`pam.rs`).
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Mutex;
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// This machine's host name (`?` if it cannot be read).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
+    // unless truncated, which the last byte guards against.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+    if rc != 0 {
+        return "?".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len() - 1);
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// The names of the groups `user` belongs to (primary and supplementary), through NSS.
+pub fn user_groups(user: &str) -> Result<Vec<String>, String> {
+    let cuser = CString::new(user).map_err(|_| "user name with a NUL byte".to_string())?;
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            cuser.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() {
+        return Err(format!("no such user in the user database (error {rc})"));
+    }
+    let primary = pwd.pw_gid;
+    let mut n: libc::c_int = 64;
+    let mut gids: Vec<libc::gid_t> = vec![0; n as usize];
+    loop {
+        let mut count = n;
+        // SAFETY: gids has room for `count` entries; getgrouplist writes at most that many
+        // and reports the needed number when it is too small.
+        let rc =
+            unsafe { libc::getgrouplist(cuser.as_ptr(), primary, gids.as_mut_ptr(), &mut count) };
+        if rc >= 0 {
+            gids.truncate(count as usize);
+            break;
+        }
+        if count <= n || count > 65536 {
+            return Err("getgrouplist failed".into());
+        }
+        n = count;
+        gids.resize(n as usize, 0);
+    }
+    let mut names = Vec::with_capacity(gids.len());
+    for gid in gids {
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut gbuf = vec![0u8; 64 * 1024];
+        let mut gres: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as for getpwnam_r.
+        let rc = unsafe {
+            libc::getgrgid_r(
+                gid,
+                &mut grp,
+                gbuf.as_mut_ptr().cast(),
+                gbuf.len(),
+                &mut gres,
+            )
+        };
+        if rc == 0 && !gres.is_null() {
+            // SAFETY: gr_name points into gbuf, NUL-terminated by NSS.
+            names.push(
+                unsafe { CStr::from_ptr(grp.gr_name) }
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    Ok(names)
+}
+
+/// The signals that abandon a login: sshd's SIGTERM (client gone, LoginGraceTime), SIGHUP,
+/// and SIGINT (Ctrl-C where the host delivers it).
+const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT];
+
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+struct Installed {
+    count: usize,
+    old: [Option<libc::sigaction>; 3],
+}
+
+static INSTALLED: Mutex<Installed> = Mutex::new(Installed {
+    count: 0,
+    old: [None, None, None],
+});
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    CAUGHT.store(sig, Ordering::SeqCst);
+}
+
+/// While alive, SIGTERM, SIGHUP and SIGINT only set a flag (unless the host ignores them);
+/// dropping it restores the host's handlers and, if one of them arrived, raises it again so
+/// the host's own disposition applies once the module has cancelled its message. Shared by
+/// concurrent logins in one process: the first installs, the last restores.
+pub struct SignalGuard(());
+
+impl SignalGuard {
+    /// Installs the flag-only handlers.
+    pub fn install() -> SignalGuard {
+        let mut st = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+        if st.count == 0 {
+            CAUGHT.store(0, Ordering::SeqCst);
+            for (i, &sig) in SIGNALS.iter().enumerate() {
+                // SAFETY: sigaction with valid pointers; a zeroed sigaction is a valid
+                // "query" buffer and a valid starting point for a new action.
+                unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                        st.old[i] = None;
+                        continue;
+                    }
+                    if old.sa_sigaction == libc::SIG_IGN {
+                        st.old[i] = None; // the host ignores it: so do we
+                        continue;
+                    }
+                    let mut new: libc::sigaction = std::mem::zeroed();
+                    new.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+                    libc::sigemptyset(&mut new.sa_mask);
+                    new.sa_flags = 0;
+                    st.old[i] =
+                        (libc::sigaction(sig, &new, std::ptr::null_mut()) == 0).then_some(old);
+                }
+            }
+        }
+        st.count += 1;
+        SignalGuard(())
+    }
+
+    /// Restores the host's handlers without raising a caught signal again (for a program
+    /// that handled the interruption itself and wants to exit normally).
+    pub fn restore_quietly(self) {
+        CAUGHT.store(0, Ordering::SeqCst);
+        drop(self);
+    }
+
+    /// A signal that asks to abandon the login: caught by our handler, or pending because
+    /// the host blocks it (sudo holds SIGINT while it authenticates).
+    pub fn interrupted(&self) -> Option<i32> {
+        let caught = CAUGHT.load(Ordering::SeqCst);
+        if caught != 0 {
+            return Some(caught);
+        }
+        // SAFETY: sigpending fills a valid sigset.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            if libc::sigpending(&mut set) == 0 {
+                for sig in SIGNALS {
+                    if libc::sigismember(&set, sig) == 1 {
+                        return Some(sig);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        let reraise = {
+            let mut st = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+            st.count -= 1;
+            if st.count > 0 {
+                return;
+            }
+            for (i, &sig) in SIGNALS.iter().enumerate() {
+                if let Some(old) = st.old[i].take() {
+                    // SAFETY: restoring the action saved at install.
+                    unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
+                }
+            }
+            CAUGHT.swap(0, Ordering::SeqCst)
+        };
+        if reraise != 0 {
+            // SAFETY: raise is always safe to call; the host's disposition now applies.
+            unsafe { libc::raise(reraise) };
+        }
+    }
+}
+
+/// Signal name for logs.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}
+
+/// A random number below `n`, from the OS generator (through ring).
+pub fn random_below(n: u32) -> Option<u32> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let rng = SystemRandom::new();
+    let zone = u32::MAX - u32::MAX % n;
+    for _ in 0..16 {
+        let mut b = [0u8; 4];
+        rng.fill(&mut b).ok()?;
+        let v = u32::from_le_bytes(b);
+        if v < zone {
+            return Some(v % n);
+        }
+    }
+    None
+}

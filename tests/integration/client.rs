@@ -1,0 +1,284 @@
+use std::time::{Duration, Instant};
+
+use pam_passbyme::client::{Client, Credentials, Error, Message, MessageType, Status};
+use pam_passbyme::config::Config;
+
+use crate::util::{Emulator, TempDir};
+
+fn client(emu: &Emulator) -> Client {
+    Config::load(&emu.config_path()).unwrap().client().unwrap()
+}
+
+fn auth(to: &str) -> Message {
+    Message::authorization(vec![to.to_owned()], 30)
+}
+
+/// Tracks until every recipient is final, or panics after `limit`.
+fn until_final(c: &Client, id: &str, limit: Duration) -> Vec<(String, Status)> {
+    let start = Instant::now();
+    loop {
+        let s = c.track(id).unwrap();
+        if s.info().recipients.iter().all(|r| r.status.is_final()) {
+            return s.info().recipients.iter().map(|r| (r.user_id.clone(), r.status.clone())).collect();
+        }
+        assert!(start.elapsed() < limit, "not final after {limit:?}: {:?}", s.info());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn send_track_until_approved_on_one_connection() {
+    let emu = Emulator::start();
+    emu.admin_post("/admin/reset-stats", "");
+    let c = client(&emu);
+    let mut s = c.send(&auth("alice+approve+after=600ms@emulator.test")).unwrap();
+    assert_eq!(s.info().recipients[0].status, Status::Pending);
+    assert_eq!(s.message_id().len(), 15);
+    // The expiration is the send time + availability, as a real timestamp.
+    let left = s.info().expiration_date - time::OffsetDateTime::now_utc();
+    assert!(left > time::Duration::seconds(25) && left <= time::Duration::seconds(30), "{left}");
+    let mut seen = vec![Status::Pending];
+    let start = Instant::now();
+    while !s.info().recipients[0].status.is_final() {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(50));
+        s.refresh().unwrap();
+        let st = s.info().recipients[0].status.clone();
+        if seen.last() != Some(&st) {
+            seen.push(st);
+        }
+    }
+    assert_eq!(
+        seen,
+        [Status::Pending, Status::Notified, Status::Downloaded, Status::Seen, Status::Approved]
+    );
+    let stats = emu.stats();
+    assert_eq!(stats["handshakes"], 1, "one TLS handshake for the whole session: {stats}");
+    assert!(stats["requests"].as_u64().unwrap() >= 5, "{stats}");
+}
+
+#[test]
+fn deny_and_every_final_status() {
+    let emu = Emulator::start();
+    let c = client(&emu);
+    let s = c.send(&auth("bob+deny+after=200ms@x")).unwrap();
+    assert_eq!(until_final(&c, s.message_id(), Duration::from_secs(5))[0].1, Status::Denied);
+    for name in ["NOT_SEEN", "NOT_NOTIFIED", "NOT_DOWNLOADED", "NO_DEVICE", "FAILED", "DISABLED", "CANCELLED", "APPROVED", "DENIED"] {
+        let s = c.send(&auth(&format!("u+status={name}+after=100ms@x"))).unwrap();
+        let got = until_final(&c, s.message_id(), Duration::from_secs(5));
+        assert_eq!(got[0].1.as_str(), name);
+        assert_eq!(got[0].1.is_approved(), name == "APPROVED");
+    }
+}
+
+#[test]
+fn unknown_and_near_miss_statuses_are_never_approval() {
+    let emu = Emulator::start();
+    let c = client(&emu);
+    for (tag, want) in [("status=approved", "approved"), ("fault=approved-space", "APPROVED ")] {
+        let s = c.send(&auth(&format!("u+{tag}+after=100ms@x"))).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let t = c.track(s.message_id()).unwrap();
+        let st = &t.info().recipients[0].status;
+        assert_eq!(*st, Status::Unknown(want.into()));
+        assert!(!st.is_approved() && !st.is_final());
+    }
+}
+
+#[test]
+fn cancel_and_ignore() {
+    let emu = Emulator::start();
+    let c = client(&emu);
+    let mut s = c.send(&auth("carol+ignore@x")).unwrap();
+    s.cancel().unwrap();
+    assert_eq!(s.info().recipients[0].status, Status::Cancelled);
+    assert_eq!(emu.message(s.message_id())["recipients"][0]["status"], "CANCELLED");
+    // A final status stays what it is after a cancel.
+    let s = c.send(&auth("dave+approve+after=100ms@x")).unwrap();
+    until_final(&c, s.message_id(), Duration::from_secs(3));
+    assert_eq!(c.cancel(s.message_id()).unwrap().info().recipients[0].status, Status::Approved);
+    // Ignored: expires into the fitting final status at its availability.
+    let mut m = auth("erin+ignore@x");
+    m.availability = 1;
+    let s = c.send(&m).unwrap();
+    let got = until_final(&c, s.message_id(), Duration::from_secs(4));
+    assert!(matches!(got[0].1, Status::NotNotified | Status::NotDownloaded | Status::NotSeen), "{got:?}");
+}
+
+#[test]
+fn message_types_and_validation() {
+    let emu = Emulator::start();
+    let c = client(&emu);
+    for kind in [MessageType::Authorization, MessageType::Message, MessageType::Esign] {
+        let mut m = auth("x+approve@x");
+        m.kind = kind;
+        m.subject = Some("s".into());
+        m.body = Some("b".into());
+        m.callback_url = Some("https://example.invalid/cb".into());
+        let s = c.send(&m).unwrap();
+        let seen = emu.message(s.message_id());
+        assert_eq!(seen["type"], kind.as_str());
+        assert_eq!(seen["subject"], "s");
+    }
+    let before = emu.messages().len();
+    assert!(matches!(c.send(&Message::authorization(vec![], 5)), Err(Error::InvalidArgument(_))));
+    assert!(matches!(c.send(&Message::authorization(vec!["a".into()], 0)), Err(Error::InvalidArgument(_))));
+    assert!(matches!(c.track(""), Err(Error::InvalidArgument(_))));
+    assert!(matches!(c.cancel("../admin"), Err(Error::InvalidArgument(_))));
+    assert_eq!(emu.messages().len(), before, "nothing was sent for invalid arguments");
+    match c.track("NoSuchMessage123") {
+        Err(Error::Api { code: Some(404), .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Sends to a recipient whose tracks get `fault`, returns the error of the first track.
+fn track_fault(c: &Client, fault: &str) -> Error {
+    let s = c.send(&auth(&format!("f+fault={fault}+ignore@x"))).unwrap();
+    c.track(s.message_id()).expect_err(fault)
+}
+
+#[test]
+fn every_fault_gives_the_right_error_kind() {
+    let emu = Emulator::start();
+    let c = client(&emu);
+    let check = |fault: &str, ok: &dyn Fn(&Error) -> bool| {
+        let e = track_fault(&c, fault);
+        assert!(ok(&e), "fault {fault}: got {e:?} ({e})");
+    };
+    check("500", &|e| matches!(e, Error::Status { status: 500, .. }));
+    check("503", &|e| matches!(e, Error::Status { status: 503, .. }));
+    check("420:421", &|e| matches!(e, Error::Api { code: Some(421), .. }));
+    check("420text", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("not JSON")));
+    check("429", &|e| matches!(e, Error::Status { status: 429, .. }));
+    check("empty", &|e| matches!(e, Error::Status { status: 200, body } if body.is_empty()));
+    check("reset", &|e| matches!(e, Error::Connection(_)));
+    check("badjson", &|e| matches!(e, Error::MalformedResponse(_)));
+    check("truncated", &|e| matches!(e, Error::Connection(_) | Error::MalformedResponse(_)));
+    check("wrongtype", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("'recipients' is not an array")));
+    check("missingfield", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("missing field 'expirationDate'")));
+    check("oversize", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("larger than 65536")));
+    check("redirect", &|e| matches!(e, Error::Status { status: 302, .. }));
+    check("badid", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("characters other than")));
+    check("hugeid", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("more than 64")));
+    // The server answered about another message: never taken as ours.
+    let s = c.send(&auth("g+ignore@x")).unwrap();
+    let e = c.track(s.message_id()).map(|_| ()).err();
+    assert!(e.is_none(), "a normal track works: {e:?}");
+    // A status reported for another recipient does not answer for ours.
+    let s = c.send(&auth("h+fault=otherrecipient+ignore@x")).unwrap();
+    let t = c.track(s.message_id()).unwrap();
+    assert_eq!(t.info().status_of("h+fault=otherrecipient+ignore@x"), None);
+    assert_eq!(t.info().status_of("mallory@emulator.test"), Some(&Status::Approved));
+    // Faults on send and cancel.
+    match c.send(&auth("i+sendfault=420:403@x")) {
+        Err(Error::Api { code: Some(403), .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let s = c.send(&auth("j+cancelfault=500+ignore@x")).unwrap();
+    assert!(matches!(c.cancel(s.message_id()), Err(Error::Status { status: 500, .. })));
+}
+
+#[test]
+fn hang_and_drip_end_in_timeouts() {
+    let emu = Emulator::start();
+    let config = Config::load(&emu.config_path()).unwrap();
+    let (_, creds) = config.client_and_credentials().unwrap();
+    let roots = pam_passbyme::client::parse_certificates(
+        &std::fs::read(emu.dir.path().join("ca.pem")).unwrap(),
+        "CA",
+    )
+    .unwrap();
+    let c = Client::builder(creds)
+        .address(emu.addr.clone())
+        .ca_certificates(roots)
+        .request_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    for fault in ["hang", "drip"] {
+        let start = Instant::now();
+        let e = track_fault(&c, fault);
+        let took = start.elapsed();
+        assert!(matches!(e, Error::Timeout(_)), "{fault}: {e:?}");
+        assert!(took < Duration::from_secs(4), "{fault} bounded by the request timeout, took {took:?}");
+    }
+    // A deadline shortens requests too.
+    let s = c.send(&auth("k+fault=hang+ignore@x")).unwrap();
+    let d = c.with_deadline(Some(Instant::now() + Duration::from_millis(300)));
+    let start = Instant::now();
+    assert!(matches!(d.track(s.message_id()), Err(Error::Timeout(_))));
+    assert!(start.elapsed() < Duration::from_millis(1200));
+}
+
+#[test]
+fn tls_failures() {
+    let emu = Emulator::start();
+    let config = Config::load(&emu.config_path()).unwrap();
+    let (_, creds) = config.client_and_credentials().unwrap();
+    // The default trust store (the vendor's) does not know the emulator's CA.
+    let c = Client::builder(creds.clone()).address(emu.addr.clone()).build().unwrap();
+    match c.send(&auth("x@x")) {
+        Err(Error::Tls(m)) => assert!(m.contains("UnknownIssuer"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // The server refuses a client certificate its CA did not issue (the vendor's).
+    let vendor = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vendor-test-auth.pem")).unwrap();
+    let vendor = Credentials::from_pem(&vendor, &vendor, Some("123456")).unwrap();
+    let roots = pam_passbyme::client::parse_certificates(&std::fs::read(emu.dir.path().join("ca.pem")).unwrap(), "CA").unwrap();
+    let c = Client::builder(vendor).address(emu.addr.clone()).ca_certificates(roots.clone()).build().unwrap();
+    let e = c.send(&auth("x@x")).unwrap_err();
+    assert!(matches!(e, Error::Tls(_) | Error::Connection(_)), "{e:?}");
+    // Wrong host name: the certificate names localhost and 127.0.0.1, not 127.0.0.2.
+    let port = emu.addr.rsplit_once(':').unwrap().1;
+    let c = Client::builder(creds.clone()).address(format!("127.0.0.2:{port}")).ca_certificates(roots).build().unwrap();
+    match c.send(&auth("x@x")) {
+        Err(Error::Tls(m)) => assert!(m.contains("NotValidForName"), "{m}"),
+        Err(Error::Connection(m)) => assert!(m.contains("refused"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Nothing listening.
+    let c = Client::builder(creds).address("127.0.0.1:1").build().unwrap();
+    assert!(matches!(c.send(&auth("x@x")), Err(Error::Connection(_))));
+}
+
+#[test]
+fn proxy_variables_are_ignored() {
+    // The client never reads *_PROXY: a bogus proxy in the environment changes nothing.
+    // (Set for this process only; other tests ignore it for the same reason.)
+    std::env::set_var("HTTPS_PROXY", "http://127.0.0.1:1");
+    std::env::set_var("ALL_PROXY", "http://127.0.0.1:1");
+    let emu = Emulator::start();
+    let c = client(&emu);
+    let r = c.send(&auth("p+approve@x"));
+    std::env::remove_var("HTTPS_PROXY");
+    std::env::remove_var("ALL_PROXY");
+    r.unwrap();
+}
+
+#[test]
+fn credentials_errors_are_distinct() {
+    let emu = Emulator::start();
+    let pem = std::fs::read(emu.dir.path().join("client.pem")).unwrap();
+    let pw = std::fs::read_to_string(emu.dir.path().join("client.password")).unwrap();
+    let pw = pw.trim_end();
+    Credentials::from_pem(&pem, &pem, Some(pw)).unwrap();
+    assert!(matches!(Credentials::from_pem(&pem, &pem, Some("wrong")), Err(Error::WrongPassword)));
+    let vendor = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vendor-test-auth.pem")).unwrap();
+    // The emulator's certificate with the vendor's key: a mismatch.
+    let e = Credentials::from_pem(&pem, &vendor, Some("123456")).unwrap_err();
+    assert!(matches!(e, Error::KeyMismatch), "{e:?}");
+    let e = Credentials::from_pem_file(&emu.dir.path().join("nope.pem"), None).unwrap_err();
+    assert!(matches!(e, Error::File { .. }), "{e:?}");
+    // Key and certificate in separate files, the key unencrypted.
+    let t = TempDir::new("creds");
+    let out = std::process::Command::new("openssl")
+        .args(["pkcs8", "-in"])
+        .arg(emu.dir.path().join("client.pem"))
+        .args(["-passin", &format!("pass:{pw}"), "-out"])
+        .arg(t.path().join("key.pem"))
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let c = Credentials::from_files(&emu.dir.path().join("client.pem"), &t.path().join("key.pem"), None).unwrap();
+    assert_eq!(c.chain().len(), 2);
+}

@@ -1,0 +1,293 @@
+//! Shared test helpers.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_passbyme");
+
+/// A fresh private directory under the target dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("pbm-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes a file with the given mode.
+    pub fn write(&self, name: &str, content: &str, mode: u32) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `passbyme emulator` process (real mTLS), killed on drop.
+pub struct Emulator {
+    child: Child,
+    pub addr: String,
+    pub admin: String,
+    pub dir: TempDir,
+    pub stderr: std::sync::Arc<Mutex<String>>,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        Emulator::start_with(&["--answer", "approve", "--after", "300ms"])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Emulator {
+        let dir = TempDir::new("emu");
+        let mut child = Command::new(BIN)
+            .args(["emulator", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn passbyme emulator");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut addr = String::new();
+        let mut admin = String::new();
+        let mut line = String::new();
+        while addr.is_empty() || admin.is_empty() {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                let mut err = String::new();
+                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                panic!("emulator exited early: {err}");
+            }
+            if let Some(a) = line.trim().strip_prefix("listening on https://") {
+                addr = a.to_owned();
+            }
+            if let Some(a) = line.trim().strip_prefix("admin on http://") {
+                admin = a.to_owned();
+            }
+        }
+        // Keep draining stdout and stderr so the emulator never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        let stderr = std::sync::Arc::new(Mutex::new(String::new()));
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut l = String::new();
+            while err.read_line(&mut l).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&l);
+                l.clear();
+            }
+        });
+        Emulator {
+            child,
+            addr,
+            admin,
+            dir,
+            stderr,
+        }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("passbyme.toml")
+    }
+
+    /// The emulator's own config text (service table + users).
+    pub fn config_text(&self) -> String {
+        std::fs::read_to_string(self.config_path()).unwrap()
+    }
+
+    /// The `[service]` table pointing at this emulator, for configs written by tests.
+    pub fn service_table(&self) -> String {
+        let d = self.dir.path().display();
+        format!(
+            "[service]\naddress = \"{}\"\ncredentials = \"{d}/client.pem\"\npassword_file = \"{d}/client.password\"\nca_bundle = \"{d}/ca.pem\"\n",
+            self.addr
+        )
+    }
+
+    fn admin_agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .build()
+            .new_agent()
+    }
+
+    pub fn admin_get(&self, path: &str) -> serde_json::Value {
+        let mut r = Self::admin_agent()
+            .get(&format!("http://{}{path}", self.admin))
+            .call()
+            .unwrap();
+        let body = r.body_mut().read_to_string().unwrap();
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn admin_post(&self, path: &str, body: &str) -> u16 {
+        Self::admin_agent()
+            .post(&format!("http://{}{path}", self.admin))
+            .content_type("application/json")
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// The message as the emulator sees it.
+    pub fn message(&self, id: &str) -> serde_json::Value {
+        self.admin_get(&format!("/admin/messages/{id}"))
+    }
+
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        self.admin_get("/admin/messages").as_array().cloned().unwrap_or_default()
+    }
+
+    /// Messages for which some recipient is still open (not in a final status).
+    pub fn open_messages(&self) -> Vec<serde_json::Value> {
+        const FINAL: [&str; 9] = [
+            "NOT_SEEN", "NOT_NOTIFIED", "NOT_DOWNLOADED", "NO_DEVICE", "FAILED", "DISABLED",
+            "CANCELLED", "APPROVED", "DENIED",
+        ];
+        self.messages()
+            .into_iter()
+            .filter(|m| {
+                m["recipients"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| !FINAL.contains(&r["status"].as_str().unwrap_or("")))
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        self.admin_get("/admin/stats")
+    }
+
+    /// The final status of `user_id` in the (only) message sent to it.
+    pub fn status_for(&self, user_id: &str) -> Option<String> {
+        self.messages().iter().rev().find_map(|m| {
+            m["recipients"].as_array().unwrap().iter().find_map(|r| {
+                (r["userId"] == user_id).then(|| r["status"].as_str().unwrap().to_owned())
+            })
+        })
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `passbyme ARGS`, returning (exit code, stdout, stderr).
+pub fn passbyme(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits until `f` holds (polling), or panics with `what` after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {limit:?} waiting for: {what}");
+}
+
+/// Captures what the module sends to syslog: a datagram socket bound at /dev/log. Needs a
+/// private /dev (tests/run.sh runs the tests in a mount namespace that has one).
+pub struct Syslog {
+    lines: Mutex<Vec<String>>,
+}
+
+pub fn syslog() -> &'static Syslog {
+    static S: OnceLock<&'static Syslog> = OnceLock::new();
+    S.get_or_init(|| {
+        let path = Path::new("/dev/log");
+        if path.exists() {
+            // Ours from an earlier run in this private /dev, or a real syslog daemon's.
+            let real = std::os::unix::net::UnixDatagram::unbound()
+                .and_then(|s| s.connect(path))
+                .is_ok();
+            assert!(
+                !real || std::env::var_os("PBM_PRIVATE_DEV").is_some(),
+                "/dev/log belongs to a syslog daemon: run the tests through tests/run.sh (private /dev)"
+            );
+            let _ = std::fs::remove_file(path);
+        }
+        let sock = std::os::unix::net::UnixDatagram::bind(path).unwrap_or_else(|e| {
+            panic!("cannot bind /dev/log ({e}): run the tests through tests/run.sh (root, private /dev)")
+        });
+        let s: &'static Syslog = Box::leak(Box::new(Syslog {
+            lines: Mutex::new(Vec::new()),
+        }));
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n) = sock.recv(&mut buf) {
+                s.lines.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        });
+        s
+    })
+}
+
+impl Syslog {
+    /// Lines containing `needle`, waiting a little for them to arrive.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let found: Vec<String> = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .cloned()
+                .collect();
+            if !found.is_empty() || start.elapsed() > Duration::from_secs(2) {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The one line containing `needle`; panics listing everything seen if not there.
+    pub fn line_with(&self, needle: &str) -> String {
+        let found = self.lines_with(needle);
+        match found.last() {
+            Some(l) => l.clone(),
+            None => panic!(
+                "no syslog line contains {needle:?}; seen:\n{}",
+                self.lines.lock().unwrap().join("\n")
+            ),
+        }
+    }
+}
