@@ -219,7 +219,7 @@ pub enum Local {
 }
 
 /// The service settings.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Service {
     /// `host:port` of the service. Default `auth-sp.passbyme.com:443`.
     pub address: String,
@@ -239,7 +239,7 @@ pub struct Service {
     pub request_timeout: Duration,
 }
 
-/// The key's password.
+/// The key's password. `Debug` never shows it.
 #[derive(Clone)]
 pub enum Password {
     /// The key is not encrypted.
@@ -248,6 +248,16 @@ pub enum Password {
     Inline(Zeroizing<String>),
     /// Read from this secret file; one trailing newline is stripped.
     File(PathBuf),
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Password::None => f.write_str("None"),
+            Password::Inline(_) => f.write_str("Inline(<redacted>)"),
+            Password::File(p) => write!(f, "File({})", p.display()),
+        }
+    }
 }
 
 /// The login settings.
@@ -292,7 +302,7 @@ pub struct Policy {
 }
 
 /// A validated configuration.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The file it came from.
     pub path: PathBuf,

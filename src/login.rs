@@ -209,8 +209,8 @@ fn flow(
             sanitize::clean(&req.user, 64)
         ),
     );
-    pending.0 = Some(session);
-    let Some(session) = pending.0.as_mut() else {
+    pending.0 = Some((session, ids.clone()));
+    let Some((session, _)) = pending.0.as_mut() else {
         return Outcome::Error("internal: lost the session".into());
     };
     if let Some(decided) = decide(session.info(), ids) {
@@ -426,19 +426,20 @@ pub fn decision_line(req: &Request, r: &Report) -> String {
 
 /// The message this login sent, until it is settled: dropping it (on any path, a panic
 /// included) cancels a message that is still open.
-struct Pending(Option<Session>);
+/// Whether it is final is judged by this user's IDs only: statuses the server reports for
+/// other recipients prove nothing.
+struct Pending(Option<(Session, Vec<String>)>);
 
 impl Pending {
-    /// Cancels the message unless every recipient is final. Returns what happened.
+    /// Cancels the message unless every one of the user's IDs is final. Returns what happened.
     fn settle(&mut self) -> String {
-        let Some(mut session) = self.0.take() else {
+        let Some((mut session, ids)) = self.0.take() else {
             return "none".into();
         };
-        if session
-            .info()
-            .recipients
+        let info = session.info();
+        if ids
             .iter()
-            .all(|r| r.status.is_final())
+            .all(|id| info.status_of(id).is_some_and(Status::is_final))
         {
             return "final".into();
         }

@@ -19,9 +19,18 @@ fn until_final(c: &Client, id: &str, limit: Duration) -> Vec<(String, Status)> {
     loop {
         let s = c.track(id).unwrap();
         if s.info().recipients.iter().all(|r| r.status.is_final()) {
-            return s.info().recipients.iter().map(|r| (r.user_id.clone(), r.status.clone())).collect();
+            return s
+                .info()
+                .recipients
+                .iter()
+                .map(|r| (r.user_id.clone(), r.status.clone()))
+                .collect();
         }
-        assert!(start.elapsed() < limit, "not final after {limit:?}: {:?}", s.info());
+        assert!(
+            start.elapsed() < limit,
+            "not final after {limit:?}: {:?}",
+            s.info()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -31,12 +40,17 @@ fn send_track_until_approved_on_one_connection() {
     let emu = Emulator::start();
     emu.admin_post("/admin/reset-stats", "");
     let c = client(&emu);
-    let mut s = c.send(&auth("alice+approve+after=600ms@emulator.test")).unwrap();
+    let mut s = c
+        .send(&auth("alice+approve+after=600ms@emulator.test"))
+        .unwrap();
     assert_eq!(s.info().recipients[0].status, Status::Pending);
     assert_eq!(s.message_id().len(), 15);
     // The expiration is the send time + availability, as a real timestamp.
     let left = s.info().expiration_date - time::OffsetDateTime::now_utc();
-    assert!(left > time::Duration::seconds(25) && left <= time::Duration::seconds(30), "{left}");
+    assert!(
+        left > time::Duration::seconds(25) && left <= time::Duration::seconds(30),
+        "{left}"
+    );
     let mut seen = vec![Status::Pending];
     let start = Instant::now();
     while !s.info().recipients[0].status.is_final() {
@@ -50,10 +64,19 @@ fn send_track_until_approved_on_one_connection() {
     }
     assert_eq!(
         seen,
-        [Status::Pending, Status::Notified, Status::Downloaded, Status::Seen, Status::Approved]
+        [
+            Status::Pending,
+            Status::Notified,
+            Status::Downloaded,
+            Status::Seen,
+            Status::Approved
+        ]
     );
     let stats = emu.stats();
-    assert_eq!(stats["handshakes"], 1, "one TLS handshake for the whole session: {stats}");
+    assert_eq!(
+        stats["handshakes"], 1,
+        "one TLS handshake for the whole session: {stats}"
+    );
     assert!(stats["requests"].as_u64().unwrap() >= 5, "{stats}");
 }
 
@@ -62,9 +85,24 @@ fn deny_and_every_final_status() {
     let emu = Emulator::start();
     let c = client(&emu);
     let s = c.send(&auth("bob+deny+after=200ms@x")).unwrap();
-    assert_eq!(until_final(&c, s.message_id(), Duration::from_secs(5))[0].1, Status::Denied);
-    for name in ["NOT_SEEN", "NOT_NOTIFIED", "NOT_DOWNLOADED", "NO_DEVICE", "FAILED", "DISABLED", "CANCELLED", "APPROVED", "DENIED"] {
-        let s = c.send(&auth(&format!("u+status={name}+after=100ms@x"))).unwrap();
+    assert_eq!(
+        until_final(&c, s.message_id(), Duration::from_secs(5))[0].1,
+        Status::Denied
+    );
+    for name in [
+        "NOT_SEEN",
+        "NOT_NOTIFIED",
+        "NOT_DOWNLOADED",
+        "NO_DEVICE",
+        "FAILED",
+        "DISABLED",
+        "CANCELLED",
+        "APPROVED",
+        "DENIED",
+    ] {
+        let s = c
+            .send(&auth(&format!("u+status={name}+after=100ms@x")))
+            .unwrap();
         let got = until_final(&c, s.message_id(), Duration::from_secs(5));
         assert_eq!(got[0].1.as_str(), name);
         assert_eq!(got[0].1.is_approved(), name == "APPROVED");
@@ -75,7 +113,10 @@ fn deny_and_every_final_status() {
 fn unknown_and_near_miss_statuses_are_never_approval() {
     let emu = Emulator::start();
     let c = client(&emu);
-    for (tag, want) in [("status=approved", "approved"), ("fault=approved-space", "APPROVED ")] {
+    for (tag, want) in [
+        ("status=approved", "approved"),
+        ("fault=approved-space", "APPROVED "),
+    ] {
         let s = c.send(&auth(&format!("u+{tag}+after=100ms@x"))).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let t = c.track(s.message_id()).unwrap();
@@ -92,24 +133,40 @@ fn cancel_and_ignore() {
     let mut s = c.send(&auth("carol+ignore@x")).unwrap();
     s.cancel().unwrap();
     assert_eq!(s.info().recipients[0].status, Status::Cancelled);
-    assert_eq!(emu.message(s.message_id())["recipients"][0]["status"], "CANCELLED");
+    assert_eq!(
+        emu.message(s.message_id())["recipients"][0]["status"],
+        "CANCELLED"
+    );
     // A final status stays what it is after a cancel.
     let s = c.send(&auth("dave+approve+after=100ms@x")).unwrap();
     until_final(&c, s.message_id(), Duration::from_secs(3));
-    assert_eq!(c.cancel(s.message_id()).unwrap().info().recipients[0].status, Status::Approved);
+    assert_eq!(
+        c.cancel(s.message_id()).unwrap().info().recipients[0].status,
+        Status::Approved
+    );
     // Ignored: expires into the fitting final status at its availability.
     let mut m = auth("erin+ignore@x");
     m.availability = 1;
     let s = c.send(&m).unwrap();
     let got = until_final(&c, s.message_id(), Duration::from_secs(4));
-    assert!(matches!(got[0].1, Status::NotNotified | Status::NotDownloaded | Status::NotSeen), "{got:?}");
+    assert!(
+        matches!(
+            got[0].1,
+            Status::NotNotified | Status::NotDownloaded | Status::NotSeen
+        ),
+        "{got:?}"
+    );
 }
 
 #[test]
 fn message_types_and_validation() {
     let emu = Emulator::start();
     let c = client(&emu);
-    for kind in [MessageType::Authorization, MessageType::Message, MessageType::Esign] {
+    for kind in [
+        MessageType::Authorization,
+        MessageType::Message,
+        MessageType::Esign,
+    ] {
         let mut m = auth("x+approve@x");
         m.kind = kind;
         m.subject = Some("s".into());
@@ -121,13 +178,28 @@ fn message_types_and_validation() {
         assert_eq!(seen["subject"], "s");
     }
     let before = emu.messages().len();
-    assert!(matches!(c.send(&Message::authorization(vec![], 5)), Err(Error::InvalidArgument(_))));
-    assert!(matches!(c.send(&Message::authorization(vec!["a".into()], 0)), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        c.send(&Message::authorization(vec![], 5)),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        c.send(&Message::authorization(vec!["a".into()], 0)),
+        Err(Error::InvalidArgument(_))
+    ));
     assert!(matches!(c.track(""), Err(Error::InvalidArgument(_))));
-    assert!(matches!(c.cancel("../admin"), Err(Error::InvalidArgument(_))));
-    assert_eq!(emu.messages().len(), before, "nothing was sent for invalid arguments");
+    assert!(matches!(
+        c.cancel("../admin"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        emu.messages().len(),
+        before,
+        "nothing was sent for invalid arguments"
+    );
     match c.track("NoSuchMessage123") {
-        Err(Error::Api { code: Some(404), .. }) => {}
+        Err(Error::Api {
+            code: Some(404), ..
+        }) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -148,19 +220,52 @@ fn every_fault_gives_the_right_error_kind() {
     };
     check("500", &|e| matches!(e, Error::Status { status: 500, .. }));
     check("503", &|e| matches!(e, Error::Status { status: 503, .. }));
-    check("420:421", &|e| matches!(e, Error::Api { code: Some(421), .. }));
-    check("420text", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("not JSON")));
+    check("420:421", &|e| {
+        matches!(
+            e,
+            Error::Api {
+                code: Some(421),
+                ..
+            }
+        )
+    });
+    check(
+        "420text",
+        &|e| matches!(e, Error::MalformedResponse(m) if m.contains("not JSON")),
+    );
     check("429", &|e| matches!(e, Error::Status { status: 429, .. }));
-    check("empty", &|e| matches!(e, Error::Status { status: 200, body } if body.is_empty()));
+    check(
+        "empty",
+        &|e| matches!(e, Error::Status { status: 200, body } if body.is_empty()),
+    );
     check("reset", &|e| matches!(e, Error::Connection(_)));
     check("badjson", &|e| matches!(e, Error::MalformedResponse(_)));
-    check("truncated", &|e| matches!(e, Error::Connection(_) | Error::MalformedResponse(_)));
-    check("wrongtype", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("'recipients' is not an array")));
-    check("missingfield", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("missing field 'expirationDate'")));
-    check("oversize", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("larger than 65536")));
-    check("redirect", &|e| matches!(e, Error::Status { status: 302, .. }));
-    check("badid", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("characters other than")));
-    check("hugeid", &|e| matches!(e, Error::MalformedResponse(m) if m.contains("more than 64")));
+    check("truncated", &|e| {
+        matches!(e, Error::Connection(_) | Error::MalformedResponse(_))
+    });
+    check(
+        "wrongtype",
+        &|e| matches!(e, Error::MalformedResponse(m) if m.contains("'recipients' is not an array")),
+    );
+    check(
+        "missingfield",
+        &|e| matches!(e, Error::MalformedResponse(m) if m.contains("missing field 'expirationDate'")),
+    );
+    check(
+        "oversize",
+        &|e| matches!(e, Error::MalformedResponse(m) if m.contains("larger than 65536")),
+    );
+    check("redirect", &|e| {
+        matches!(e, Error::Status { status: 302, .. })
+    });
+    check(
+        "badid",
+        &|e| matches!(e, Error::MalformedResponse(m) if m.contains("characters other than")),
+    );
+    check(
+        "hugeid",
+        &|e| matches!(e, Error::MalformedResponse(m) if m.contains("more than 64")),
+    );
     // The server answered about another message: never taken as ours.
     let s = c.send(&auth("g+ignore@x")).unwrap();
     let e = c.track(s.message_id()).map(|_| ()).err();
@@ -169,14 +274,22 @@ fn every_fault_gives_the_right_error_kind() {
     let s = c.send(&auth("h+fault=otherrecipient+ignore@x")).unwrap();
     let t = c.track(s.message_id()).unwrap();
     assert_eq!(t.info().status_of("h+fault=otherrecipient+ignore@x"), None);
-    assert_eq!(t.info().status_of("mallory@emulator.test"), Some(&Status::Approved));
+    assert_eq!(
+        t.info().status_of("mallory@emulator.test"),
+        Some(&Status::Approved)
+    );
     // Faults on send and cancel.
     match c.send(&auth("i+sendfault=420:403@x")) {
-        Err(Error::Api { code: Some(403), .. }) => {}
+        Err(Error::Api {
+            code: Some(403), ..
+        }) => {}
         other => panic!("{other:?}"),
     }
     let s = c.send(&auth("j+cancelfault=500+ignore@x")).unwrap();
-    assert!(matches!(c.cancel(s.message_id()), Err(Error::Status { status: 500, .. })));
+    assert!(matches!(
+        c.cancel(s.message_id()),
+        Err(Error::Status { status: 500, .. })
+    ));
 }
 
 #[test]
@@ -200,7 +313,10 @@ fn hang_and_drip_end_in_timeouts() {
         let e = track_fault(&c, fault);
         let took = start.elapsed();
         assert!(matches!(e, Error::Timeout(_)), "{fault}: {e:?}");
-        assert!(took < Duration::from_secs(4), "{fault} bounded by the request timeout, took {took:?}");
+        assert!(
+            took < Duration::from_secs(4),
+            "{fault} bounded by the request timeout, took {took:?}"
+        );
     }
     // A deadline shortens requests too.
     let s = c.send(&auth("k+fault=hang+ignore@x")).unwrap();
@@ -216,28 +332,50 @@ fn tls_failures() {
     let config = Config::load(&emu.config_path()).unwrap();
     let (_, creds) = config.client_and_credentials().unwrap();
     // The default trust store (the vendor's) does not know the emulator's CA.
-    let c = Client::builder(creds.clone()).address(emu.addr.clone()).build().unwrap();
+    let c = Client::builder(creds.clone())
+        .address(emu.addr.clone())
+        .build()
+        .unwrap();
     match c.send(&auth("x@x")) {
         Err(Error::Tls(m)) => assert!(m.contains("UnknownIssuer"), "{m}"),
         other => panic!("{other:?}"),
     }
     // The server refuses a client certificate its CA did not issue (the vendor's).
-    let vendor = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vendor-test-auth.pem")).unwrap();
+    let vendor = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/vendor-test-auth.pem"
+    ))
+    .unwrap();
     let vendor = Credentials::from_pem(&vendor, &vendor, Some("123456")).unwrap();
-    let roots = pam_passbyme::client::parse_certificates(&std::fs::read(emu.dir.path().join("ca.pem")).unwrap(), "CA").unwrap();
-    let c = Client::builder(vendor).address(emu.addr.clone()).ca_certificates(roots.clone()).build().unwrap();
+    let roots = pam_passbyme::client::parse_certificates(
+        &std::fs::read(emu.dir.path().join("ca.pem")).unwrap(),
+        "CA",
+    )
+    .unwrap();
+    let c = Client::builder(vendor)
+        .address(emu.addr.clone())
+        .ca_certificates(roots.clone())
+        .build()
+        .unwrap();
     let e = c.send(&auth("x@x")).unwrap_err();
     assert!(matches!(e, Error::Tls(_) | Error::Connection(_)), "{e:?}");
     // Wrong host name: the certificate names localhost and 127.0.0.1, not 127.0.0.2.
     let port = emu.addr.rsplit_once(':').unwrap().1;
-    let c = Client::builder(creds.clone()).address(format!("127.0.0.2:{port}")).ca_certificates(roots).build().unwrap();
+    let c = Client::builder(creds.clone())
+        .address(format!("127.0.0.2:{port}"))
+        .ca_certificates(roots)
+        .build()
+        .unwrap();
     match c.send(&auth("x@x")) {
         Err(Error::Tls(m)) => assert!(m.contains("NotValidForName"), "{m}"),
         Err(Error::Connection(m)) => assert!(m.contains("refused"), "{m}"),
         other => panic!("{other:?}"),
     }
     // Nothing listening.
-    let c = Client::builder(creds).address("127.0.0.1:1").build().unwrap();
+    let c = Client::builder(creds)
+        .address("127.0.0.1:1")
+        .build()
+        .unwrap();
     assert!(matches!(c.send(&auth("x@x")), Err(Error::Connection(_))));
 }
 
@@ -262,8 +400,15 @@ fn credentials_errors_are_distinct() {
     let pw = std::fs::read_to_string(emu.dir.path().join("client.password")).unwrap();
     let pw = pw.trim_end();
     Credentials::from_pem(&pem, &pem, Some(pw)).unwrap();
-    assert!(matches!(Credentials::from_pem(&pem, &pem, Some("wrong")), Err(Error::WrongPassword)));
-    let vendor = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vendor-test-auth.pem")).unwrap();
+    assert!(matches!(
+        Credentials::from_pem(&pem, &pem, Some("wrong")),
+        Err(Error::WrongPassword)
+    ));
+    let vendor = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/vendor-test-auth.pem"
+    ))
+    .unwrap();
     // The emulator's certificate with the vendor's key: a mismatch.
     let e = Credentials::from_pem(&pem, &vendor, Some("123456")).unwrap_err();
     assert!(matches!(e, Error::KeyMismatch), "{e:?}");
@@ -279,6 +424,11 @@ fn credentials_errors_are_distinct() {
         .status()
         .unwrap();
     assert!(out.success());
-    let c = Credentials::from_files(&emu.dir.path().join("client.pem"), &t.path().join("key.pem"), None).unwrap();
+    let c = Credentials::from_files(
+        &emu.dir.path().join("client.pem"),
+        &t.path().join("key.pem"),
+        None,
+    )
+    .unwrap();
     assert_eq!(c.chain().len(), 2);
 }

@@ -1,3 +1,5 @@
+#![allow(unsafe_code, reason = "signal handlers and kill() in the signal tests")]
+
 //! The single integration-test binary. Every test talks to a real emulator process over
 //! real mutual TLS; the PAM tests load the built module through real Linux-PAM.
 

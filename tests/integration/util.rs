@@ -61,7 +61,14 @@ impl Emulator {
     pub fn start_with(extra: &[&str]) -> Emulator {
         let dir = TempDir::new("emu");
         let mut child = Command::new(BIN)
-            .args(["emulator", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--state-dir"])
+            .args([
+                "emulator",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--state-dir",
+            ])
             .arg(dir.path())
             .args(extra)
             .stdout(Stdio::piped())
@@ -76,7 +83,12 @@ impl Emulator {
             line.clear();
             if out.read_line(&mut line).unwrap() == 0 {
                 let mut err = String::new();
-                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 panic!("emulator exited early: {err}");
             }
             if let Some(a) = line.trim().strip_prefix("listening on https://") {
@@ -158,14 +170,24 @@ impl Emulator {
     }
 
     pub fn messages(&self) -> Vec<serde_json::Value> {
-        self.admin_get("/admin/messages").as_array().cloned().unwrap_or_default()
+        self.admin_get("/admin/messages")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Messages for which some recipient is still open (not in a final status).
     pub fn open_messages(&self) -> Vec<serde_json::Value> {
         const FINAL: [&str; 9] = [
-            "NOT_SEEN", "NOT_NOTIFIED", "NOT_DOWNLOADED", "NO_DEVICE", "FAILED", "DISABLED",
-            "CANCELLED", "APPROVED", "DENIED",
+            "NOT_SEEN",
+            "NOT_NOTIFIED",
+            "NOT_DOWNLOADED",
+            "NO_DEVICE",
+            "FAILED",
+            "DISABLED",
+            "CANCELLED",
+            "APPROVED",
+            "DENIED",
         ];
         self.messages()
             .into_iter()
@@ -202,7 +224,11 @@ impl Drop for Emulator {
 
 /// Runs `passbyme ARGS`, returning (exit code, stdout, stderr).
 pub fn passbyme(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -229,6 +255,10 @@ pub struct Syslog {
 }
 
 pub fn syslog() -> &'static Syslog {
+    assert!(
+        std::env::var_os("PBM_CHILD").is_none(),
+        "a child test process logs to its parent's /dev/log"
+    );
     static S: OnceLock<&'static Syslog> = OnceLock::new();
     S.get_or_init(|| {
         let path = Path::new("/dev/log");
@@ -252,7 +282,7 @@ pub fn syslog() -> &'static Syslog {
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 8192];
             while let Ok(n) = sock.recv(&mut buf) {
-                s.lines.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                s.lines.lock().unwrap_or_else(|p| p.into_inner()).push(String::from_utf8_lossy(&buf[..n]).into_owned());
             }
         });
         s
@@ -267,7 +297,7 @@ impl Syslog {
             let found: Vec<String> = self
                 .lines
                 .lock()
-                .unwrap()
+                .unwrap_or_else(|p| p.into_inner())
                 .iter()
                 .filter(|l| l.contains(needle))
                 .cloned()
@@ -286,7 +316,10 @@ impl Syslog {
             Some(l) => l.clone(),
             None => panic!(
                 "no syslog line contains {needle:?}; seen:\n{}",
-                self.lines.lock().unwrap().join("\n")
+                self.lines
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .join("\n")
             ),
         }
     }

@@ -28,7 +28,7 @@ pub struct Args {
 
 fn find_module(given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(p) = given {
-        return Ok(std::fs::canonicalize(&p).with_context(|| format!("module {}", p.display()))?);
+        return std::fs::canonicalize(&p).with_context(|| format!("module {}", p.display()));
     }
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
