@@ -1,0 +1,54 @@
+#!/bin/sh
+# The whole test suite, as CI runs it: installs what the tests need (Debian packages, cargo
+# tools), then lint, unit and integration tests (real emulator, real Linux-PAM), the
+# end-to-end tests with real sshd and sudo, and the package build and install tests.
+# Run as root from anywhere: sh tests/run.sh
+set -eu
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "tests/run.sh: needs root (private namespaces for PAM, sshd and sudo tests; apt-get)" >&2
+    exit 2
+fi
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "Debian packages"
+# What the build and the tests use: libpam's headers and libpam itself, the real programs
+# the end-to-end tests drive, and the tools the tests call.
+pkgs="libpam0g-dev libpam-modules pamtester openssh-server openssh-client sudo openssl binutils
+      python3 util-linux iproute2 procps"
+missing=""
+for p in $pkgs; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+    echo "all present"
+fi
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+step "build"
+# The integration tests load the module (cdylib) that this build makes.
+cargo build --locked
+
+step "unit and integration tests (private /dev for syslog capture)"
+tests/private-dev.sh cargo test --locked
+
+if [ -x tests/e2e/run.sh ]; then
+    step "end to end: real sshd, ssh, sudo, pamtester"
+    tests/e2e/run.sh
+fi
+
+if [ -x tests/packaging/run.sh ]; then
+    step "packages: .deb and .rpm, built, linted, install-tested"
+    tests/packaging/run.sh
+fi
+
+step "all tests passed"
