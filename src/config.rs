@@ -14,6 +14,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::client::{self, Client, Credentials};
+use crate::limiter::{Concurrent, Limits};
 
 /// Where the module and the `passbyme` command look by default.
 pub const DEFAULT_PATH: &str = "/etc/passbyme/passbyme.toml";
@@ -128,6 +129,8 @@ struct RawConfig {
     login: RawLogin,
     #[serde(default)]
     policy: RawPolicy,
+    #[serde(default)]
+    limits: RawLimits,
     users: Option<BTreeMap<String, RawIds>>,
 }
 
@@ -165,6 +168,20 @@ struct RawPolicy {
     local: Option<String>,
     only_groups: Option<Vec<String>>,
     exempt_groups: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    enabled: Option<bool>,
+    state_dir: Option<String>,
+    max_pushes: Option<u32>,
+    window: Option<String>,
+    lockout_after: Option<u32>,
+    lockout: Option<String>,
+    concurrent: Option<String>,
+    grace: Option<String>,
+    grace_local: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -312,6 +329,8 @@ pub struct Config {
     pub login: Login,
     /// The policies.
     pub policy: Policy,
+    /// Push-fatigue limits; `None` when `limits.enabled = false`.
+    pub limits: Option<Limits>,
     /// Unix user → PassBy[ME] IDs (at least one each).
     pub users: BTreeMap<String, Vec<String>>,
 }
@@ -469,6 +488,47 @@ impl Config {
             exempt_groups: rp.exempt_groups.unwrap_or_default(),
         };
 
+        let rl = raw.limits;
+        let defaults = Limits::default();
+        let limits = if rl.enabled == Some(false) {
+            None
+        } else {
+            let state_dir = match rl.state_dir {
+                Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+                Some(d) => {
+                    return Err(e(format!(
+                        "limits.state_dir: '{d}' is not an absolute path"
+                    )))
+                }
+                None => defaults.state_dir.clone(),
+            };
+            let max_pushes = rl.max_pushes.unwrap_or(defaults.max_pushes);
+            if max_pushes == 0 {
+                return Err(e("limits.max_pushes: must be at least 1 (set limits.enabled = false to turn the limits off)".into()));
+            }
+            Some(Limits {
+                state_dir,
+                max_pushes,
+                window: duration(path, "limits.window", rl.window, "10m", (1.0, 86400.0))?,
+                lockout_after: rl.lockout_after.unwrap_or(defaults.lockout_after),
+                lockout: duration(path, "limits.lockout", rl.lockout, "15m", (1.0, 86400.0))?,
+                concurrent: match rl.concurrent.as_deref() {
+                    None | Some("refuse") => Concurrent::Refuse,
+                    Some("replace") => Concurrent::Replace,
+                    Some(o) => {
+                        return Err(e(format!(
+                            "limits.concurrent: '{o}' is not one of refuse, replace"
+                        )))
+                    }
+                },
+                grace: match rl.grace.as_deref() {
+                    None | Some("0s") | Some("0") => Duration::ZERO,
+                    Some(_) => duration(path, "limits.grace", rl.grace, "0s", (1.0, 86400.0))?,
+                },
+                grace_local: rl.grace_local.unwrap_or(false),
+            })
+        };
+
         let raw_users = raw.users.ok_or_else(|| e("missing table [users]".into()))?;
         let mut users = BTreeMap::new();
         for (name, ids) in raw_users {
@@ -497,6 +557,7 @@ impl Config {
             service,
             login,
             policy,
+            limits,
             users,
         })
     }
@@ -607,6 +668,23 @@ impl Config {
             ),
             ("policy.only_groups".into(), p.only_groups.join(",")),
             ("policy.exempt_groups".into(), p.exempt_groups.join(",")),
+            (
+                "limits".into(),
+                match &self.limits {
+                    None => "off".into(),
+                    Some(l) => format!(
+                        "state_dir={} max_pushes={} window={} lockout_after={} lockout={} concurrent={} grace={}{}",
+                        l.state_dir.display(),
+                        l.max_pushes,
+                        d(l.window),
+                        l.lockout_after,
+                        d(l.lockout),
+                        format!("{:?}", l.concurrent).to_lowercase(),
+                        d(l.grace),
+                        if l.grace_local { " grace_local" } else { "" }
+                    ),
+                },
+            ),
             ("users".into(), self.users.len().to_string()),
         ]
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{sanitize, Error as ClientError, Message, Session, SessionInfo, Status};
 use crate::config::{self, Config, Local, Prompt, Unmapped, Unreachable};
+use crate::limiter::{Begin, Finish, Store, Ticket};
 use crate::log::Level;
 
 /// How long a cancel may take after the login has ended.
@@ -68,6 +69,12 @@ pub enum Outcome {
     Unreachable(String),
     /// The conversation with the person failed.
     ConversationFailed(String),
+    /// Approved earlier from the same remote host and service, within the grace period
+    /// the administrator configured: no push.
+    Grace,
+    /// Refused by the push-fatigue limits (rate, lockout, a push already pending), with
+    /// no push sent.
+    Limited(String),
     /// The configuration or the credentials it names are unusable.
     Config(String),
     /// Anything else (a refused request, a malformed answer).
@@ -88,13 +95,18 @@ impl Outcome {
             Outcome::FailOpen(_) => "fail-open",
             Outcome::Unreachable(_) => "unreachable",
             Outcome::ConversationFailed(_) => "conversation-failed",
+            Outcome::Grace => "grace",
+            Outcome::Limited(_) => "limited",
             Outcome::Config(_) | Outcome::Error(_) => "error",
         }
     }
 
     /// Lets the user in (approval, or the explicit fail-open policy).
     pub fn allows(&self) -> bool {
-        matches!(self, Outcome::Approved | Outcome::FailOpen(_))
+        matches!(
+            self,
+            Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace
+        )
     }
 }
 
@@ -126,12 +138,12 @@ pub fn run(config: &Config, req: &Request, ui: &mut dyn Ui) -> Report {
         duration: Duration::ZERO,
         settled: "none".into(),
     };
-    let mut pending = Pending(None);
+    let mut pending = Pending::default();
     report.outcome = flow(config, req, ui, start, &mut report, &mut pending);
-    report.settled = pending.settle();
+    report.settled = pending.settle(Some(&report.outcome));
     report.duration = start.elapsed();
     let level = match &report.outcome {
-        Outcome::Approved | Outcome::Skipped(_) => Level::Info,
+        Outcome::Approved | Outcome::Skipped(_) | Outcome::Grace => Level::Info,
         Outcome::FailOpen(_) => Level::Warning,
         Outcome::Config(_) => Level::Alert,
         Outcome::Error(_) | Outcome::Unreachable(_) => Level::Err,
@@ -174,10 +186,44 @@ fn flow(
             Local::Ignore => return Outcome::Skipped("local login (policy.local = ignore)".into()),
         }
     }
+    let mut cancel_first = None;
+    if let Some(limits) = &config.limits {
+        let store = match Store::open(limits) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Config(e),
+        };
+        match store.begin(
+            &req.user,
+            req.rhost.as_deref(),
+            &req.service,
+            config.login.timeout,
+        ) {
+            Ok(Begin::Push { ticket, cancel }) => {
+                cancel_first = cancel;
+                pending.limiter = Some((store, ticket, req.rhost.clone(), req.service.clone()));
+            }
+            Ok(Begin::Grace) => return Outcome::Grace,
+            Ok(Begin::Refused(why)) => return Outcome::Limited(why),
+            Err(e) => return Outcome::Limited(e),
+        }
+    }
     let client = match config.client() {
         Ok(c) => c,
         Err(e) => return Outcome::Config(e.to_string()),
     };
+    if let Some(id) = cancel_first {
+        // The push of a login that crashed, or that this one replaces (policy).
+        let r = client
+            .with_deadline(Some(Instant::now() + CANCEL_TIMEOUT))
+            .cancel(&id);
+        ui.log(
+            Level::Info,
+            &format!(
+                "limits: cancelled earlier message {id}: {}",
+                r.map_or_else(|e| e.to_string(), |_| "ok".into())
+            ),
+        );
+    }
     let deadline = start + config.login.timeout;
     let client = client.with_deadline(Some(deadline));
 
@@ -209,8 +255,13 @@ fn flow(
             sanitize::clean(&req.user, 64)
         ),
     );
-    pending.0 = Some((session, ids.clone()));
-    let Some((session, _)) = pending.0.as_mut() else {
+    if let Some((store, ticket, _, _)) = &pending.limiter {
+        if let Err(e) = store.sent(ticket, session.message_id()) {
+            ui.log(Level::Warning, &format!("limits: {e}"));
+        }
+    }
+    pending.session = Some((session, ids.clone()));
+    let Some((session, _)) = pending.session.as_mut() else {
         return Outcome::Error("internal: lost the session".into());
     };
     if let Some(decided) = decide(session.info(), ids) {
@@ -412,6 +463,8 @@ pub fn decision_line(req: &Request, r: &Report) -> String {
         Outcome::ConversationFailed(e) | Outcome::Config(e) | Outcome::Error(e) => {
             format!("error=\"{}\"", sanitize::clean(e, 300))
         }
+        Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", sanitize::clean(why, 200)),
+        Outcome::Grace => "policy=limits:grace".into(),
         Outcome::Approved | Outcome::TimedOut => String::new(),
     };
     if !why.is_empty() {
@@ -425,15 +478,34 @@ pub fn decision_line(req: &Request, r: &Report) -> String {
 }
 
 /// The message this login sent, until it is settled: dropping it (on any path, a panic
-/// included) cancels a message that is still open.
-/// Whether it is final is judged by this user's IDs only: statuses the server reports for
-/// other recipients prove nothing.
-struct Pending(Option<(Session, Vec<String>)>);
+/// included) cancels a message that is still open, and hands the limiter its result.
+/// Whether the message is final is judged by this user's IDs only: statuses the server
+/// reports for other recipients prove nothing.
+#[derive(Default)]
+struct Pending {
+    session: Option<(Session, Vec<String>)>,
+    limiter: Option<(Store, Ticket, Option<String>, String)>,
+}
 
 impl Pending {
-    /// Cancels the message unless every one of the user's IDs is final. Returns what happened.
-    fn settle(&mut self) -> String {
-        let Some((mut session, ids)) = self.0.take() else {
+    /// Cancels the message unless every one of the user's IDs is final, and records the
+    /// result with the limiter. Returns what happened to the message.
+    fn settle(&mut self, outcome: Option<&Outcome>) -> String {
+        let settled = self.cancel_open();
+        if let Some((store, ticket, rhost, service)) = self.limiter.take() {
+            let how = match outcome {
+                Some(Outcome::Approved) => Finish::Approved,
+                Some(Outcome::Refused(st)) if st == "DENIED" => Finish::Denied,
+                _ => Finish::Other,
+            };
+            // A failure here only loses one count; the pending entry goes stale by itself.
+            let _ = store.finish(&ticket, how, rhost.as_deref(), &service);
+        }
+        settled
+    }
+
+    fn cancel_open(&mut self) -> String {
+        let Some((mut session, ids)) = self.session.take() else {
             return "none".into();
         };
         let info = session.info();
@@ -456,6 +528,6 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.settle();
+        self.settle(None);
     }
 }

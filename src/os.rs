@@ -227,3 +227,45 @@ pub fn random_below(n: u32) -> Option<u32> {
     }
     None
 }
+
+/// An exclusive `flock` on an open file, released when dropped (or when the file closes).
+pub struct FileLock<'a>(&'a std::fs::File);
+
+impl<'a> FileLock<'a> {
+    /// Blocks until the lock is held.
+    pub fn exclusive(file: &'a std::fs::File) -> std::io::Result<FileLock<'a>> {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: a valid open descriptor.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(FileLock(file));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+impl Drop for FileLock<'_> {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+/// Whether a process with this pid exists (in this pid namespace).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

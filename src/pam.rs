@@ -199,7 +199,7 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
 /// The one translation from outcome to PAM code.
 fn pam_code(outcome: &Outcome) -> PamError {
     match outcome {
-        Outcome::Approved | Outcome::FailOpen(_) => PamError::SUCCESS,
+        Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace => PamError::SUCCESS,
         Outcome::Unmapped(Unmapped::Deny) => PamError::USER_UNKNOWN,
         Outcome::Unmapped(Unmapped::Ignore) | Outcome::Skipped(_) => PamError::IGNORE,
         Outcome::Unreachable(_) => PamError::AUTHINFO_UNAVAIL,
@@ -209,6 +209,7 @@ fn pam_code(outcome: &Outcome) -> PamError {
         | Outcome::TimedOut
         | Outcome::Interrupted(_)
         | Outcome::LocalDenied
+        | Outcome::Limited(_)
         | Outcome::Error(_) => PamError::AUTH_ERR,
     }
 }

@@ -98,7 +98,7 @@ fn check_names_each_problem() {
         (
             format!("{service}[users]\nroot = \"r@x\"\ntypo = 1\n[extra]\n"),
             0o600,
-            "unknown field `extra`, expected one of `service`, `login`, `policy`, `users`",
+            "unknown field `extra`, expected one of `service`, `login`, `policy`, `limits`, `users`",
         ),
         (
             format!("{service}[users]\nroot = \"r@x\"\n"),
@@ -181,8 +181,9 @@ fn login_without_pam() {
     let emu = Emulator::start();
     let t = TempDir::new("login");
     let text = format!(
-        "{}[login]\nprompt = \"info\"\npoll_interval = \"100ms\"\n[users]\nann = \"ann+approve+after=300ms@x\"\nben = \"ben+deny+after=300ms@x\"\n",
-        emu.service_table()
+        "{}{}[login]\nprompt = \"info\"\npoll_interval = \"100ms\"\n[users]\nann = \"ann+approve+after=300ms@x\"\nben = \"ben+deny+after=300ms@x\"\n",
+        emu.service_table(),
+        emu.limits_table("")
     );
     let p = t.write("c.toml", &text, 0o600);
     let c = p.to_str().unwrap();

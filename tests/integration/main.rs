@@ -14,3 +14,6 @@ mod cli;
 
 /// The module through real libpam (`pam_start_confdir`).
 mod pam;
+
+/// Push-fatigue limits through real libpam.
+mod limits;

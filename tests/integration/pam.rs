@@ -102,10 +102,15 @@ impl Setup {
     }
 }
 
-fn config(emu: &Emulator, extra: &str, users: &str) -> String {
+pub fn config(emu: &Emulator, extra: &str, users: &str) -> String {
+    config_limits(emu, "max_pushes = 1000", extra, users)
+}
+
+pub fn config_limits(emu: &Emulator, limits: &str, extra: &str, users: &str) -> String {
     format!(
-        "{}[login]\npoll_interval = \"100ms\"\npoll_interval_seen = \"100ms\"\n{extra}\n[users]\n{users}\n",
-        emu.service_table()
+        "{}{}[login]\npoll_interval = \"100ms\"\npoll_interval_seen = \"100ms\"\n{extra}\n[users]\n{users}\n",
+        emu.service_table(),
+        emu.limits_table(limits),
     )
 }
 
@@ -244,7 +249,7 @@ fn unmapped_users_follow_the_policy() {
 #[test]
 fn service_down_denies_unless_fail_open_was_chosen() {
     let emu = Emulator::start();
-    let down = emu.service_table().replace(&emu.addr, "127.0.0.1:1");
+    let down = emu.service_table().replace(&emu.addr, "127.0.0.1:1") + &emu.limits_table("");
     let text = format!("{down}[users]\npf_down = \"x@x\"\n");
     let s = Setup::new(&text, "");
     assert_eq!(s.login("pf_down").0, AUTHINFO_UNAVAIL);
@@ -524,7 +529,7 @@ fn only_pam_sm_symbols_are_exported() {
 // Tests that need a process of their own (signals, fd and thread counts): the parent test
 // re-runs this binary on one `child_*` test with PBM_CHILD set.
 
-fn run_child(name: &str, env: &[(&str, String)]) -> std::process::Child {
+pub fn run_child(name: &str, env: &[(&str, String)]) -> std::process::Child {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
@@ -542,7 +547,7 @@ fn run_child(name: &str, env: &[(&str, String)]) -> std::process::Child {
     cmd.spawn().unwrap()
 }
 
-fn child_output(child: std::process::Child) -> String {
+pub fn child_output(child: std::process::Child) -> String {
     let out = child.wait_with_output().unwrap();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -553,6 +558,18 @@ fn child_output(child: std::process::Child) -> String {
 static HOST_HANDLER_RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 extern "C" fn host_handler(_: libc::c_int) {
     HOST_HANDLER_RAN.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A plain login in a process of its own (PBM_CONFIG, PBM_USER), for tests that kill it.
+#[test]
+#[ignore = "run by other tests in a child process"]
+fn child_login() {
+    if std::env::var_os("PBM_CHILD").is_none() {
+        return;
+    }
+    let s = Setup::new(&std::env::var("PBM_CONFIG").unwrap(), "");
+    let (rc, _) = s.login(&std::env::var("PBM_USER").unwrap());
+    println!("RC={rc}");
 }
 
 #[test]

@@ -128,6 +128,14 @@ impl Emulator {
         std::fs::read_to_string(self.config_path()).unwrap()
     }
 
+    /// A `[limits]` table keeping the limiter's state with this emulator (not /run).
+    pub fn limits_table(&self, extra: &str) -> String {
+        format!(
+            "[limits]\nstate_dir = \"{}/limits\"\n{extra}\n",
+            self.dir.path().display()
+        )
+    }
+
     /// The `[service]` table pointing at this emulator, for configs written by tests.
     pub fn service_table(&self) -> String {
         let d = self.dir.path().display();

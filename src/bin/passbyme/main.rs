@@ -86,6 +86,17 @@ enum Command {
         #[arg(long)]
         rhost: Option<String>,
     },
+    /// Show the push-fatigue limiter's state: pushes in the window, denials, lockout,
+    /// pending push, grace entries (all users, or one).
+    Status {
+        /// Only this user.
+        user: Option<String>,
+    },
+    /// Clear a user's limiter state (lockout, counters, grace), like `faillock --reset`.
+    Unlock {
+        /// The Unix user.
+        user: String,
+    },
     /// Run a local PassBy[ME] emulator (mutual TLS) that plays the phone.
     Emulator(emulator::Args),
     /// A real login through real Linux-PAM and the built module, against an emulator
@@ -126,6 +137,8 @@ fn main() -> ExitCode {
             service,
             rhost,
         } => return login(&cli.config, user, service, rhost),
+        Command::Status { user } => status(&cli.config, user),
+        Command::Unlock { user } => unlock(&cli.config, &user),
         Command::Emulator(args) => emulator::run(args).map(|()| true),
         Command::Demo(args) => return demo::run(args),
     };
@@ -288,6 +301,22 @@ fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
             ok = false;
         }
     }
+    if let Some(limits) = &config.limits {
+        if limits.state_dir.exists() {
+            match pam_passbyme::limiter::Store::open(limits) {
+                Ok(_) => println!("ok    limits: state in {}", limits.state_dir.display()),
+                Err(e) => {
+                    println!("FAIL  {e}");
+                    ok = false;
+                }
+            }
+        } else {
+            println!(
+                "ok    limits: {} will be created (0700) at the first login",
+                limits.state_dir.display()
+            );
+        }
+    }
     if config.users.is_empty() {
         println!("WARN  [users] is empty: every login will be treated as unmapped");
     } else {
@@ -403,4 +432,76 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
         println!("login refused ({})", report.outcome.word());
         ExitCode::FAILURE
     }
+}
+
+fn limiter(path: &std::path::Path) -> Result<pam_passbyme::limiter::Store> {
+    let config = Config::load(path)?;
+    let Some(limits) = &config.limits else {
+        bail!(
+            "{}: the limits are off (limits.enabled = false)",
+            path.display()
+        );
+    };
+    pam_passbyme::limiter::Store::open(limits).map_err(|e| anyhow::anyhow!(e))
+}
+
+fn status(path: &std::path::Path, user: Option<String>) -> Result<bool> {
+    let store = limiter(path)?;
+    let now = pam_passbyme::limiter::now_ms();
+    let entries = match user {
+        Some(u) => vec![(u.clone(), store.read(&u))],
+        None => store.list().map_err(|e| anyhow::anyhow!(e))?,
+    };
+    if entries.is_empty() {
+        println!("no limiter state in {}", store.dir().display());
+    }
+    for (user, st) in entries {
+        let user = sanitize::clean(&user, 64);
+        match st {
+            Err(e) => println!("{user}: ERROR {e}"),
+            Ok(st) => {
+                let locked = if st.locked_until > now {
+                    format!("LOCKED for {}s", (st.locked_until - now).div_ceil(1000))
+                } else {
+                    "not locked".into()
+                };
+                println!(
+                    "{user}: {} pushes in the window, {} denials in a row, {locked}",
+                    st.pushes.len(),
+                    st.denials
+                );
+                if let Some(p) = st.pending {
+                    println!(
+                        "  pending push: pid {} message {} (started {}s ago)",
+                        p.pid,
+                        p.message.as_deref().unwrap_or("-"),
+                        now.saturating_sub(p.started) / 1000
+                    );
+                }
+                for g in st.grace.iter().filter(|g| g.until > now) {
+                    println!(
+                        "  grace: from {} via {} for {}s",
+                        if g.rhost.is_empty() {
+                            "(local)"
+                        } else {
+                            &g.rhost
+                        },
+                        g.service,
+                        (g.until - now).div_ceil(1000)
+                    );
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn unlock(path: &std::path::Path, user: &str) -> Result<bool> {
+    let store = limiter(path)?;
+    if store.unlock(user).map_err(|e| anyhow::anyhow!(e))? {
+        println!("{}: limiter state cleared", sanitize::clean(user, 64));
+    } else {
+        println!("{}: had no limiter state", sanitize::clean(user, 64));
+    }
+    Ok(true)
 }

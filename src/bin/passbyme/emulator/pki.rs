@@ -407,6 +407,10 @@ fn config_text(dir: &Path, listen: SocketAddr, user: &str, pbm_id: &str) -> anyh
          password_file = {password}\n\
          ca_bundle = {ca}\n\
          \n\
+         [limits]\n\
+         # Push-fatigue state for logins against this emulator (not /run/passbyme).\n\
+         state_dir = {limits}\n\
+         \n\
          [users]\n\
          # Unix user = PassBy[ME] ID (or a list of IDs)\n\
          {user_key} = {id}\n",
@@ -414,6 +418,7 @@ fn config_text(dir: &Path, listen: SocketAddr, user: &str, pbm_id: &str) -> anyh
         credentials = file("client.pem")?,
         password = file("client.password")?,
         ca = file("ca.pem")?,
+        limits = file("limits")?,
         user_key = toml_key(user),
         id = toml_string(pbm_id),
     ))

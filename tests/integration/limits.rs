@@ -1,0 +1,206 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::pam::{child_output, config_limits, run_child, Setup};
+use crate::util::{eventually, passbyme, syslog, Emulator};
+
+const AUTH_ERR: i32 = 7;
+
+fn setup(emu: &Emulator, limits: &str, users: &str) -> Setup {
+    Setup::new(&config_limits(emu, limits, "prompt = \"info\"", users), "")
+}
+
+#[test]
+fn the_push_over_the_rate_limit_never_reaches_the_service() {
+    let emu = Emulator::start();
+    let s = setup(
+        &emu,
+        "max_pushes = 2\nlockout_after = 0",
+        "lr_rate = \"lr+deny+after=100ms@x\"",
+    );
+    assert_eq!(s.login("lr_rate").0, AUTH_ERR);
+    assert_eq!(s.login("lr_rate").0, AUTH_ERR);
+    let start = Instant::now();
+    let (rc, conv) = s.login("lr_rate");
+    assert_eq!(rc, AUTH_ERR);
+    assert!(conv.is_empty(), "nothing shown, no push: {conv:?}");
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(emu.messages().len(), 2, "the third push was never sent");
+    let line = syslog().line_with("decision=limited user=lr_rate ");
+    assert!(
+        line.contains("reason=\"rate limit: 2 pushes in the last 10m\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn lockout_after_denials_then_expiry_and_unlock() {
+    let emu = Emulator::start();
+    let s = setup(
+        &emu,
+        "lockout_after = 2\nlockout = \"2s\"",
+        "ll_lock = \"ll+deny+after=100ms@x\"",
+    );
+    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(emu.messages().len(), 2, "locked: no third push");
+    assert!(syslog()
+        .line_with("decision=limited user=ll_lock ")
+        .contains("locked out after 2 denials in a row"));
+    // The admin sees it, and the lock expires by itself.
+    let cfg = s.config.to_str().unwrap().to_owned();
+    let (code, out, _) = passbyme(&["--config", &cfg, "status", "ll_lock"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("ll_lock: 2 pushes in the window, 2 denials in a row, LOCKED for"),
+        "{out}"
+    );
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(
+        emu.messages().len(),
+        3,
+        "a push again after the lockout expired"
+    );
+    // Locked again (a third denial in a row); `passbyme unlock` clears it at once.
+    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(emu.messages().len(), 3);
+    let (code, out, _) = passbyme(&["--config", &cfg, "unlock", "ll_lock"]);
+    assert_eq!((code, out.trim()), (0, "ll_lock: limiter state cleared"));
+    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(emu.messages().len(), 4);
+}
+
+#[test]
+fn two_logins_at_once_give_one_push() {
+    let emu = Emulator::start();
+    let s = Arc::new(setup(&emu, "", "lc_two = \"lc+approve+after=1500ms@x\""));
+    let s2 = s.clone();
+    let first = std::thread::spawn(move || s2.login("lc_two").0);
+    eventually(Duration::from_secs(5), "the first push", || {
+        !emu.messages().is_empty()
+    });
+    let start = Instant::now();
+    assert_eq!(s.login("lc_two").0, AUTH_ERR, "the second login is refused");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "at once, not after waiting"
+    );
+    assert_eq!(first.join().unwrap(), 0, "the first one goes through");
+    assert_eq!(emu.messages().len(), 1);
+    assert!(syslog()
+        .line_with("decision=limited user=lc_two ")
+        .contains("another login for this user is waiting"));
+}
+
+#[test]
+fn replace_policy_cancels_the_first_push() {
+    let emu = Emulator::start();
+    let s = Arc::new(setup(
+        &emu,
+        "concurrent = \"replace\"",
+        "lp_rep = \"lp+approve+after=2s@x\"",
+    ));
+    let s2 = s.clone();
+    let first = std::thread::spawn(move || s2.login("lp_rep").0);
+    eventually(Duration::from_secs(5), "the first push", || {
+        !emu.messages().is_empty()
+    });
+    let first_id = emu.messages()[0]["messageId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.login("lp_rep").0,
+        0,
+        "the second login's own push is approved"
+    );
+    assert_eq!(
+        first.join().unwrap(),
+        AUTH_ERR,
+        "the first login ends refused"
+    );
+    assert_eq!(
+        emu.message(&first_id)["recipients"][0]["status"],
+        "CANCELLED"
+    );
+    assert_eq!(emu.messages().len(), 2);
+    assert!(emu.open_messages().is_empty());
+}
+
+#[test]
+fn a_crashed_login_is_cleaned_up_by_the_next() {
+    let emu = Emulator::start();
+    let child_cfg = config_limits(&emu, "", "prompt = \"info\"", "lk_crash = \"lk+ignore@x\"");
+    let child = run_child(
+        "child_login",
+        &[("PBM_CONFIG", child_cfg), ("PBM_USER", "lk_crash".into())],
+    );
+    eventually(Duration::from_secs(10), "the crashing login's push", || {
+        !emu.messages().is_empty()
+    });
+    let old = emu.messages()[0]["messageId"].as_str().unwrap().to_owned();
+    let pid = child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    // Its pending entry survived; the next login finds the process gone, cancels the
+    // orphaned message and proceeds.
+    let s = setup(&emu, "", "lk_crash = \"lk2+approve+after=300ms@x\"");
+    assert_eq!(s.login("lk_crash").0, 0);
+    assert_eq!(emu.message(&old)["recipients"][0]["status"], "CANCELLED");
+    assert!(emu.open_messages().is_empty());
+    syslog().line_with(&format!("limits: cancelled earlier message {old}: ok"));
+}
+
+#[test]
+fn grace_period_is_opt_in_and_per_host() {
+    let emu = Emulator::start();
+    let s = setup(
+        &emu,
+        "grace = \"1m\"",
+        "lg_grace = \"lg+approve+after=200ms@x\"",
+    );
+    assert_eq!(s.login("lg_grace").0, 0);
+    assert_eq!(s.login("lg_grace").0, 0);
+    assert_eq!(
+        emu.messages().len(),
+        1,
+        "the second login within the grace period sent no push"
+    );
+    assert!(syslog()
+        .line_with("decision=grace user=lg_grace ")
+        .contains("policy=limits:grace"));
+    // Another remote host, or no remote host at all, still gets a push.
+    let ok: pam_passbyme::pamapp::Conversation = Box::new(|_, _| Ok(Some(String::new())));
+    assert_eq!(s.login_with("lg_grace", Some(b"203.0.113.9"), ok).0, 0);
+    let ok: pam_passbyme::pamapp::Conversation = Box::new(|_, _| Ok(Some(String::new())));
+    assert_eq!(s.login_with("lg_grace", None, ok).0, 0);
+    assert_eq!(emu.messages().len(), 3);
+    // Off by default.
+    let s = setup(&emu, "", "lg_off = \"lg_off+approve+after=200ms@x\"");
+    assert_eq!(s.login("lg_off").0, 0);
+    assert_eq!(s.login("lg_off").0, 0);
+    assert_eq!(emu.messages().len(), 5);
+}
+
+#[test]
+fn a_corrupt_state_file_refuses_without_a_push() {
+    let emu = Emulator::start();
+    let s = setup(&emu, "", "lx_bad = \"lx+approve@x\"");
+    let dir = emu.dir.path().join("limits");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::write(dir.join("u-lx_bad"), "{garbage").unwrap();
+    assert_eq!(s.login("lx_bad").0, AUTH_ERR);
+    assert!(emu.messages().is_empty());
+    let line = syslog().line_with("decision=limited user=lx_bad ");
+    assert!(
+        line.contains("corrupt state") && line.contains("passbyme unlock lx_bad"),
+        "{line}"
+    );
+    // A state directory others can enter is refused as a configuration error.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert_eq!(s.login("lx_bad").0, 3);
+    assert!(syslog()
+        .line_with("user=lx_bad ")
+        .contains("accessible by group or others (mode 0755"));
+}
