@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::pam::{child_output, config_limits, run_child, Setup};
+use crate::pam::{config_limits, run_child, Setup};
 use crate::util::{eventually, passbyme, syslog, Emulator};
 
 const AUTH_ERR: i32 = 7;
