@@ -380,15 +380,30 @@ fn sleep_until(until: Instant, deadline: Instant, ui: &mut dyn Ui) -> Option<i32
 /// denies; an exact APPROVED from any approves; all final and none approved refuses.
 /// Recipients that are not this user's are ignored.
 pub fn decide(info: &SessionInfo, ids: &[String]) -> Option<Outcome> {
-    let statuses: Vec<&Status> = ids.iter().filter_map(|id| info.status_of(id)).collect();
+    // Every entry the server lists for one of our IDs counts (a hostile or buggy server
+    // may list an ID twice): any DENIED denies.
+    let statuses: Vec<&Status> = info
+        .recipients
+        .iter()
+        .filter(|r| ids.contains(&r.user_id))
+        .map(|r| &r.status)
+        .collect();
     if statuses.contains(&&Status::Denied) {
         return Some(Outcome::Refused("DENIED".into()));
     }
     if statuses.iter().any(|s| s.is_approved()) {
         return Some(Outcome::Approved);
     }
-    if statuses.len() == ids.len() && statuses.iter().all(|s| s.is_final()) {
-        return Some(Outcome::Refused(statuses[0].to_string()));
+    let every_id_final = ids.iter().all(|id| {
+        let mut mine = info
+            .recipients
+            .iter()
+            .filter(|r| &r.user_id == id)
+            .peekable();
+        mine.peek().is_some() && mine.all(|r| r.status.is_final())
+    });
+    if every_id_final {
+        return statuses.first().map(|s| Outcome::Refused(s.to_string()));
     }
     None
 }
@@ -529,5 +544,52 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         self.settle(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Recipient;
+
+    fn info(list: &[(&str, &str)]) -> SessionInfo {
+        SessionInfo {
+            message_id: "m".into(),
+            expiration_date: time::OffsetDateTime::UNIX_EPOCH,
+            recipients: list
+                .iter()
+                .map(|(u, s)| Recipient {
+                    user_id: (*u).into(),
+                    status: Status::parse(s),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let d = |l: &[(&str, &str)]| decide(&info(l), &ids);
+        assert_eq!(
+            d(&[("a", "APPROVED"), ("b", "SEEN")]),
+            Some(Outcome::Approved)
+        );
+        assert_eq!(
+            d(&[("a", "APPROVED"), ("b", "DENIED")]),
+            Some(Outcome::Refused("DENIED".into()))
+        );
+        assert_eq!(
+            d(&[("a", "APPROVED"), ("a", "DENIED")]),
+            Some(Outcome::Refused("DENIED".into()))
+        );
+        assert_eq!(d(&[("a", "NO_DEVICE"), ("b", "SEEN")]), None);
+        assert_eq!(
+            d(&[("a", "NO_DEVICE"), ("b", "FAILED")]),
+            Some(Outcome::Refused("NO_DEVICE".into()))
+        );
+        assert_eq!(d(&[("a", "NO_DEVICE")]), None, "b not reported: not final");
+        assert_eq!(d(&[("mallory", "APPROVED")]), None);
+        assert_eq!(d(&[("a", "approved"), ("b", "APPROVED ")]), None);
+        assert_eq!(d(&[]), None);
     }
 }

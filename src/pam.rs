@@ -80,7 +80,7 @@ struct Decision {
 
 impl PamData for Decision {}
 
-fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
+fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
     #[cfg(feature = "test-panic")]
     if args.iter().any(|a| a == "test_panic") {
         panic!("forced by test_panic");
@@ -184,7 +184,6 @@ fn authenticate(pamh: &Pam, flags: PamFlags, args: &[String]) -> PamError {
         let mut ui = PamUi {
             pamh,
             debug: args.debug,
-            silent: flags.contains(PamFlags::SILENT),
             guard: &guard,
         };
         let report = login::run(&config, &req, &mut ui);
@@ -237,15 +236,14 @@ fn log(pamh: &Pam, level: Level, line: &str) {
 struct PamUi<'a> {
     pamh: &'a Pam,
     debug: bool,
-    silent: bool,
     guard: &'a SignalGuard,
 }
 
 impl Ui for PamUi<'_> {
     fn info(&mut self, text: &str) -> Result<(), String> {
         // The hint carries the verification code, which the person needs to check the push:
-        // it is shown even under PAM_SILENT (sudo always sets it); `prompt=none` hides it.
-        let _ = self.silent;
+        // it is essential, so it is shown even under PAM_SILENT (sudo always sets that flag);
+        // `prompt=none` is how an administrator hides it.
         converse(self.pamh, PAM_TEXT_INFO, text).map(|_| ())
     }
 
