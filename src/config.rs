@@ -331,7 +331,7 @@ pub struct Config {
     pub policy: Policy,
     /// Push-fatigue limits; `None` when `limits.enabled = false`.
     pub limits: Option<Limits>,
-    /// Unix user → PassBy[ME] IDs (at least one each).
+    /// Unix user → PassBy\[ME\] IDs (at least one each).
     pub users: BTreeMap<String, Vec<String>>,
 }
 

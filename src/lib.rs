@@ -1,8 +1,8 @@
-//! pam_passbyme: push-based second-factor login for Linux on the PassBy[ME] mobile
+//! pam_passbyme: push-based second-factor login for Linux on the PassBy\[ME\] mobile
 //! authentication service.
 //!
 //! The crate is three things:
-//! - [`client`]: a PassBy[ME] API client (send, track, cancel over mutual TLS), usable on its
+//! - [`client`]: a PassBy\[ME\] API client (send, track, cancel over mutual TLS), usable on its
 //!   own like the vendor's Python SDK. It uses nothing else from this crate.
 //! - the PAM module (`pam_sm_authenticate`, built as the cdylib `pam_passbyme.so`), whose
 //!   decisions come from [`login`], configured by [`config`];

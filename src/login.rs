@@ -115,7 +115,7 @@ impl Outcome {
 pub struct Report {
     /// How it ended.
     pub outcome: Outcome,
-    /// The PassBy[ME] IDs the user maps to.
+    /// The PassBy\[ME\] IDs the user maps to.
     pub ids: Vec<String>,
     /// The message sent, if any.
     pub message_id: Option<String>,

@@ -33,6 +33,7 @@ fi
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps --quiet
 
 step "build"
 # The integration tests load the module (cdylib) that this build makes.

@@ -1,4 +1,4 @@
-//! The one error type of the PassBy[ME] client.
+//! The one error type of the PassBy\[ME\] client.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong while loading credentials or talking to the service.
 ///
 /// The variants mirror the kinds of errors raised by the vendor's SDK (invalid argument,
-/// HTTP error, PassBy[ME] error, malformed response), plus the transport failures the SDK
+/// HTTP error, PassBy\[ME\] error, malformed response), plus the transport failures the SDK
 /// folds into "I/O error". `Display` is lowercase "context: cause", without a final period.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -41,7 +41,7 @@ pub enum Error {
         /// The response body, lossily decoded and truncated to 512 bytes.
         body: String,
     },
-    /// The server answered HTTP 420: a PassBy[ME] error with its vendor code.
+    /// The server answered HTTP 420: a PassBy\[ME\] error with its vendor code.
     Api {
         /// The vendor's error code (`code` in the JSON body), if present and an integer.
         code: Option<i64>,

@@ -1,4 +1,4 @@
-//! A client for the PassBy[ME] messaging API: send, track and cancel messages over
+//! A client for the PassBy\[ME\] messaging API: send, track and cancel messages over
 //! mutual TLS. Usable on its own, like the vendor's Python SDK.
 //!
 //! ```no_run
@@ -52,7 +52,7 @@ pub const MAX_RESPONSE_BODY: u64 = 64 * 1024;
 /// The protocol version header every request carries.
 pub const API_VERSION_HEADER: &str = "X-PBM-API-VERSION";
 
-/// A PassBy[ME] API client. Cheap to clone; clones share the kept-alive connection.
+/// A PassBy\[ME\] API client. Cheap to clone; clones share the kept-alive connection.
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
@@ -334,7 +334,7 @@ impl Client {
     }
 }
 
-/// The SDK's rules for a response: empty body → HTTP error; 420 → PassBy[ME] error with
+/// The SDK's rules for a response: empty body → HTTP error; 420 → PassBy\[ME\] error with
 /// its JSON; other non-2xx → HTTP error; 2xx → session info with every field present.
 pub fn decode_response(status: u16, body: &[u8]) -> Result<SessionInfo, Error> {
     let text = || sanitize::clean(&String::from_utf8_lossy(&body[..body.len().min(512)]), 512);

@@ -1,4 +1,4 @@
-//! Wire types of the PassBy[ME] messaging API: what is sent and what comes back.
+//! Wire types of the PassBy\[ME\] messaging API: what is sent and what comes back.
 
 use std::fmt;
 
@@ -55,7 +55,7 @@ impl fmt::Display for MessageType {
 /// A message to send: the arguments of the SDK's `send_message`.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// PassBy[ME] IDs of the recipients; at least one.
+    /// PassBy\[ME\] IDs of the recipients; at least one.
     pub recipients: Vec<String>,
     /// Subject line, `null` on the wire when `None`.
     pub subject: Option<String>,
@@ -228,7 +228,7 @@ impl fmt::Display for Status {
 /// One recipient's status in a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
-    /// The recipient's PassBy[ME] ID.
+    /// The recipient's PassBy\[ME\] ID.
     pub user_id: String,
     /// Where the recipient's copy of the message stands.
     pub status: Status,
