@@ -208,10 +208,12 @@ impl Store {
         }
         match fs::symlink_metadata(dir) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|err| e(format!("cannot create: {err}")))?;
+                // Another login may create it at the same moment: that is fine.
+                match fs::DirBuilder::new().mode(0o700).create(dir) {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(err) => return Err(e(format!("cannot create: {err}"))),
+                }
             }
             Err(err) => return Err(e(err.to_string())),
             Ok(_) => {}

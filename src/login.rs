@@ -32,8 +32,10 @@ pub struct Request {
 pub trait Ui {
     /// Shows a line to the person (PAM_TEXT_INFO).
     fn info(&mut self, text: &str) -> Result<(), String>;
-    /// Asks the person and waits for the answer (PAM_PROMPT_ECHO_ON).
-    fn prompt(&mut self, text: &str) -> Result<String, String>;
+    /// Asks the person and waits for the answer (PAM_PROMPT_ECHO_ON). If a signal ends
+    /// the process while the host waits for the answer, call `abandon` first (it cancels
+    /// the push).
+    fn prompt(&mut self, text: &str, abandon: &(dyn Fn(i32) + Sync)) -> Result<String, String>;
     /// A signal asked to abandon the login.
     fn interrupted(&mut self) -> Option<i32> {
         None
@@ -279,7 +281,16 @@ fn flow(
         Prompt::Enter => {
             // sshd shows a prompt at once, and a plain message only with the next prompt.
             let text = format!("{hint}\nPress Enter once you have approved: ");
-            if let Err(e) = ui.prompt(&text) {
+            let open = session.clone();
+            let abandon = move |_sig: i32| {
+                let mut s = open.clone();
+                s.set_client(
+                    s.client()
+                        .with_deadline(Some(Instant::now() + CANCEL_TIMEOUT)),
+                );
+                let _ = s.cancel();
+            };
+            if let Err(e) = ui.prompt(&text, &abandon) {
                 return Outcome::ConversationFailed(e);
             }
         }

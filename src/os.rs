@@ -107,9 +107,21 @@ static INSTALLED: Mutex<Installed> = Mutex::new(Installed {
     old: [None, None, None],
 });
 
+/// Write ends of the pipes of the watchers currently waiting (see [`SignalGuard::during`]);
+/// -1 = free slot. A fixed array, because a signal handler may not lock or allocate.
+static WAKE: [AtomicI32; 32] = [const { AtomicI32::new(-1) }; 32];
+
 extern "C" fn on_signal(sig: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
+    // Only atomics and write(2): async-signal-safe.
     CAUGHT.store(sig, Ordering::SeqCst);
+    let byte = sig as u8;
+    for slot in &WAKE {
+        let fd = slot.load(Ordering::SeqCst);
+        if fd >= 0 {
+            // SAFETY: writing one byte from a valid buffer; a closed fd only fails.
+            unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+        }
+    }
 }
 
 /// While alive, SIGTERM, SIGHUP and SIGINT only set a flag (unless the host ignores them);
@@ -150,6 +162,63 @@ impl SignalGuard {
         SignalGuard(())
     }
 
+    /// Runs `f`, a call that blocks inside the host (the conversation: sshd reads the
+    /// client's answer there and retries when a signal interrupts it). If a signal arrives
+    /// meanwhile, a helper thread runs `abandon` (to cancel the push), then gives the host
+    /// its own disposition of the signal at once (for sshd's PAM process: terminate), as if
+    /// the module had not been there. The thread is joined before this returns.
+    pub fn during<T>(&self, f: impl FnOnce() -> T, abandon: &(dyn Fn(i32) + Sync)) -> T {
+        let mut fds = [-1i32; 2];
+        // SAFETY: a valid array for pipe2.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return f(); // no pipe: signals still set the flag the wait loop checks
+        }
+        let (rfd, wfd) = (fds[0], fds[1]);
+        let slot = WAKE.iter().find(|s| {
+            s.compare_exchange(-1, wfd, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+        let out = std::thread::scope(|scope| {
+            let watcher = scope.spawn(move || {
+                let mut byte = 0u8;
+                loop {
+                    // SAFETY: reading one byte into a valid buffer.
+                    let n = unsafe { libc::read(rfd, (&mut byte as *mut u8).cast(), 1) };
+                    if n == 1
+                        || (n < 0
+                            && std::io::Error::last_os_error().kind()
+                                != std::io::ErrorKind::Interrupted)
+                    {
+                        break;
+                    }
+                }
+                if byte != 0 {
+                    let sig = i32::from(byte);
+                    abandon(sig);
+                    restore_now();
+                    CAUGHT.store(0, Ordering::SeqCst);
+                    // SAFETY: the host's disposition is back; it acts now.
+                    unsafe { libc::raise(sig) };
+                }
+            });
+            let out = f();
+            if let Some(slot) = slot {
+                slot.store(-1, Ordering::SeqCst);
+            }
+            let stop = 0u8;
+            // SAFETY: one byte to our own pipe wakes the watcher (it may have gone already).
+            unsafe { libc::write(wfd, (&stop as *const u8).cast(), 1) };
+            let _ = watcher.join();
+            out
+        });
+        // SAFETY: closing the pipe we created, once.
+        unsafe {
+            libc::close(rfd);
+            libc::close(wfd);
+        }
+        out
+    }
+
     /// Restores the host's handlers without raising a caught signal again (for a program
     /// that handled the interruption itself and wants to exit normally).
     pub fn restore_quietly(self) {
@@ -176,6 +245,17 @@ impl SignalGuard {
             }
         }
         None
+    }
+}
+
+/// Puts the host's handlers back at once (the guards still alive then restore nothing).
+fn restore_now() {
+    let mut st = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
+    for (i, &sig) in SIGNALS.iter().enumerate() {
+        if let Some(old) = st.old[i].take() {
+            // SAFETY: restoring the action saved at install.
+            unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
+        }
     }
 }
 

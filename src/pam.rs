@@ -184,6 +184,8 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
         let mut ui = PamUi {
             pamh,
             debug: args.debug,
+            service: sanitize::clean(&req.service, 32),
+            user: sanitize::clean(&req.user, 64),
             guard: &guard,
         };
         let report = login::run(&config, &req, &mut ui);
@@ -236,6 +238,8 @@ fn log(pamh: &Pam, level: Level, line: &str) {
 struct PamUi<'a> {
     pamh: &'a Pam,
     debug: bool,
+    service: String,
+    user: String,
     guard: &'a SignalGuard,
 }
 
@@ -247,8 +251,35 @@ impl Ui for PamUi<'_> {
         converse(self.pamh, PAM_TEXT_INFO, text).map(|_| ())
     }
 
-    fn prompt(&mut self, text: &str) -> Result<String, String> {
-        converse(self.pamh, PAM_PROMPT_ECHO_ON, text).map(|r| r.unwrap_or_default())
+    fn prompt(&mut self, text: &str, abandon: &(dyn Fn(i32) + Sync)) -> Result<String, String> {
+        let pamh = self.pamh;
+        let service = self.service.clone();
+        let user = self.user.clone();
+        let abandon_and_log = move |sig: i32| {
+            abandon(sig);
+            // The process ends right after this (the host's own disposition of the signal).
+            let line = format!(
+                "pam_passbyme({service}:auth): decision=interrupted user={user} signal={} \
+                 (during the prompt) settled=cancelled",
+                crate::os::signal_name(sig)
+            );
+            if let Ok(c) = CString::new(line) {
+                // SAFETY: constant format, one NUL-terminated argument.
+                unsafe {
+                    libc::syslog(
+                        libc::LOG_AUTHPRIV | libc::LOG_NOTICE,
+                        c"%s".as_ptr(),
+                        c.as_ptr(),
+                    )
+                };
+            }
+        };
+        self.guard
+            .during(
+                || converse(pamh, PAM_PROMPT_ECHO_ON, text),
+                &abandon_and_log,
+            )
+            .map(|r| r.unwrap_or_default())
     }
 
     fn interrupted(&mut self) -> Option<i32> {

@@ -678,3 +678,64 @@ fn repeated_cycles_leave_nothing_behind() {
     assert!(same(&threads), "{threads}");
     assert_eq!(emu.messages().len(), 31);
 }
+
+#[test]
+#[ignore = "run by sigterm_during_the_prompt_cancels_then_terminates"]
+fn child_prompt_blocks() {
+    if std::env::var_os("PBM_CHILD").is_none() {
+        return;
+    }
+    let s = Setup::new(&std::env::var("PBM_CONFIG").unwrap(), "");
+    // Like sshd waiting for the client's answer: the conversation blocks, and retries when
+    // a signal interrupts it.
+    let (rc, _) = s.login_with(
+        "pp_prompt",
+        Some(b"198.51.100.8"),
+        Box::new(|_, _| {
+            let until = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok(Some(String::new()))
+        }),
+    );
+    println!("RC={rc} (the process should have died by the signal)");
+}
+
+#[test]
+fn sigterm_during_the_prompt_cancels_then_terminates() {
+    use std::os::unix::process::ExitStatusExt;
+    let emu = Emulator::start();
+    let cfg = config(&emu, "", "pp_prompt = \"pp_prompt+ignore@x\"");
+    syslog();
+    let child = run_child("child_prompt_blocks", &[("PBM_CONFIG", cfg)]);
+    let pid = child.id() as i32;
+    eventually(Duration::from_secs(10), "the push to arrive", || {
+        !emu.messages().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "ended promptly: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGTERM),
+        "the host's own disposition applied: {:?}",
+        out.status
+    );
+    assert_eq!(
+        emu.status_for("pp_prompt+ignore@x").as_deref(),
+        Some("CANCELLED")
+    );
+    let line = syslog().line_with("user=pp_prompt ");
+    assert!(
+        line.contains("decision=interrupted")
+            && line.contains("signal=SIGTERM (during the prompt) settled=cancelled"),
+        "{line}"
+    );
+}

@@ -367,15 +367,19 @@ impl Ui for TermUi {
         Ok(())
     }
 
-    fn prompt(&mut self, text: &str) -> Result<String, String> {
+    fn prompt(&mut self, text: &str, abandon: &(dyn Fn(i32) + Sync)) -> Result<String, String> {
         print!("{text}");
         let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
-        Ok(line.trim_end().to_owned())
+        let read = || {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map(|_| line.trim_end().to_owned())
+                .map_err(|e| e.to_string())
+        };
+        // Ctrl-C at the prompt cancels the push, then ends the program as usual.
+        self.guard.during(read, abandon)
     }
 
     fn interrupted(&mut self) -> Option<i32> {
