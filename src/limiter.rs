@@ -556,6 +556,7 @@ mod tests {
             .starts_with("locked out after 2 denials in a row, for 900s more"));
         assert!(s.unlock("alice").unwrap());
         push(&s, "alice").unwrap();
+        fs::remove_dir_all(s.dir()).unwrap();
         // An approval resets the count.
         let s = store("lock2", |l| l.lockout_after = 2);
         let t = push(&s, "bob").unwrap();

@@ -7,7 +7,9 @@ if [ "${PBM_PRIVATE_DEV:-}" != "inside" ]; then
     export PBM_PRIVATE_DEV=inside
     exec unshare --mount --propagation private "$0" "$@"
 fi
-old=$(mktemp -d /tmp/pbm-olddev.XXXXXX)
+# Where the real /dev stays reachable: /mnt inside this namespace (the host's /mnt is not
+# touched: mounts here are private), else a temporary directory.
+if [ -d /mnt ]; then old=/mnt; else old=$(mktemp -d /tmp/pbm-olddev.XXXXXX); fi
 mount --bind /dev "$old"
 mount -t tmpfs -o mode=0755,size=1m tmpfs /dev
 for n in null zero full random urandom tty ptmx; do

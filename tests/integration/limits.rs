@@ -141,6 +141,7 @@ fn a_crashed_login_is_cleaned_up_by_the_next() {
     let pid = child.id() as i32;
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let out = child.wait_with_output().unwrap();
+    crate::util::remove_child_dirs(pid as u32);
     assert!(!out.status.success());
     // Its pending entry survived; the next login finds the process gone, cancels the
     // orphaned message and proceeds.

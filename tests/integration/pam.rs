@@ -548,7 +548,9 @@ pub fn run_child(name: &str, env: &[(&str, String)]) -> std::process::Child {
 }
 
 pub fn child_output(child: std::process::Child) -> String {
+    let pid = child.id();
     let out = child.wait_with_output().unwrap();
+    crate::util::remove_child_dirs(pid);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "child failed:\n{text}");

@@ -38,6 +38,19 @@ impl TempDir {
     }
 }
 
+/// Removes the temporary directories a child test process left (it may have been killed
+/// before its own cleanup ran).
+pub fn remove_child_dirs(pid: u32) {
+    let prefix = format!("pbm-test-{pid}-");
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
