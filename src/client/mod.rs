@@ -146,7 +146,7 @@ impl ClientBuilder {
             ),
             None => None,
         };
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .tls_config(tls)
             .proxy(proxy)
             .https_only(true)
@@ -157,14 +157,51 @@ impl ClientBuilder {
             .max_idle_connections(1)
             .max_idle_connections_per_host(1)
             .user_agent(concat!("pam_passbyme/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            InlineResolver,
+        );
         Ok(Client {
             agent,
             base: base.into(),
             request_timeout: self.request_timeout,
             deadline: None,
         })
+    }
+}
+
+/// Resolves host names in the calling thread. ureq's default resolver runs `getaddrinfo` on
+/// a detached thread when a timeout is set, and that thread can outlive the call (a hung DNS
+/// server); inside sshd or sudo the module must leave no thread behind. The lookup is then
+/// bounded by the resolver's own settings (resolv.conf), not by the request timeout.
+#[derive(Debug)]
+struct InlineResolver;
+
+impl ureq::unversioned::resolver::Resolver for InlineResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _config: &ureq::config::Config,
+        _timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        use std::net::ToSocketAddrs;
+        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(443);
+        let mut out = self.empty();
+        for addr in (host, port)
+            .to_socket_addrs()
+            .map_err(ureq::Error::Io)?
+            .take(16)
+        {
+            out.push(addr);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
     }
 }
 

@@ -432,3 +432,30 @@ fn credentials_errors_are_distinct() {
     .unwrap();
     assert_eq!(c.chain().len(), 2);
 }
+
+#[test]
+fn host_names_resolve_and_verify() {
+    // The server certificate names localhost: a name goes through the inline resolver and
+    // the host-name check.
+    let emu = Emulator::start();
+    let config = Config::load(&emu.config_path()).unwrap();
+    let (_, creds) = config.client_and_credentials().unwrap();
+    let roots = pam_passbyme::client::parse_certificates(
+        &std::fs::read(emu.dir.path().join("ca.pem")).unwrap(),
+        "CA",
+    )
+    .unwrap();
+    let port = emu.addr.rsplit_once(':').unwrap().1;
+    let c = Client::builder(creds.clone())
+        .address(format!("localhost:{port}"))
+        .ca_certificates(roots)
+        .build()
+        .unwrap();
+    c.send(&auth("n+approve@x")).unwrap();
+    let c = Client::builder(creds)
+        .address("no-such-host.invalid:443")
+        .build()
+        .unwrap();
+    let e = c.send(&auth("n@x")).unwrap_err();
+    assert!(matches!(e, Error::Connection(_)), "{e:?}");
+}
