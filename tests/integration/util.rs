@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
+
+use pam_passbyme::client::Status;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -199,17 +201,6 @@ impl Emulator {
 
     /// Messages for which some recipient is still open (not in a final status).
     pub fn open_messages(&self) -> Vec<serde_json::Value> {
-        const FINAL: [&str; 9] = [
-            "NOT_SEEN",
-            "NOT_NOTIFIED",
-            "NOT_DOWNLOADED",
-            "NO_DEVICE",
-            "FAILED",
-            "DISABLED",
-            "CANCELLED",
-            "APPROVED",
-            "DENIED",
-        ];
         self.messages()
             .into_iter()
             .filter(|m| {
@@ -217,7 +208,7 @@ impl Emulator {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .any(|r| !FINAL.contains(&r["status"].as_str().unwrap_or("")))
+                    .any(|r| !Status::parse(r["status"].as_str().unwrap_or("")).is_final())
             })
             .collect()
     }

@@ -8,21 +8,10 @@ use serde_json::{json, Value};
 
 use super::{Answer, Delay, Fault};
 
-/// Statuses after which nothing changes.
-pub const FINAL: [&str; 9] = [
-    "NOT_SEEN",
-    "NOT_NOTIFIED",
-    "NOT_DOWNLOADED",
-    "NO_DEVICE",
-    "FAILED",
-    "DISABLED",
-    "CANCELLED",
-    "APPROVED",
-    "DENIED",
-];
-
+/// Statuses after which nothing changes: the protocol's final statuses, as the client
+/// library defines them (an unknown string is not final).
 pub fn is_final(status: &str) -> bool {
-    FINAL.contains(&status)
+    pam_passbyme::client::Status::parse(status).is_final()
 }
 
 /// What a recipient's phone ends up doing.
