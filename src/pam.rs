@@ -206,12 +206,11 @@ fn pam_code(outcome: &Outcome) -> PamError {
         Outcome::Unreachable(_) => PamError::AUTHINFO_UNAVAIL,
         Outcome::ConversationFailed(_) => PamError::CONV_ERR,
         Outcome::Config(_) => PamError::SERVICE_ERR,
-        Outcome::Refused(_)
-        | Outcome::TimedOut
-        | Outcome::Interrupted(_)
-        | Outcome::LocalDenied
-        | Outcome::Limited(_)
-        | Outcome::Error(_) => PamError::AUTH_ERR,
+        // A definite answer from the phone (or its silence, or the limits): trying again
+        // only sends another push. PAM_MAXTRIES makes sshd end the connection and sudo
+        // stop asking, instead of starting over with a new push.
+        Outcome::Refused(_) | Outcome::TimedOut | Outcome::Limited(_) => PamError::MAXTRIES,
+        Outcome::Interrupted(_) | Outcome::LocalDenied | Outcome::Error(_) => PamError::AUTH_ERR,
     }
 }
 

@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 use crate::pam::{config_limits, run_child, Setup};
 use crate::util::{eventually, passbyme, syslog, Emulator};
 
-const AUTH_ERR: i32 = 7;
+/// Refusals by the phone or the limits: PAM_MAXTRIES (no point in trying again).
+const MAXTRIES: i32 = 11;
 
 fn setup(emu: &Emulator, limits: &str, users: &str) -> Setup {
     Setup::new(&config_limits(emu, limits, "prompt = \"info\"", users), "")
@@ -18,11 +19,11 @@ fn the_push_over_the_rate_limit_never_reaches_the_service() {
         "max_pushes = 2\nlockout_after = 0",
         "lr_rate = \"lr+deny+after=100ms@x\"",
     );
-    assert_eq!(s.login("lr_rate").0, AUTH_ERR);
-    assert_eq!(s.login("lr_rate").0, AUTH_ERR);
+    assert_eq!(s.login("lr_rate").0, MAXTRIES);
+    assert_eq!(s.login("lr_rate").0, MAXTRIES);
     let start = Instant::now();
     let (rc, conv) = s.login("lr_rate");
-    assert_eq!(rc, AUTH_ERR);
+    assert_eq!(rc, MAXTRIES);
     assert!(conv.is_empty(), "nothing shown, no push: {conv:?}");
     assert!(start.elapsed() < Duration::from_secs(1));
     assert_eq!(emu.messages().len(), 2, "the third push was never sent");
@@ -41,9 +42,9 @@ fn lockout_after_denials_then_expiry_and_unlock() {
         "lockout_after = 2\nlockout = \"2s\"",
         "ll_lock = \"ll+deny+after=100ms@x\"",
     );
-    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
-    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
-    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(s.login("ll_lock").0, MAXTRIES);
+    assert_eq!(s.login("ll_lock").0, MAXTRIES);
+    assert_eq!(s.login("ll_lock").0, MAXTRIES);
     assert_eq!(emu.messages().len(), 2, "locked: no third push");
     assert!(syslog()
         .line_with("decision=limited user=ll_lock ")
@@ -57,18 +58,18 @@ fn lockout_after_denials_then_expiry_and_unlock() {
         "{out}"
     );
     std::thread::sleep(Duration::from_millis(2200));
-    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(s.login("ll_lock").0, MAXTRIES);
     assert_eq!(
         emu.messages().len(),
         3,
         "a push again after the lockout expired"
     );
     // Locked again (a third denial in a row); `passbyme unlock` clears it at once.
-    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(s.login("ll_lock").0, MAXTRIES);
     assert_eq!(emu.messages().len(), 3);
     let (code, out, _) = passbyme(&["--config", &cfg, "unlock", "ll_lock"]);
     assert_eq!((code, out.trim()), (0, "ll_lock: limiter state cleared"));
-    assert_eq!(s.login("ll_lock").0, AUTH_ERR);
+    assert_eq!(s.login("ll_lock").0, MAXTRIES);
     assert_eq!(emu.messages().len(), 4);
 }
 
@@ -82,7 +83,7 @@ fn two_logins_at_once_give_one_push() {
         !emu.messages().is_empty()
     });
     let start = Instant::now();
-    assert_eq!(s.login("lc_two").0, AUTH_ERR, "the second login is refused");
+    assert_eq!(s.login("lc_two").0, MAXTRIES, "the second login is refused");
     assert!(
         start.elapsed() < Duration::from_secs(1),
         "at once, not after waiting"
@@ -115,7 +116,7 @@ fn replace_policy_cancels_the_first_push() {
     );
     assert_eq!(
         first.join().unwrap(),
-        AUTH_ERR,
+        MAXTRIES,
         "the first login ends refused"
     );
     assert_eq!(
@@ -191,7 +192,7 @@ fn a_corrupt_state_file_refuses_without_a_push() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     std::fs::write(dir.join("u-lx_bad"), "{garbage").unwrap();
-    assert_eq!(s.login("lx_bad").0, AUTH_ERR);
+    assert_eq!(s.login("lx_bad").0, MAXTRIES);
     assert!(emu.messages().is_empty());
     let line = syslog().line_with("decision=limited user=lx_bad ");
     assert!(
