@@ -17,6 +17,3 @@ mod pam;
 
 /// Push-fatigue limits through real libpam.
 mod limits;
-
-/// Issue 6: faults, hostile input, the environment and the host process.
-mod hardening;
