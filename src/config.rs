@@ -892,6 +892,75 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_sample_parses_to_the_defaults() {
+        let sample = include_str!("../packaging/passbyme.toml");
+        let c = parse(sample).unwrap();
+        let d = parse(MIN).unwrap();
+        assert_eq!(
+            c.service.credentials,
+            Path::new("/etc/passbyme/credentials.pem")
+        );
+        assert_eq!(format!("{:?}", c.login), format!("{:?}", d.login));
+        assert_eq!(format!("{:?}", c.policy), format!("{:?}", d.policy));
+        assert_eq!(format!("{:?}", c.limits), format!("{:?}", d.limits));
+        assert!(c.users.is_empty());
+        // Every commented-out `key = value` line, uncommented, is valid and (for the
+        // defaults it documents) changes nothing.
+        let uncommented: String = sample
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        [
+                            "address",
+                            "timeout",
+                            "availability",
+                            "poll_interval",
+                            "poll_interval_seen",
+                            "subject",
+                            "body",
+                            "prompt",
+                            "unmapped",
+                            "unreachable",
+                            "local",
+                            "enabled",
+                            "state_dir",
+                            "max_pushes",
+                            "window",
+                            "lockout_after",
+                            "lockout",
+                            "concurrent",
+                            "grace",
+                            "grace_local",
+                            "connect_timeout",
+                            "request_timeout",
+                        ]
+                        .contains(&k.trim())
+                    }) =>
+                {
+                    rest.split("  #")
+                        .next()
+                        .unwrap_or(rest)
+                        .trim_end()
+                        .to_owned()
+                }
+                _ => l.to_owned(),
+            })
+            .map(|l| l + "\n")
+            .collect();
+        assert_eq!(uncommented.matches("\ntimeout = \"60s\"").count(), 1);
+        assert!(
+            uncommented.contains("\nmax_pushes = 5\n")
+                && uncommented.contains("\nprompt = \"enter\"\n")
+        );
+        let u = parse(&uncommented).unwrap();
+        assert_eq!(format!("{:?}", u.login), format!("{:?}", d.login));
+        assert_eq!(format!("{:?}", u.policy), format!("{:?}", d.policy));
+        assert_eq!(format!("{:?}", u.limits), format!("{:?}", d.limits));
+        assert_eq!(u.service.address, d.service.address);
+    }
+
+    #[test]
     fn durations_and_templates() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
