@@ -83,6 +83,10 @@ impl Args {
         }
         if let Some(t) = self.timeout {
             c.login.timeout = t;
+            // A push must not stay approvable longer than the login waits for it.
+            if !c.login.availability_set {
+                c.login.availability = t.as_secs().max(1);
+            }
         }
     }
 }

@@ -166,7 +166,8 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
 
-/// The file name for a user: the name itself when it is plainly safe, else hex.
+/// The file name for a user: the name itself when it is plainly safe, else the hex of the
+/// whole name (up to 128 bytes) or of its SHA-256 (longer names: still one file per name).
 fn file_name(user: &str) -> String {
     let plain = !user.is_empty()
         && user.len() <= 64
@@ -174,17 +175,26 @@ fn file_name(user: &str) -> String {
         && user
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     if plain {
         format!("u-{user}")
+    } else if user.len() <= 128 {
+        format!("x-{}", hex(user.as_bytes()))
     } else {
-        let hex: String = user.bytes().take(128).map(|b| format!("{b:02x}")).collect();
-        format!("x-{hex}")
+        format!(
+            "h-{}",
+            hex(ring::digest::digest(&ring::digest::SHA256, user.as_bytes()).as_ref())
+        )
     }
 }
 
+/// The user a state file belongs to (`None` for hashed names: shown by their file name).
 fn user_of(file: &str) -> Option<String> {
     if let Some(u) = file.strip_prefix("u-") {
         return Some(u.to_owned());
+    }
+    if file.starts_with("h-") {
+        return Some(format!("({file})"));
     }
     let hex = file.strip_prefix("x-")?;
     let bytes: Option<Vec<u8>> = (0..hex.len())
@@ -607,6 +617,13 @@ mod tests {
         assert_eq!(file_name("../etc/passwd"), "x-2e2e2f6574632f706173737764");
         assert_eq!(user_of(&file_name("a b\u{7}")).as_deref(), Some("a b\u{7}"));
         assert_eq!(user_of(&file_name("alice")).as_deref(), Some("alice"));
+        let (a, b) = ("a".repeat(128) + "1", "a".repeat(128) + "2");
+        assert_ne!(
+            file_name(&a),
+            file_name(&b),
+            "long names do not share state"
+        );
+        assert!(file_name(&a).starts_with("h-") && file_name(&a).len() == 66);
         fs::remove_dir_all(s.dir()).unwrap();
     }
 

@@ -33,9 +33,13 @@ pub trait Ui {
     /// Shows a line to the person (PAM_TEXT_INFO).
     fn info(&mut self, text: &str) -> Result<(), String>;
     /// Asks the person and waits for the answer (PAM_PROMPT_ECHO_ON). If a signal ends
-    /// the process while the host waits for the answer, call `abandon` first (it cancels
-    /// the push).
-    fn prompt(&mut self, text: &str, abandon: &(dyn Fn(i32) + Sync)) -> Result<String, String>;
+    /// the process while the host waits for the answer, call `abandon` first: it cancels
+    /// the push and returns the decision line to log.
+    fn prompt(
+        &mut self,
+        text: &str,
+        abandon: &(dyn Fn(i32) -> String + Sync),
+    ) -> Result<String, String>;
     /// A signal asked to abandon the login.
     fn interrupted(&mut self) -> Option<i32> {
         None
@@ -240,13 +244,19 @@ fn flow(
     };
     let session = match client.send(&message) {
         Ok(s) => s,
-        Err(e) if e.is_unreachable() => {
-            return match policy.unreachable {
-                Unreachable::Allow => Outcome::FailOpen(e.to_string()),
-                Unreachable::Deny => Outcome::Unreachable(e.to_string()),
-            }
+        // Only a network failure or a service that is down (5xx, 429) may fail open; a TLS
+        // failure (an expired client certificate, an untrusted server), a redirect or a
+        // 4xx never does. All of them deny as "unavailable" under the default policy.
+        Err(e) if e.is_unreachable() && policy.unreachable == Unreachable::Allow => {
+            return Outcome::FailOpen(e.to_string())
         }
-        Err(e) => return Outcome::Error(format!("send: {e}")),
+        Err(e @ (ClientError::Api { .. } | ClientError::MalformedResponse(_))) => {
+            return Outcome::Error(format!("send: {e}"))
+        }
+        Err(e) if policy.unreachable == Unreachable::Allow => {
+            return Outcome::Unreachable(format!("{e} (not a network failure: no fail-open)"))
+        }
+        Err(e) => return Outcome::Unreachable(e.to_string()),
     };
     report.message_id = Some(session.message_id().to_owned());
     ui.log(
@@ -282,13 +292,24 @@ fn flow(
             // sshd shows a prompt at once, and a plain message only with the next prompt.
             let text = format!("{hint}\nPress Enter once you have approved: ");
             let open = session.clone();
-            let abandon = move |_sig: i32| {
+            let seen = report.clone();
+            let abandon = move |sig: i32| {
                 let mut s = open.clone();
                 s.set_client(
                     s.client()
                         .with_deadline(Some(Instant::now() + CANCEL_TIMEOUT)),
                 );
-                let _ = s.cancel();
+                let settled = match s.cancel() {
+                    Ok(()) => "cancelled".into(),
+                    Err(e) => format!("cancel-failed:\"{}\"", sanitize::clean(&e.to_string(), 120)),
+                };
+                let r = Report {
+                    outcome: Outcome::Interrupted(sig),
+                    duration: start.elapsed(),
+                    settled,
+                    ..seen.clone()
+                };
+                decision_line(req, &r)
             };
             if let Err(e) = ui.prompt(&text, &abandon) {
                 return Outcome::ConversationFailed(e);

@@ -109,6 +109,10 @@ static INSTALLED: Mutex<Installed> = Mutex::new(Installed {
 
 /// Write ends of the pipes of the watchers currently waiting (see [`SignalGuard::during`]);
 /// -1 = free slot. A fixed array, because a signal handler may not lock or allocate.
+/// The watcher thread's stack: enough for a TLS request (the cancel), whatever the
+/// environment says.
+const WATCHER_STACK: usize = 1 << 20;
+
 static WAKE: [AtomicI32; 32] = [const { AtomicI32::new(-1) }; 32];
 
 extern "C" fn on_signal(sig: libc::c_int) {
@@ -179,36 +183,50 @@ impl SignalGuard {
                 .is_ok()
         });
         let out = std::thread::scope(|scope| {
-            let watcher = scope.spawn(move || {
-                let mut byte = 0u8;
-                loop {
-                    // SAFETY: reading one byte into a valid buffer.
-                    let n = unsafe { libc::read(rfd, (&mut byte as *mut u8).cast(), 1) };
-                    if n == 1
-                        || (n < 0
-                            && std::io::Error::last_os_error().kind()
-                                != std::io::ErrorKind::Interrupted)
-                    {
-                        break;
+            // A fixed stack: the default comes from RUST_MIN_STACK, which under sudo is the
+            // caller's to set (a tiny stack would crash the cancel).
+            let watcher = std::thread::Builder::new()
+                .name("pam_passbyme-signal".into())
+                .stack_size(WATCHER_STACK)
+                .spawn_scoped(scope, move || {
+                    let mut byte = 0u8;
+                    loop {
+                        // SAFETY: reading one byte into a valid buffer.
+                        let n = unsafe { libc::read(rfd, (&mut byte as *mut u8).cast(), 1) };
+                        if n == 1
+                            || (n < 0
+                                && std::io::Error::last_os_error().kind()
+                                    != std::io::ErrorKind::Interrupted)
+                        {
+                            break;
+                        }
                     }
+                    if byte != 0 {
+                        let sig = i32::from(byte);
+                        abandon(sig);
+                        restore_now();
+                        CAUGHT.store(0, Ordering::SeqCst);
+                        // SAFETY: the host's disposition is back; it acts now.
+                        unsafe { libc::raise(sig) };
+                    }
+                })
+                .ok();
+            if watcher.is_none() {
+                // No thread: signals still set the flag that the wait loop checks.
+                if let Some(slot) = slot {
+                    slot.store(-1, Ordering::SeqCst);
                 }
-                if byte != 0 {
-                    let sig = i32::from(byte);
-                    abandon(sig);
-                    restore_now();
-                    CAUGHT.store(0, Ordering::SeqCst);
-                    // SAFETY: the host's disposition is back; it acts now.
-                    unsafe { libc::raise(sig) };
-                }
-            });
+            }
             let out = f();
             if let Some(slot) = slot {
                 slot.store(-1, Ordering::SeqCst);
             }
-            let stop = 0u8;
-            // SAFETY: one byte to our own pipe wakes the watcher (it may have gone already).
-            unsafe { libc::write(wfd, (&stop as *const u8).cast(), 1) };
-            let _ = watcher.join();
+            if let Some(watcher) = watcher {
+                let stop = 0u8;
+                // SAFETY: one byte to our own pipe wakes the watcher (it may have gone).
+                unsafe { libc::write(wfd, (&stop as *const u8).cast(), 1) };
+                let _ = watcher.join();
+            }
             out
         });
         // SAFETY: closing the pipe we created, once.

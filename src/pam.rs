@@ -185,7 +185,6 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
             pamh,
             debug: args.debug,
             service: sanitize::clean(&req.service, 32),
-            user: sanitize::clean(&req.user, 64),
             guard: &guard,
         };
         let report = login::run(&config, &req, &mut ui);
@@ -238,7 +237,6 @@ struct PamUi<'a> {
     pamh: &'a Pam,
     debug: bool,
     service: String,
-    user: String,
     guard: &'a SignalGuard,
 }
 
@@ -250,19 +248,19 @@ impl Ui for PamUi<'_> {
         converse(self.pamh, PAM_TEXT_INFO, text).map(|_| ())
     }
 
-    fn prompt(&mut self, text: &str, abandon: &(dyn Fn(i32) + Sync)) -> Result<String, String> {
+    fn prompt(
+        &mut self,
+        text: &str,
+        abandon: &(dyn Fn(i32) -> String + Sync),
+    ) -> Result<String, String> {
         let pamh = self.pamh;
         let service = self.service.clone();
-        let user = self.user.clone();
         let abandon_and_log = move |sig: i32| {
-            abandon(sig);
-            // The process ends right after this (the host's own disposition of the signal).
-            let line = format!(
-                "pam_passbyme({service}:auth): decision=interrupted user={user} signal={} \
-                 (during the prompt) settled=cancelled",
-                crate::os::signal_name(sig)
-            );
-            if let Ok(c) = CString::new(line) {
+            let line = abandon(sig);
+            // The process ends right after this (the host's own disposition of the signal),
+            // on a helper thread: pam_syslog's handle is not ours to use there.
+            let line = format!("pam_passbyme({service}:auth): {line} (during the prompt)");
+            if let Ok(c) = CString::new(line.replace('\0', "?")) {
                 // SAFETY: constant format, one NUL-terminated argument.
                 unsafe {
                     libc::syslog(

@@ -59,13 +59,16 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the service was not reached or did not answer usefully, as opposed to a
-    /// definite answer (a 420 code, a malformed but complete response) or a local mistake.
+    /// True when the service could not be reached or is down: no connection, a timeout,
+    /// or a 5xx/429 answer. This is what a fail-open policy may act on. TLS failures are
+    /// not included (an expired client certificate or an untrusted server must never open
+    /// the door), nor are 3xx/4xx answers, 420 codes or malformed responses.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            Error::Connection(_) | Error::Timeout(_) | Error::Tls(_) | Error::Status { .. }
-        )
+        match self {
+            Error::Connection(_) | Error::Timeout(_) => true,
+            Error::Status { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
     }
 
     pub(crate) fn pem(what: &'static str, reason: impl Into<String>) -> Error {

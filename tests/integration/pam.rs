@@ -737,8 +737,14 @@ fn sigterm_during_the_prompt_cancels_then_terminates() {
     );
     let line = syslog().line_with("user=pp_prompt ");
     assert!(
-        line.contains("decision=interrupted")
-            && line.contains("signal=SIGTERM (during the prompt) settled=cancelled"),
+        line.contains(
+            "decision=interrupted user=pp_prompt ids=pp_prompt+ignore@x service=pbm-test rhost=198.51.100.8"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("signal=SIGTERM message=")
+            && line.ends_with("settled=cancelled (during the prompt)"),
         "{line}"
     );
 }

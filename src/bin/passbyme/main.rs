@@ -367,7 +367,11 @@ impl Ui for TermUi {
         Ok(())
     }
 
-    fn prompt(&mut self, text: &str, abandon: &(dyn Fn(i32) + Sync)) -> Result<String, String> {
+    fn prompt(
+        &mut self,
+        text: &str,
+        abandon: &(dyn Fn(i32) -> String + Sync),
+    ) -> Result<String, String> {
         print!("{text}");
         let _ = std::io::stdout().flush();
         let read = || {
@@ -379,7 +383,8 @@ impl Ui for TermUi {
                 .map_err(|e| e.to_string())
         };
         // Ctrl-C at the prompt cancels the push, then ends the program as usual.
-        self.guard.during(read, abandon)
+        let abandon_and_say = |sig: i32| eprintln!("\n{}", abandon(sig));
+        self.guard.during(read, &abandon_and_say)
     }
 
     fn interrupted(&mut self) -> Option<i32> {
