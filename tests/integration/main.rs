@@ -17,3 +17,6 @@ mod pam;
 
 /// Push-fatigue limits through real libpam.
 mod limits;
+
+/// Issue 6: faults, hostile input, the environment and the host process.
+mod hardening;
