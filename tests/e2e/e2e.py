@@ -1,33 +1,44 @@
 """End-to-end tests: real sshd, ssh, sudo and pamtester through the shipped pam.d files.
 
-Run by tests/e2e/run.sh inside private mount, network and pid namespaces; everything it
-changes (a copy of /etc, /run, the PAM module directory) exists only there. Standard
-library only (/usr/bin/python3).
+Run by tests/e2e/run.sh as PID 1 of private mount, network and pid namespaces:
+    e2e.py PASSBYME LIBPAM_PASSBYME_SO      (writes "PASSED FAILED" to fd 3 at the end)
+Everything it changes exists only in those namespaces and vanishes with them: a copy of
+/etc bind-mounted over /etc (so /etc/pam.d, the user database, sudoers.d and /etc/passbyme
+are private), tmpfs over /run, a private /dev whose /dev/log this driver reads, empty login
+logs, and a copy of the PAM module directory holding the module under its installed name.
+Standard library only (/usr/bin/python3): no pip.
+
+Every case prints `ok  NAME (T s): detail` or `FAIL NAME: why`; run.sh adds the host /etc
+check and the final `N passed, M failed` line.
 """
 
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import urllib.request
 
-BIN = sys.argv[1]
+EXE, SO = sys.argv[1], sys.argv[2]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-W = "/run/pbm-e2e"
-HOST = "127.0.10.1"
+W = "/run/pbm-e2e"  # on the private tmpfs /run
+HOST = "127.0.10.1"  # inside the private network namespace: no clash with the host
 API = f"{HOST}:8443"
 ADMIN = f"http://{HOST}:9000"
-SECURITY = "/usr/lib/x86_64-linux-gnu/security"
+SECURITY = "/usr/lib/x86_64-linux-gnu/security"  # where Debian's libpam looks
 PASSWORD = "e2e-Secret-pw"
-TIMEOUT = 8  # the module's deadline (login.timeout) in these tests
+TIMEOUT = 5  # login.timeout, the module's deadline, in these tests
+GRACE_SHORT = 3  # LoginGraceTime of the second sshd: below TIMEOUT
 
-# Unix test users and the PassBy[ME] scenario each one maps to (emulator tags).
+# Unix test users and the PassBy[ME] ID each maps to; the tags choose the emulator's answer.
 USERS = {
     "pbm_ok": "pbm_ok+approve+after=1s@e2e.test",
     "pbm_deny": "pbm_deny+deny+after=1s@e2e.test",
@@ -40,11 +51,16 @@ USERS = {
     "pbm_sdeny": "pbm_sdeny+deny+after=1s@e2e.test",
     "pbm_ctrlc": "pbm_ctrlc+ignore@e2e.test",
     "pbm_n": "pbm_n+approve+after=1s@e2e.test",
+    "pbm_n2": "pbm_n2+approve+after=1s@e2e.test",
+    "pbm_n3": "pbm_n3+ignore@e2e.test",
     "pbm_pt": "pbm_pt+approve+after=500ms@e2e.test",
     "pbm_ptd": "pbm_ptd+deny+after=500ms@e2e.test",
 }
+UNMAPPED = "pbm_nomap"  # a Unix user with no [users] entry
+UNIX_USERS = list(USERS) + [UNMAPPED]
 
 procs = []
+syslog = []  # (monotonic time, text) of every datagram sent to /dev/log
 
 
 def sh(*cmd, **kw):
@@ -68,6 +84,11 @@ def messages_for(pbm_id):
     return [m for m in admin("/admin/messages") if m["recipients"][0]["userId"] == pbm_id]
 
 
+def status_of(pbm_id):
+    msgs = messages_for(pbm_id)
+    return msgs[-1]["recipients"][0]["status"] if msgs else None
+
+
 def wait_for(what, cond, limit=10.0):
     end = time.monotonic() + limit
     while time.monotonic() < end:
@@ -75,12 +96,57 @@ def wait_for(what, cond, limit=10.0):
         if v:
             return v
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")
 
 
-def status_of(pbm_id):
-    msgs = messages_for(pbm_id)
-    return msgs[-1]["recipients"][0]["status"] if msgs else None
+def logged(service, since, *words, limit=3.0):
+    """The module's decision line for `service` logged after `since` holding every word."""
+    prefix = f"pam_passbyme({service}:auth): "
+
+    def find():
+        for t, line in list(syslog):
+            if t >= since and prefix in line and all(w in line for w in words):
+                return line[line.index(prefix):]
+        return None
+    try:
+        return wait_for(f"a log line {prefix}{' … '.join(words)}", find, limit)
+    except AssertionError:
+        ours = [l for t, l in syslog if t >= since and "pam_passbyme" in l]
+        raise AssertionError(f"no log line {prefix}… with {words}; module lines: {ours}") from None
+
+
+# --------------------------------------------------------------------------------------
+# The private world
+
+
+def private_dev():
+    """A tmpfs /dev with the usual nodes bound from the real one, and /dev/log ours."""
+    os.makedirs(f"{W}/olddev")
+    sh("mount", "--bind", "/dev", f"{W}/olddev")
+    sh("mount", "-t", "tmpfs", "-o", "mode=0755,size=1m", "tmpfs", "/dev")
+    for n in ("null", "zero", "full", "random", "urandom", "tty"):
+        if os.path.exists(f"{W}/olddev/{n}"):
+            open(f"/dev/{n}", "w").close()
+            sh("mount", "--bind", f"{W}/olddev/{n}", f"/dev/{n}")
+    os.makedirs("/dev/shm")
+    sh("mount", "--bind", f"{W}/olddev/shm", "/dev/shm")
+    # A new devpts instance of our own (a bound /dev/ptmx would not find it): the ssh and
+    # sudo terminals, and sudo's own use_pty terminal, live there.
+    os.makedirs("/dev/pts")
+    sh("mount", "-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=0620,gid=5", "devpts", "/dev/pts")
+    os.symlink("pts/ptmx", "/dev/ptmx")
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"/dev/{name}")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("/dev/log")
+    os.chmod("/dev/log", 0o666)  # sudo's and sshd's unprivileged children log too
+
+    def reader():
+        while True:
+            data = sock.recv(65536)
+            syslog.append((time.monotonic(), data.decode(errors="replace")))
+    threading.Thread(target=reader, daemon=True).start()
 
 
 def setup():
@@ -88,27 +154,35 @@ def setup():
     sh("mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run")
     os.makedirs("/run/sshd", mode=0o755)
     os.makedirs(W)
-    # A private /etc: every change below stays in this namespace.
+    private_dev()
+    # A private /etc: /etc/pam.d, passwd, shadow, group, gshadow, sudoers.d and passbyme
+    # below are the copy's; nothing written reaches the host.
     sh("cp", "-a", "/etc", f"{W}/etc")
     sh("mount", "--bind", f"{W}/etc", "/etc")
+    # Empty login records, with the real files' owner and mode (sshd refuses to write a
+    # btmp readable by others).
     for log in ("wtmp", "btmp", "lastlog"):
-        if os.path.exists(f"/var/log/{log}"):
-            write(f"{W}/{log}", "", 0o664)
-            sh("mount", "--bind", f"{W}/{log}", f"/var/log/{log}")
+        real = f"/var/log/{log}"
+        if os.path.exists(real):
+            st = os.stat(real)
+            write(f"{W}/{log}", "", st.st_mode & 0o7777)
+            os.chown(f"{W}/{log}", st.st_uid, st.st_gid)
+            sh("mount", "--bind", f"{W}/{log}", real)
     # The module where libpam looks for it, in a private copy of the module directory.
     sh("cp", "-a", SECURITY, f"{W}/security")
-    shutil.copy(f"{BIN}/libpam_passbyme.so", f"{W}/security/pam_passbyme.so")
+    shutil.copy(SO, f"{W}/security/pam_passbyme.so")
     os.chmod(f"{W}/security/pam_passbyme.so", 0o644)
     sh("mount", "--bind", f"{W}/security", SECURITY)
-    # Test users exist only in the private user database.
+    # Test users exist only in the private user database, each with the same password
+    # (sudo's stack asks for it first) and the same SSH key.
     pwhash = sh("openssl", "passwd", "-6", "-salt", "e2esalt", PASSWORD).stdout.strip()
     os.makedirs(f"{W}/keys")
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{W}/client_key")
     pub = open(f"{W}/client_key.pub").read()
     with open("/etc/passwd", "a") as pw, open("/etc/shadow", "a") as sd, \
             open("/etc/group", "a") as gr, open("/etc/gshadow", "a") as gs:
-        for i, user in enumerate(USERS):
-            uid = 42000 + i
+        for user in UNIX_USERS:
+            uid = uid_of(user)
             home = f"{W}/home/{user}"
             os.makedirs(home)
             os.chown(home, uid, uid)
@@ -119,40 +193,23 @@ def setup():
             write(f"{W}/keys/{user}", pub)
     write("/etc/sudoers.d/pbm-e2e",
           "Defaults timestamp_timeout=0, !lecture\n"
-          "Defaults:pbm_n noninteractive_auth\n"
-          + "".join(f"{u} ALL=(ALL) ALL\n" for u in USERS), 0o440)
-    # The shipped pam.d files, as they are in the repository.
+          "User_Alias PBM_N = pbm_n, pbm_n2, pbm_n3\n"
+          "Defaults:PBM_N noninteractive_auth\n"
+          + "".join(f"{u} ALL=(ALL) ALL\n" for u in UNIX_USERS), 0o440)
+    # The shipped pam.d files, byte for byte.
     shutil.copy(f"{ROOT}/pam.d/sshd", "/etc/pam.d/sshd")
     shutil.copy(f"{ROOT}/pam.d/sudo", "/etc/pam.d/sudo")
-    # The emulator, inside the private network.
-    emu = subprocess.Popen([f"{BIN}/passbyme", "emulator", "--listen", API, "--admin",
-                            f"{HOST}:9000", "--state-dir", f"{W}/emu", "--answer", "ignore"],
+    # The emulator, inside the private network. Untagged IDs are never answered.
+    emu = subprocess.Popen([EXE, "emulator", "--listen", API, "--admin", f"{HOST}:9000",
+                            "--state-dir", f"{W}/emu", "--answer", "ignore"],
                            stdout=subprocess.PIPE, stderr=open(f"{W}/emulator.log", "w"), text=True)
     procs.append(emu)
     line = emu.stdout.readline()
     assert line.startswith("listening on"), line
     os.makedirs("/etc/passbyme", mode=0o755, exist_ok=True)
-    users = "".join(f'{u} = "{i}"\n' for u, i in USERS.items())
-    write("/etc/passbyme/passbyme.toml", f"""
-[service]
-address = "{API}"
-credentials = "{W}/emu/client.pem"
-password_file = "{W}/emu/client.password"
-ca_bundle = "{W}/emu/ca.pem"
-
-[login]
-timeout = "{TIMEOUT}s"
-poll_interval = "500ms"
-poll_interval_seen = "200ms"
-
-[limits]
-max_pushes = 100
-grace = "1m"
-
-[users]
-{users}""", 0o600)
+    write("/etc/passbyme/passbyme.toml", config(), 0o600)
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{W}/hostkey")
-    for port, grace in ((2222, 30), (2223, 4)):
+    for port, grace in ((2222, 30), (2223, GRACE_SHORT)):
         write(f"{W}/sshd_config_{port}", f"""
 Port {port}
 ListenAddress {HOST}
@@ -174,8 +231,37 @@ PrintMotd no
             ["bash", "-c", f"exec 3<>/dev/tcp/{HOST}/{port}"], capture_output=True).returncode == 0)
 
 
+def config(policy=""):
+    users = "".join(f'{u} = "{i}"\n' for u, i in USERS.items())
+    return f"""
+[service]
+address = "{API}"
+credentials = "{W}/emu/client.pem"
+password_file = "{W}/emu/client.password"
+ca_bundle = "{W}/emu/ca.pem"
+
+[login]
+timeout = "{TIMEOUT}s"
+poll_interval = "500ms"
+poll_interval_seen = "200ms"
+
+[policy]
+{policy}
+
+[limits]
+max_pushes = 100
+grace = "1m"
+
+[users]
+{users}"""
+
+
+def uid_of(user):
+    return 42000 + UNIX_USERS.index(user)
+
+
 class Pty:
-    """A program on a pseudo-terminal, with timestamps of what it printed."""
+    """A program on a pseudo-terminal (its controlling terminal), with what it printed."""
 
     def __init__(self, argv, uid=None):
         self.pid, self.fd = pty.fork()
@@ -210,6 +296,26 @@ class Pty:
                 self.out += data.decode(errors="replace")
         return time.monotonic()
 
+    def tail(self):
+        return repr(self.out[-300:])
+
+    def expect(self, needle, limit):
+        """Waits for `needle` on the terminal; returns when it appeared."""
+        t = self.read_until(needle, limit)
+        if t is None:
+            raise AssertionError(f"ended without printing {needle!r}; terminal: {self.tail()}")
+        return t
+
+    def succeeds(self, limit=30):
+        st = self.wait(limit)
+        if st != 0:
+            raise AssertionError(f"exit status {st}, expected 0; terminal: {self.tail()}")
+
+    def fails(self, limit=30):
+        st = self.wait(limit)
+        if st == 0:
+            raise AssertionError(f"exit status 0 (let in), expected a refusal; terminal: {self.tail()}")
+
     def send(self, text):
         os.write(self.fd, text.encode())
 
@@ -236,23 +342,38 @@ class Pty:
 
 
 def ssh(user, port=2222, preferred=True):
-    # The client settings the README recommends: after a refusal sshd disables
-    # keyboard-interactive for the connection (PAM_MAXTRIES), and a client left to its
-    # defaults then falls back to asking for a password the server will not take.
+    # PreferredAuthentications is what the README recommends to users: after a refusal
+    # sshd disables keyboard-interactive for the connection (the module returns
+    # PAM_MAXTRIES), and a client left to its defaults then asks for a password the server
+    # will not take (sshd_deny_default_client).
     pref = ["-o", "PreferredAuthentications=publickey,keyboard-interactive"] if preferred else []
     return Pty(["/usr/bin/ssh", "-F", "/dev/null", "-p", str(port), "-i", f"{W}/client_key", *pref,
                 "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={W}/known_hosts",
                 "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=5",
-                *os.environ.get("PBM_E2E_SSH_OPTS", "").split(),
                 f"{user}@{HOST}", "echo E2E-OK-$(id -un)"])
-
-
-def uid_of(user):
-    return 42000 + list(USERS).index(user)
 
 
 def sudo(user, *args):
     return Pty(["/usr/bin/sudo", "-k", "-p", "PWPROMPT:", *args, "/usr/bin/id", "-un"], uid=uid_of(user))
+
+
+def with_pamd_sudo(edit, body):
+    """Runs body() with /etc/pam.d/sudo = the shipped file changed by edit(text)."""
+    write("/etc/pam.d/sudo", edit(open(f"{ROOT}/pam.d/sudo").read()))
+    try:
+        return body()
+    finally:
+        shutil.copy(f"{ROOT}/pam.d/sudo", "/etc/pam.d/sudo")
+
+
+def push_only(prompt):
+    """The push-only sudo variant the shipped file documents: no common-auth."""
+    def edit(text):
+        text = re.sub(r"(?m)^@include common-auth$", "# (push only: no password)", text)
+        line = r"(?m)^(auth .*pam_passbyme\.so.*)prompt=info"
+        assert re.search(line, text), "the shipped pam.d/sudo has no prompt=info on the module line"
+        return re.sub(line, rf"\1prompt={prompt}", text)
+    return edit
 
 
 # --------------------------------------------------------------------------------------
@@ -262,23 +383,28 @@ PROMPT = "Press Enter once you have approved"
 
 
 def sshd_approve():
+    t = time.monotonic()
     p = ssh("pbm_ok")
-    assert p.read_until(PROMPT, 15), p.out
-    assert "Verification code: " in p.out, p.out
+    p.expect(PROMPT, 15)
+    assert re.search(r"Verification code: \d\d", p.out), f"no verification code shown: {p.tail()}"
     p.send("\n")
-    assert p.wait() == 0, p.out
-    assert "E2E-OK-pbm_ok" in p.out, p.out
-    return "remote command ran"
+    p.succeeds()
+    assert "E2E-OK-pbm_ok" in p.out, f"no remote command output; terminal: {p.tail()}"
+    logged("sshd", t, "decision=approved user=pbm_ok", "service=sshd rhost=127.0.0.1",
+           "settled=final")
+    return "remote command ran; decision=approved logged"
 
 
 def sshd_deny():
+    t = time.monotonic()
     p = ssh("pbm_deny")
-    assert p.read_until(PROMPT, 15), p.out
+    p.expect(PROMPT, 15)
     p.send("\n")
-    assert p.wait() != 0, p.out
-    assert "E2E-OK" not in p.out and "Permission denied" in p.out, p.out
-    assert status_of(USERS["pbm_deny"]) == "DENIED"
-    return "refused"
+    p.fails()
+    assert "E2E-OK" not in p.out and "Permission denied" in p.out, f"not refused: {p.tail()}"
+    assert status_of(USERS["pbm_deny"]) == "DENIED", f"emulator status {status_of(USERS['pbm_deny'])}"
+    logged("sshd", t, "decision=refused user=pbm_deny", "status=DENIED")
+    return "refused; decision=refused status=DENIED logged"
 
 
 def sshd_deny_default_client():
@@ -286,82 +412,92 @@ def sshd_deny_default_client():
     # fallback); whatever is typed, the server refuses and sends no second push.
     before = len(messages_for(USERS["pbm_deny"]))
     p = ssh("pbm_deny", preferred=False)
-    assert p.read_until(PROMPT, 15), p.out
+    p.expect(PROMPT, 15)
     p.send("\n")
     prompts = 0
-    while p.read_until("password:", 15) and prompts < 5:
+    while prompts < 5 and p.read_until("password:", 15):
         prompts += 1
         p.out = p.out.replace("password:", "pass-word:")
         p.send("\n")
-    assert p.wait() != 0, p.out
-    assert "E2E-OK" not in p.out
+    p.fails()
+    assert "E2E-OK" not in p.out, f"the remote command ran: {p.tail()}"
     assert len(messages_for(USERS["pbm_deny"])) == before + 1, "one push only"
     return f"refused; the client's {prompts} password fallback prompt(s) sent no push"
 
 
 def sshd_no_answer():
+    t = time.monotonic()
     p = ssh("pbm_slow")
-    assert p.read_until(PROMPT, 15), p.out
-    t0 = time.monotonic()
+    p.expect(PROMPT, 15)
     p.send("\n")
-    assert p.wait(TIMEOUT + 15) != 0, p.out
-    took = time.monotonic() - t0
-    assert "E2E-OK" not in p.out
-    assert status_of(USERS["pbm_slow"]) == "CANCELLED", status_of(USERS["pbm_slow"])
-    return f"refused after {took:.1f}s (deadline {TIMEOUT}s), message CANCELLED"
+    p.fails(TIMEOUT + 15)
+    took = time.monotonic() - t
+    assert "E2E-OK" not in p.out, f"the remote command ran: {p.tail()}"
+    assert status_of(USERS["pbm_slow"]) == "CANCELLED", f"emulator status {status_of(USERS['pbm_slow'])}, expected CANCELLED"
+    assert TIMEOUT - 0.5 < took < TIMEOUT + 3, f"refused {took:.1f}s after connecting"
+    logged("sshd", t, "decision=timeout user=pbm_slow", "settled=cancelled")
+    return f"refused {took:.1f}s after connecting (deadline {TIMEOUT}s), message CANCELLED"
 
 
 def sshd_disconnect_at_prompt():
+    t = time.monotonic()
     p = ssh("pbm_gone")
-    assert p.read_until(PROMPT, 15), p.out
+    p.expect(PROMPT, 15)
     t0 = time.monotonic()
     p.kill()
     wait_for("the message to be cancelled", lambda: status_of(USERS["pbm_gone"]) == "CANCELLED", 10)
-    return f"message CANCELLED {time.monotonic() - t0:.1f}s after the client left"
+    took = time.monotonic() - t0
+    # sshd SIGTERMs its PAM process at once when the client leaves during a prompt.
+    logged("sshd", t, "decision=interrupted user=pbm_gone", "signal=SIGTERM", "settled=cancelled")
+    return f"message CANCELLED {took:.1f}s after the client left (SIGTERM during the prompt)"
 
 
 def sshd_disconnect_while_polling():
+    t = time.monotonic()
     p = ssh("pbm_gone2")
-    assert p.read_until(PROMPT, 15), p.out
+    p.expect(PROMPT, 15)
     p.send("\n")
     time.sleep(1)
     t0 = time.monotonic()
     p.kill()
-    # sshd does not notice the client while the module polls: the module's own deadline
-    # (or LoginGraceTime, 30 s here) ends it.
+    # sshd does not notice the client while the module polls (nobody reads the socket):
+    # the module's own deadline ends it, well inside LoginGraceTime (30 s here).
     wait_for("the message to be cancelled", lambda: status_of(USERS["pbm_gone2"]) == "CANCELLED",
-             TIMEOUT + 10)
-    return f"message CANCELLED {time.monotonic() - t0:.1f}s after the client left"
+             TIMEOUT + 5)
+    took = time.monotonic() - t0
+    logged("sshd", t, "decision=timeout user=pbm_gone2", "settled=cancelled")
+    return f"message CANCELLED {took:.1f}s after the client left (the module's deadline)"
 
 
 def sshd_login_grace_time():
-    # This sshd has LoginGraceTime 4 s, below the module's 8 s deadline: sshd SIGTERMs the
-    # PAM process while the module polls; the module cancels, then dies as sshd expects.
-    p = ssh("pbm_slow", port=2223)
-    assert p.read_until(PROMPT, 15), p.out
+    # This sshd has LoginGraceTime below the module's deadline: sshd SIGTERMs the PAM
+    # process while the module polls; the module cancels, then dies as sshd expects.
+    t = time.monotonic()
     before = len(messages_for(USERS["pbm_slow"]))
+    p = ssh("pbm_slow", port=2223)
+    p.expect(PROMPT, 15)
     p.send("\n")
-    t0 = time.monotonic()
-    p.wait(20)
-    msgs = messages_for(USERS["pbm_slow"])
-    assert len(msgs) == before, "no second push"
-    wait_for("the message to be cancelled", lambda: status_of(USERS["pbm_slow"]) == "CANCELLED", 10)
-    took = time.monotonic() - t0
-    assert took < TIMEOUT, f"ended by LoginGraceTime, not the module's deadline: {took:.1f}s"
-    return f"client refused and message CANCELLED {took:.1f}s after Enter (LoginGraceTime 4s)"
+    p.fails(20)
+    assert "E2E-OK" not in p.out, f"the remote command ran: {p.tail()}"
+    assert len(messages_for(USERS["pbm_slow"])) == before + 1, "one push"
+    wait_for("the message to be cancelled", lambda: status_of(USERS["pbm_slow"]) == "CANCELLED", 5)
+    took = time.monotonic() - t
+    assert took < TIMEOUT, f"ended after {took:.1f}s: by the module's deadline, not LoginGraceTime"
+    logged("sshd", t, "decision=interrupted user=pbm_slow", "signal=SIGTERM", "settled=cancelled")
+    return (f"refused and message CANCELLED {took:.1f}s after connecting "
+            f"(LoginGraceTime {GRACE_SHORT}s < deadline {TIMEOUT}s; signal=SIGTERM logged)")
 
 
 def sshd_approval_to_login():
     p = ssh("pbm_man")
-    assert p.read_until(PROMPT, 15), p.out
-    p.send("\n")
-    time.sleep(2.5)  # the user looks at the phone (SEEN), then approves
+    p.expect(PROMPT, 15)
+    p.send("\n")  # Enter before approving: the module keeps polling
+    time.sleep(2.0)  # the user unlocks the phone (the emulator shows it SEEN), then approves
     msg = messages_for(USERS["pbm_man"])[-1]["messageId"]
     t0 = time.monotonic()
     admin(f"/admin/messages/{msg}/approve", "")
-    t1 = p.read_until("E2E-OK-pbm_man", 10)
-    assert t1, p.out
-    p.wait()
+    t1 = p.expect("E2E-OK-pbm_man", 10)
+    p.succeeds()
     latency = t1 - t0
     assert latency < 3.0, f"{latency:.2f}s from approval to the remote command"
     return f"approval -> remote command output in {latency * 1000:.0f} ms"
@@ -370,63 +506,71 @@ def sshd_approval_to_login():
 def sshd_grace_period():
     # limits.grace = 1m: a second login from the same host and service needs no push.
     p = ssh("pbm_grace")
-    assert p.read_until(PROMPT, 15), p.out
+    p.expect(PROMPT, 15)
     p.send("\n")
     msg = wait_for("the push", lambda: messages_for(USERS["pbm_grace"]))[-1]["messageId"]
     admin(f"/admin/messages/{msg}/approve", "")
-    assert p.wait() == 0, p.out
+    p.succeeds()
     p = ssh("pbm_grace")
-    assert p.wait(15) == 0, p.out
-    assert "E2E-OK-pbm_grace" in p.out and PROMPT not in p.out, p.out
-    assert len(messages_for(USERS["pbm_grace"])) == 1
+    p.succeeds(15)
+    assert "E2E-OK-pbm_grace" in p.out and PROMPT not in p.out, f"prompted again: {p.tail()}"
+    assert len(messages_for(USERS["pbm_grace"])) == 1, "a second push was sent"
     return "second login went through without a push"
 
 
 def sudo_approve():
+    t = time.monotonic()
     p = sudo("pbm_sudo")
-    assert p.read_until("PWPROMPT:", 10), p.out
+    p.expect("PWPROMPT:", 10)
     p.send(PASSWORD + "\n")
-    assert p.read_until("Verification code", 10), p.out
-    assert p.wait() == 0, p.out
-    assert p.out.rstrip().endswith("root"), p.out
-    return "command ran as root"
+    p.expect("Verification code", 10)
+    shown = time.monotonic() - t
+    p.succeeds()
+    assert p.out.rstrip().endswith("root"), f"the command did not run as root; terminal: {p.tail()}"
+    logged("sudo", t, "decision=approved user=pbm_sudo", "service=sudo rhost=-")
+    return f"command ran as root; the code was on the terminal {shown:.1f}s in, before the answer"
 
 
 def sudo_deny():
+    t = time.monotonic()
     before = len(messages_for(USERS["pbm_sdeny"]))
     p = sudo("pbm_sdeny")
-    assert p.read_until("PWPROMPT:", 10), p.out
+    p.expect("PWPROMPT:", 10)
     p.send(PASSWORD + "\n")
-    # sudo treats the refusal like a wrong password and asks again (passwd_tries = 3):
-    # another push needs the password again; wrong ones end it with no further push.
-    for _ in range(2):
+    # sudo treats any failure as a wrong password and asks again (passwd_tries = 3). The
+    # right password again gets the answer already given (one push per PAM transaction);
+    # a wrong one is refused by pam_unix before the module runs.
+    for answer in (PASSWORD, "wrong"):
         p.out = p.out.replace("PWPROMPT:", "pw-prompt:")
-        assert p.read_until("PWPROMPT:", 15), p.out
-        p.send("wrong\n")
-    assert p.wait() != 0, p.out
-    assert "Sorry, try again." in p.out and not p.out.rstrip().endswith("root"), p.out
-    assert status_of(USERS["pbm_sdeny"]) == "DENIED"
-    assert len(messages_for(USERS["pbm_sdeny"])) == before + 1, "one push"
-    return "refused; sudo's retries needed the password again, no second push"
+        p.expect("PWPROMPT:", 15)
+        p.send(answer + "\n")
+    p.fails()
+    assert "Sorry, try again." in p.out and not p.out.rstrip().endswith("root"), f"terminal: {p.tail()}"
+    assert status_of(USERS["pbm_sdeny"]) == "DENIED", f"emulator status {status_of(USERS['pbm_sdeny'])}"
+    assert len(messages_for(USERS["pbm_sdeny"])) == before + 1, "a second push was sent"
+    logged("sudo", t, "decision=refused user=pbm_sdeny", "status=DENIED")
+    logged("sudo", t, "decision=repeat user=pbm_sdeny")
+    return "refused; sudo asked again, the right password got the same answer, no second push"
 
 
 def sudo_wrong_password_sends_no_push():
     p = sudo("pbm_sdeny")
     before = len(messages_for(USERS["pbm_sdeny"]))
     for _ in range(3):  # sudo's passwd_tries
-        assert p.read_until("PWPROMPT:", 10), p.out
+        p.expect("PWPROMPT:", 10)
         p.out = p.out.replace("PWPROMPT:", "pw-prompt:")
         p.send("wrong\n")
-    assert p.wait() != 0, p.out
-    assert len(messages_for(USERS["pbm_sdeny"])) == before
+    p.fails()
+    assert len(messages_for(USERS["pbm_sdeny"])) == before, "a push was sent"
     return "refused by the password, no push"
 
 
 def sudo_ctrl_c():
+    t = time.monotonic()
     p = sudo("pbm_ctrlc")
-    assert p.read_until("PWPROMPT:", 10), p.out
+    p.expect("PWPROMPT:", 10)
     p.send(PASSWORD + "\n")
-    assert p.read_until("Verification code", 10), p.out
+    p.expect("Verification code", 10)
     wait_for("the push", lambda: messages_for(USERS["pbm_ctrlc"]))
     time.sleep(0.5)
     t0 = time.monotonic()
@@ -436,92 +580,183 @@ def sudo_ctrl_c():
     cancelled = time.monotonic() - t0
     st = p.wait(10)
     ended = time.monotonic() - t0
-    assert st != 0 and not p.out.rstrip().endswith("root"), p.out
-    assert cancelled < 1.0, f"cancelled {cancelled:.2f}s after Ctrl-C"
+    assert st != 0 and not p.out.rstrip().endswith("root"), f"sudo ran the command: {p.tail()}"
+    assert cancelled < 1.5, f"cancelled {cancelled:.2f}s after Ctrl-C"
+    logged("sudo", t, "decision=interrupted user=pbm_ctrlc", "signal=SIGINT", "settled=cancelled")
     # sudo itself returns after libpam's failure delay (pam_unix asks for ~2 s, randomised).
-    return f"message CANCELLED {cancelled * 1000:.0f} ms after Ctrl-C; sudo ended after {ended:.2f}s"
+    return f"message CANCELLED {cancelled * 1000:.0f} ms after Ctrl-C; sudo exited after {ended:.2f}s"
 
 
 def sudo_n_with_password_stack():
+    # The shipped stack asks for the password first; `sudo -n` (even with
+    # noninteractive_auth) cannot, so it is refused before any push.
     before = len(messages_for(USERS["pbm_n"]))
     p = sudo("pbm_n", "-n")
-    assert p.wait(15) != 0, p.out
-    assert len(messages_for(USERS["pbm_n"])) == before
+    p.fails(15)
+    assert len(messages_for(USERS["pbm_n"])) == before, "a push was sent"
     return "refused without a push (the password cannot be asked)"
 
 
-def sudo_n_push_only():
-    # The push-only variant the sample file documents: no common-auth, prompt=none, and
-    # Defaults noninteractive_auth (set for pbm_n) so that sudo -n runs PAM.
-    text = open(f"{ROOT}/pam.d/sudo").read()
-    text = text.replace("@include common-auth", "# (push only)").replace("prompt=info", "prompt=none")
-    write("/etc/pam.d/sudo", text)
-    try:
+def sudo_n_push_only_none():
+    # The push-only variant the sample documents: no common-auth, prompt=none, and
+    # Defaults noninteractive_auth (for PBM_N) so that sudo -n runs PAM at all.
+    def body():
         p = sudo("pbm_n", "-n")
-        assert p.wait(15) == 0, p.out
-        assert p.out.rstrip().endswith("root"), p.out
-    finally:
-        shutil.copy(f"{ROOT}/pam.d/sudo", "/etc/pam.d/sudo")
-    return "sudo -n ran the command after the push was approved"
+        p.succeeds(15)
+        assert p.out.rstrip().endswith("root"), f"the command did not run as root; terminal: {p.tail()}"
+        assert "Verification code" not in p.out, f"prompt=none showed the code: {p.tail()}"
+        return p.out
+    with_pamd_sudo(push_only("none"), body)
+    assert status_of(USERS["pbm_n"]) == "APPROVED", f"emulator status {status_of(USERS['pbm_n'])}"
+    return "sudo -n ran the command once the push was approved; nothing shown"
 
 
-def pamtester(service, user, stdin):
-    return subprocess.run(["pamtester", service, user, "authenticate"], input=stdin,
-                          capture_output=True, text=True, timeout=30)
+def sudo_n_push_only_info():
+    # prompt=info also works with sudo -n: sudo prints the message (not a prompt).
+    def body():
+        p = sudo("pbm_n2", "-n")
+        p.succeeds(15)
+        assert p.out.rstrip().endswith("root"), f"the command did not run as root; terminal: {p.tail()}"
+        assert "Verification code" in p.out, f"prompt=info showed no code: {p.tail()}"
+    with_pamd_sudo(push_only("info"), body)
+    assert status_of(USERS["pbm_n2"]) == "APPROVED", f"emulator status {status_of(USERS['pbm_n2'])}"
+    return "sudo -n showed the code and ran the command"
+
+
+def sudo_n_push_only_enter_fails():
+    # prompt=enter cannot work with sudo -n: sudo refuses every prompt. The push is sent
+    # before the prompt, so it must be cancelled, not left on the phone.
+    t = time.monotonic()
+
+    def body():
+        p = sudo("pbm_n3", "-n")
+        p.fails(15)
+        assert not p.out.rstrip().endswith("root"), f"the command ran; terminal: {p.tail()}"
+    with_pamd_sudo(push_only("enter"), body)
+    assert status_of(USERS["pbm_n3"]) == "CANCELLED", f"emulator status {status_of(USERS['pbm_n3'])}, expected CANCELLED"
+    logged("sudo", t, "decision=conversation-failed user=pbm_n3", "settled=cancelled")
+    return "refused; the push it had sent was CANCELLED (conversation-failed logged)"
+
+
+def pamtester(service, user, stdin, want):
+    """pamtester SERVICE USER authenticate; want = True (let in) or False (refused)."""
+    r = subprocess.run(["pamtester", service, user, "authenticate"], input=stdin,
+                       capture_output=True, text=True, timeout=30)
+    ok = r.returncode == 0 and "successfully authenticated" in r.stdout
+    if ok != want:
+        raise AssertionError(f"pamtester {service} {user}: {'let in' if ok else 'refused'}, expected "
+                             f"{'let in' if want else 'refused'}: {(r.stdout + r.stderr).strip()!r}")
 
 
 def pamtester_shipped_files():
-    r = pamtester("sshd", "pbm_pt", "\n")
-    assert r.returncode == 0 and "successfully authenticated" in r.stdout + r.stderr, r
-    r = pamtester("sshd", "pbm_ptd", "\n")
-    assert r.returncode != 0, r
-    r = pamtester("sudo", "pbm_pt", PASSWORD + "\n")
-    assert r.returncode == 0, r
-    r = pamtester("sudo", "pbm_ptd", PASSWORD + "\n")
-    assert r.returncode != 0, r
-    return "sshd and sudo stacks: approve passes, deny fails"
+    pamtester("sshd", "pbm_pt", "\n", True)
+    pamtester("sshd", "pbm_ptd", "\n", False)
+    pamtester("sudo", "pbm_pt", PASSWORD + "\n", True)
+    pamtester("sudo", "pbm_ptd", PASSWORD + "\n", False)
+    pamtester("sudo", "pbm_pt", "wrong\n", False)
+    return "sshd and sudo stacks: approve passes, deny fails, a wrong password fails"
+
+
+def pamtester_unmapped_user():
+    # What the shipped files do with a user the module steps aside for (PAM_IGNORE):
+    # sshd's stack ends in pam_deny (refused), sudo's falls back to the password alone.
+    t = time.monotonic()
+    n = len(admin("/admin/messages"))
+    try:
+        pamtester("sudo", UNMAPPED, PASSWORD + "\n", False)
+        logged("sudo", t, f"decision=unmapped user={UNMAPPED}", "policy=unmapped:deny")
+        write("/etc/passbyme/passbyme.toml", config('unmapped = "ignore"'), 0o600)
+        pamtester("sudo", UNMAPPED, PASSWORD + "\n", True)
+        pamtester("sshd", UNMAPPED, "\n", False)
+        logged("sshd", t, f"decision=unmapped user={UNMAPPED}", "policy=unmapped:ignore")
+        # Why pam_deny closes sshd's stack: without it, any "auth optional" line would
+        # decide alone (here pam_permit in its place lets the user in).
+        sshd = open(f"{ROOT}/pam.d/sshd").read()
+        assert re.search(r"(?m)^auth requisite pam_deny\.so$", sshd), "pam.d/sshd has no pam_deny line"
+        write("/etc/pam.d/pbm-nodeny",
+              re.sub(r"(?m)^auth requisite pam_deny\.so$", "auth optional pam_permit.so", sshd))
+        pamtester("pbm-nodeny", UNMAPPED, "\n", True)
+        # The push-only sudo variant refuses a user the module steps aside for.
+        write("/etc/pam.d/pbm-pushonly", push_only("none")(open(f"{ROOT}/pam.d/sudo").read()))
+        pamtester("pbm-pushonly", UNMAPPED, "", False)
+    finally:
+        write("/etc/passbyme/passbyme.toml", config(), 0o600)
+    assert len(admin("/admin/messages")) == n, "no push for an unmapped user"
+    return ("deny: refused; ignore: sudo on the password alone, sshd refused by pam_deny "
+            "(with an optional line in its place: let in); push-only sudo refused; no push")
 
 
 def nothing_left_pending():
     time.sleep(1)
+    msgs = admin("/admin/messages")
+    assert msgs, "the emulator has no message at all"
     open_msgs = [m["messageId"] + ":" + m["recipients"][0]["userId"] + ":" + m["recipients"][0]["status"]
-                 for m in admin("/admin/messages")
+                 for m in msgs
                  if m["recipients"][0]["status"] in ("PENDING", "NOTIFIED", "DOWNLOADED", "SEEN")]
     assert not open_msgs, open_msgs
-    return f"{len(admin('/admin/messages'))} messages, none left open"
+    return f"{len(msgs)} messages, none left open"
 
 
-CASES = [sshd_approve, sshd_deny, sshd_deny_default_client, sshd_no_answer, sshd_disconnect_at_prompt,
-         sshd_disconnect_while_polling, sshd_login_grace_time, sshd_approval_to_login,
-         sshd_grace_period, sudo_approve, sudo_deny, sudo_wrong_password_sends_no_push,
-         sudo_ctrl_c, sudo_n_with_password_stack, sudo_n_push_only, pamtester_shipped_files,
-         nothing_left_pending]
+def log_lines_well_formed():
+    lines = [l for _, l in syslog if "pam_passbyme" in l]
+    assert lines, "the module logged nothing"
+    bad = [l for l in lines if not re.match(
+        r"<8[0-7]>\w{3} [ \d]\d \d\d:\d\d:\d\d (sshd|sudo|pamtester)(\[\d+\])?: "
+        r"pam_passbyme\([\w.-]+:auth\): decision=[a-z-]+ user=\S+ ", l)]
+    assert not bad, bad
+    return f"{len(lines)} lines, facility authpriv, prefix pam_passbyme(SERVICE:auth):"
+
+
+CASES = [sshd_approve, sshd_deny, sshd_deny_default_client, sshd_no_answer,
+         sshd_disconnect_at_prompt, sshd_disconnect_while_polling, sshd_login_grace_time,
+         sshd_approval_to_login, sshd_grace_period, sudo_approve, sudo_deny,
+         sudo_wrong_password_sends_no_push, sudo_ctrl_c, sudo_n_with_password_stack,
+         sudo_n_push_only_none, sudo_n_push_only_info, sudo_n_push_only_enter_fails,
+         pamtester_shipped_files, pamtester_unmapped_user, nothing_left_pending,
+         log_lines_well_formed]
+
+
+def one_line(e):
+    s = str(e) or type(e).__name__
+    return " ".join(s.split())[:600]
 
 
 def main():
+    passed = failed = 0
     try:
         setup()
-    except Exception:
+    except Exception as e:  # noqa: BLE001 - reported as one failed case
         traceback.print_exc()
-        print("0 passed, 1 failed")
-        return 1
-    passed = failed = 0
-    for case in CASES:
-        t0 = time.monotonic()
-        try:
-            detail = case()
-            passed += 1
-            print(f"ok   {case.__name__} ({time.monotonic() - t0:.1f}s): {detail}", flush=True)
-        except Exception as e:  # noqa: BLE001 - every failure is reported, then the next case runs
-            failed += 1
-            print(f"FAIL {case.__name__} ({time.monotonic() - t0:.1f}s): {e}", flush=True)
+        print(f"FAIL setup: {one_line(e)}", flush=True)
+        failed = 1
+    if not failed:
+        only = os.environ.get("PBM_E2E_ONLY")  # e.g. PBM_E2E_ONLY=sudo_ctrl_c,sshd_deny
+        for case in CASES:
+            if only and case.__name__ not in only.split(","):
+                continue
+            t0 = time.monotonic()
+            try:
+                detail = case()
+                passed += 1
+                print(f"ok  {case.__name__} ({time.monotonic() - t0:.1f}s): {detail}", flush=True)
+            except Exception as e:  # noqa: BLE001 - every failure is reported, then the next case
+                failed += 1
+                print(f"FAIL {case.__name__}: {one_line(e)} (after {time.monotonic() - t0:.1f}s)",
+                      flush=True)
     for p in procs:
         p.terminate()
     if failed:
         for log in ("sshd_2222.log", "sshd_2223.log", "emulator.log"):
-            print(f"--- {log} (tail)")
-            print("".join(open(f"{W}/{log}").readlines()[-25:]))
-    print(f"{passed} passed, {failed} failed")
+            if os.path.exists(f"{W}/{log}"):
+                print(f"--- {log} (tail)")
+                print("".join(open(f"{W}/{log}").readlines()[-25:]))
+        print("--- syslog (pam_passbyme lines)")
+        print("\n".join(l for _, l in syslog if "pam_passbyme" in l))
+    try:
+        with os.fdopen(3, "w") as counts:
+            counts.write(f"{passed} {failed}\n")
+    except OSError:  # run by hand, without run.sh's fd 3
+        print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
