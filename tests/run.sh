@@ -1,7 +1,9 @@
 #!/bin/sh
 # The whole test suite, as CI runs it: installs what the tests need (Debian packages, cargo
 # tools), then lint, unit and integration tests (real emulator, real Linux-PAM), the
-# end-to-end tests with real sshd and sudo, and the package build and install tests.
+# end-to-end tests with real sshd and sudo, the hardening checks (cargo deny, fuzzing,
+# valgrind), and the package build and install tests. The benchmark is separate:
+# sh tests/bench/run.sh (figures in BENCHMARKS.md).
 # Run as root from anywhere: sh tests/run.sh
 set -eu
 cd "$(dirname "$0")/.."
@@ -42,14 +44,13 @@ cargo build --locked
 step "unit and integration tests (private /dev for syslog capture)"
 tests/private-dev.sh cargo test --locked
 
-if [ -x tests/e2e/run.sh ]; then
-    step "end to end: real sshd, ssh, sudo, pamtester"
-    tests/e2e/run.sh
-fi
+step "end to end: real sshd, ssh, sudo, pamtester"
+sh tests/e2e/run.sh target/debug
 
-if [ -x tests/packaging/run.sh ]; then
-    step "packages: .deb and .rpm, built, linted, install-tested"
-    tests/packaging/run.sh
-fi
+step "hardening: cargo deny/audit, fuzzing (time-boxed), valgrind"
+sh tests/hardening.sh
+
+step "packages: .deb and .rpm, built, linted, install-tested"
+sh tests/packaging/run.sh
 
 step "all tests passed"
