@@ -174,10 +174,11 @@ fn print_session(s: &Session, json: bool) -> bool {
         });
         println!("{v}");
     } else {
-        println!(
-            "message {}  expires {}",
-            info.message_id, info.expiration_date
-        );
+        let expires = info
+            .expiration_date
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        println!("message {}  expires {expires}", info.message_id);
         for r in &info.recipients {
             println!("  {}  {}", sanitize::clean(&r.user_id, 128), r.status);
         }
