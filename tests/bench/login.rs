@@ -483,6 +483,14 @@ struct LatencyRun {
     wall: f64,
 }
 
+/// The module's default `login.poll_interval_seen`, read from the library itself.
+fn default_seen() -> Duration {
+    let minimal = "[service]\ncredentials = \"/x.pem\"\n[users]\n";
+    pam_passbyme::config::Config::parse(Path::new("/default.toml"), minimal)
+        .map(|c| c.login.poll_interval_seen)
+        .unwrap_or(Duration::from_millis(180))
+}
+
 /// Figure 1–3 for one `poll_interval_seen`: `n` logins, `conc` at a time, distinct users,
 /// the realistic phone.
 fn latency_run(
@@ -497,7 +505,10 @@ fn latency_run(
     let tag = seen.unwrap_or("default");
     let label = match seen {
         Some(s) => s.to_owned(),
-        None => "200ms (default)".to_owned(),
+        None => format!(
+            "{} (default)",
+            pam_passbyme::config::format_duration(default_seen())
+        ),
     };
     let users: Vec<(String, String)> = (0..n)
         .map(|i| {
@@ -569,7 +580,7 @@ fn latency_run(
     let period = seen
         .and_then(|s| s.strip_suffix("ms"))
         .and_then(|ms| ms.parse::<f64>().ok())
-        .map_or(0.2, |ms| ms / 1000.0);
+        .map_or(default_seen().as_secs_f64(), |ms| ms / 1000.0);
     LatencyRun {
         label,
         period,
@@ -671,7 +682,7 @@ fn bench() {
         if quick {
             "100ms,default,500ms".into()
         } else {
-            "100ms,180ms,default,250ms,500ms".into()
+            "100ms,default,200ms,250ms,500ms".into()
         }
     });
     let mut runs = Vec::new();
@@ -715,7 +726,7 @@ fn bench() {
         .find(|r| r.label.contains("default"))
         .unwrap_or(&runs[0]);
     rep.row(
-        "1. approval → PAM decision, p50 / p99 / max (default 200 ms after SEEN)",
+        "1. approval → PAM decision, p50 / p99 / max (default poll interval after SEEN)",
         format!(
             "{:.0} / {:.0} / {:.0} ms over {} logins ({} failed)",
             d.p50,
