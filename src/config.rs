@@ -402,10 +402,11 @@ impl Config {
                 .map(|c| abs("ca_bundle", c))
                 .transpose()?,
             proxy: match rs.proxy {
-                Some(p) if p.starts_with("http://") || p.starts_with("socks5://") => Some(p),
+                // Only HTTP CONNECT: the client is built without SOCKS support.
+                Some(p) if p.starts_with("http://") => Some(p),
                 Some(p) => {
                     return Err(e(format!(
-                        "service.proxy: '{p}' must start with http:// or socks5://"
+                        "service.proxy: '{p}' must start with http:// (an HTTP CONNECT proxy)"
                     )))
                 }
                 None => None,
@@ -961,6 +962,24 @@ mod tests {
         assert_eq!(format!("{:?}", u.policy), format!("{:?}", d.policy));
         assert_eq!(format!("{:?}", u.limits), format!("{:?}", d.limits));
         assert_eq!(u.service.address, d.service.address);
+    }
+
+    #[test]
+    fn only_http_proxies() {
+        let with = |p: &str| {
+            parse(&format!(
+                "[service]\ncredentials=\"/a\"\nproxy=\"{p}\"\n[users]\n"
+            ))
+        };
+        assert_eq!(
+            with("http://proxy:3128").unwrap().service.proxy.as_deref(),
+            Some("http://proxy:3128")
+        );
+        let e = with("socks5://h:1").unwrap_err();
+        assert!(
+            e.contains("service.proxy: 'socks5://h:1' must start with http://"),
+            "{e}"
+        );
     }
 
     #[test]
