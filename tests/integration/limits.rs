@@ -202,7 +202,7 @@ fn a_corrupt_state_file_refuses_without_a_push() {
     // A state directory others can enter is refused as a configuration error.
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     assert_eq!(s.login("lx_bad").0, 3);
-    assert!(syslog()
-        .line_with("user=lx_bad ")
-        .contains("accessible by group or others (mode 0755"));
+    // Wait for this very line (an earlier line for the same user is already there).
+    let line = syslog().line_with("accessible by group or others (mode 0755");
+    assert!(line.contains("decision=error user=lx_bad "), "{line}");
 }
