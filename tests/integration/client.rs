@@ -13,6 +13,17 @@ fn auth(to: &str) -> Message {
     Message::authorization(vec![to.to_owned()], 30)
 }
 
+/// The emulator's client credentials (as its config names them) and its CA certificates.
+fn emulator_identity(
+    emu: &Emulator,
+) -> (Credentials, Vec<rustls_pki_types::CertificateDer<'static>>) {
+    let config = Config::load(&emu.config_path()).unwrap();
+    let (_, creds) = config.client_and_credentials().unwrap();
+    let ca = std::fs::read(emu.dir.path().join("ca.pem")).unwrap();
+    let roots = pam_passbyme::client::parse_certificates(&ca, "CA").unwrap();
+    (creds, roots)
+}
+
 /// Tracks until every recipient is final, or panics after `limit`.
 fn until_final(c: &Client, id: &str, limit: Duration) -> Vec<(String, Status)> {
     let start = Instant::now();
@@ -295,13 +306,7 @@ fn every_fault_gives_the_right_error_kind() {
 #[test]
 fn hang_and_drip_end_in_timeouts() {
     let emu = Emulator::start();
-    let config = Config::load(&emu.config_path()).unwrap();
-    let (_, creds) = config.client_and_credentials().unwrap();
-    let roots = pam_passbyme::client::parse_certificates(
-        &std::fs::read(emu.dir.path().join("ca.pem")).unwrap(),
-        "CA",
-    )
-    .unwrap();
+    let (creds, roots) = emulator_identity(&emu);
     let c = Client::builder(creds)
         .address(emu.addr.clone())
         .ca_certificates(roots)
@@ -329,8 +334,7 @@ fn hang_and_drip_end_in_timeouts() {
 #[test]
 fn tls_failures() {
     let emu = Emulator::start();
-    let config = Config::load(&emu.config_path()).unwrap();
-    let (_, creds) = config.client_and_credentials().unwrap();
+    let (creds, roots) = emulator_identity(&emu);
     // The default trust store (the vendor's) does not know the emulator's CA.
     let c = Client::builder(creds.clone())
         .address(emu.addr.clone())
@@ -347,11 +351,6 @@ fn tls_failures() {
     ))
     .unwrap();
     let vendor = Credentials::from_pem(&vendor, &vendor, Some("123456")).unwrap();
-    let roots = pam_passbyme::client::parse_certificates(
-        &std::fs::read(emu.dir.path().join("ca.pem")).unwrap(),
-        "CA",
-    )
-    .unwrap();
     let c = Client::builder(vendor)
         .address(emu.addr.clone())
         .ca_certificates(roots.clone())
@@ -438,13 +437,7 @@ fn host_names_resolve_and_verify() {
     // The server certificate names localhost: a name goes through the inline resolver and
     // the host-name check.
     let emu = Emulator::start();
-    let config = Config::load(&emu.config_path()).unwrap();
-    let (_, creds) = config.client_and_credentials().unwrap();
-    let roots = pam_passbyme::client::parse_certificates(
-        &std::fs::read(emu.dir.path().join("ca.pem")).unwrap(),
-        "CA",
-    )
-    .unwrap();
+    let (creds, roots) = emulator_identity(&emu);
     let port = emu.addr.rsplit_once(':').unwrap().1;
     let c = Client::builder(creds.clone())
         .address(format!("localhost:{port}"))
