@@ -64,6 +64,10 @@ pub enum Outcome {
     Interrupted(i32),
     /// The user has no `[users]` entry; the policy decides the PAM code.
     Unmapped(Unmapped),
+    /// The user database (NSS) does not know the name: treated as unmapped. Such a name is
+    /// often a password typed in the wrong place, so it is logged only in a form that does
+    /// not reveal it (length and a short hash), in full only with `debug`.
+    UnknownUser(Unmapped),
     /// The module steps aside (exempt group, not in `only_groups`, local login ignored).
     Skipped(String),
     /// A local login (no remote host) refused by policy.
@@ -95,7 +99,7 @@ impl Outcome {
             Outcome::Refused(_) => "refused",
             Outcome::TimedOut => "timeout",
             Outcome::Interrupted(_) => "interrupted",
-            Outcome::Unmapped(_) => "unmapped",
+            Outcome::Unmapped(_) | Outcome::UnknownUser(_) => "unmapped",
             Outcome::Skipped(_) => "skipped",
             Outcome::LocalDenied => "local-denied",
             Outcome::FailOpen(_) => "fail-open",
@@ -105,6 +109,21 @@ impl Outcome {
             Outcome::Limited(_) => "limited",
             Outcome::Config(_) | Outcome::Error(_) => "error",
         }
+    }
+
+    /// A decision that asking again in the same PAM transaction would only repeat with a
+    /// new push: the phone's answer (or its silence) and the limits. The hook keeps these
+    /// on the handle; transient failures (errors, an unreachable service, a signal, a
+    /// failed conversation) are not kept, so a retry in the same transaction may succeed.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Approved
+                | Outcome::Refused(_)
+                | Outcome::TimedOut
+                | Outcome::Limited(_)
+                | Outcome::Grace
+        )
     }
 
     /// Lets the user in (approval, or the explicit fail-open policy).
@@ -131,6 +150,9 @@ pub struct Report {
     pub duration: Duration,
     /// What happened to the message at the end: `none`, `final`, `cancelled`, or the error.
     pub settled: String,
+    /// The name as the login gave it, when the user database knows it by another spelling
+    /// (the request then carries the canonical name).
+    pub typed: Option<String>,
 }
 
 /// Runs one login and writes its one decision line to the log.
@@ -143,9 +165,41 @@ pub fn run(config: &Config, req: &Request, ui: &mut dyn Ui) -> Report {
         code: None,
         duration: Duration::ZERO,
         settled: "none".into(),
+        typed: None,
     };
     let mut pending = Pending::default();
-    report.outcome = flow(config, req, ui, start, &mut report, &mut pending);
+    // Map the name the user database knows, not the spelling typed: with a source that
+    // accepts other spellings (SSSD's AD provider is case-insensitive by default), `ALICE`
+    // must not escape `alice`'s second factor.
+    let canonical;
+    let req = match crate::os::lookup_user(&req.user) {
+        Ok(Some(account)) => {
+            if account.name != req.user {
+                report.typed = Some(req.user.clone());
+            }
+            canonical = Request {
+                user: account.name,
+                ..req.clone()
+            };
+            report.outcome = flow(config, &canonical, ui, start, &mut report, &mut pending);
+            &canonical
+        }
+        Ok(None) => {
+            ui.log(
+                Level::Debug,
+                &format!(
+                    "user name unknown to the user database: '{}'",
+                    sanitize::clean(&req.user, 64)
+                ),
+            );
+            report.outcome = Outcome::UnknownUser(config.policy.unmapped);
+            req
+        }
+        Err(e) => {
+            report.outcome = Outcome::Error(format!("user lookup: {e}"));
+            req
+        }
+    };
     report.settled = pending.settle(Some(&report.outcome));
     report.duration = start.elapsed();
     let level = match &report.outcome {
@@ -471,14 +525,33 @@ fn compose(config: &Config, req: &Request, ids: &[String], code: &str) -> Result
     Ok(m)
 }
 
+/// A user name in a form that does not reveal it, for names the user database does not
+/// know (often a password typed at the user prompt): its length and the first 24 bits of
+/// its SHA-256, enough to tell repeated attempts apart.
+pub fn redacted_user(user: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, user.as_bytes());
+    let h = digest.as_ref();
+    format!(
+        "(unknown:len={},sha256={:02x}{:02x}{:02x})",
+        user.len(),
+        h[0],
+        h[1],
+        h[2]
+    )
+}
+
 /// The one decision line: `key=value` pairs, values sanitised.
 pub fn decision_line(req: &Request, r: &Report) -> String {
     let mut s = String::with_capacity(200);
+    let user = match r.outcome {
+        Outcome::UnknownUser(_) => redacted_user(&req.user),
+        _ => sanitize::clean(&req.user, 64),
+    };
     let _ = write!(
         s,
         "decision={} user={} ids={} service={} rhost={} tty={} duration={:.1}s",
         r.outcome.word(),
-        sanitize::clean(&req.user, 64),
+        user,
         if r.ids.is_empty() {
             "-".into()
         } else {
@@ -497,6 +570,10 @@ pub fn decision_line(req: &Request, r: &Report) -> String {
         Outcome::Refused(st) => format!("status={}", sanitize::clean(st, 32)),
         Outcome::Interrupted(sig) => format!("signal={}", crate::os::signal_name(*sig)),
         Outcome::Unmapped(p) => format!("policy=unmapped:{}", format!("{p:?}").to_lowercase()),
+        Outcome::UnknownUser(p) => format!(
+            "policy=unmapped:{} reason=\"unknown to the user database\"",
+            format!("{p:?}").to_lowercase()
+        ),
         Outcome::Skipped(why) => format!("policy=\"{why}\""),
         Outcome::LocalDenied => "policy=local:deny".into(),
         Outcome::FailOpen(e) => format!(
@@ -517,6 +594,9 @@ pub fn decision_line(req: &Request, r: &Report) -> String {
     if !why.is_empty() {
         s.push(' ');
         s.push_str(&why);
+    }
+    if let Some(typed) = &r.typed {
+        let _ = write!(s, " typed={}", sanitize::clean(typed, 64));
     }
     if let Some(id) = &r.message_id {
         let _ = write!(s, " message={id} settled={}", r.settled);

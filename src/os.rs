@@ -26,26 +26,72 @@ pub fn hostname() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// A user account as the user database (NSS) knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The canonical name (`pw_name`): what NSS calls the user, whatever spelling was
+    /// looked up (SSSD's AD provider, for one, matches names case-insensitively).
+    pub name: String,
+    /// The user id.
+    pub uid: u32,
+    /// The primary group id.
+    pub gid: u32,
+}
+
+/// Looks `user` up through NSS (`getpwnam_r`). `Ok(None)`: NSS does not know the name;
+/// `Err`: the lookup itself failed (a source is down), which callers treat as a refusal.
+pub fn lookup_user(user: &str) -> Result<Option<Account>, String> {
+    let cuser = CString::new(user).map_err(|_| "user name with a NUL byte".to_string())?;
+    let mut size = 16 * 1024;
+    loop {
+        // SAFETY: a zeroed passwd is a valid out-buffer.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut buf = vec![0u8; size];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                cuser.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && size < 1024 * 1024 {
+            size *= 4;
+            continue;
+        }
+        if rc != 0 {
+            return Err(format!(
+                "user database lookup failed: {}",
+                std::io::Error::from_raw_os_error(rc)
+            ));
+        }
+        if result.is_null() || pwd.pw_name.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: pw_name points into buf, NUL-terminated by NSS.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
+        let name = name
+            .to_str()
+            .map_err(|_| "the user database returned a name that is not UTF-8".to_string())?;
+        if name.is_empty() {
+            return Err("the user database returned an empty name".into());
+        }
+        return Ok(Some(Account {
+            name: name.to_owned(),
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+        }));
+    }
+}
+
 /// The names of the groups `user` belongs to (primary and supplementary), through NSS.
 pub fn user_groups(user: &str) -> Result<Vec<String>, String> {
     let cuser = CString::new(user).map_err(|_| "user name with a NUL byte".to_string())?;
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            cuser.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() {
-        return Err(format!("no such user in the user database (error {rc})"));
-    }
-    let primary = pwd.pw_gid;
+    let account = lookup_user(user)?.ok_or("no such user in the user database")?;
+    let primary = account.gid;
     let mut n: libc::c_int = 64;
     let mut gids: Vec<libc::gid_t> = vec![0; n as usize];
     loop {

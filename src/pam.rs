@@ -101,12 +101,13 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
         Ok(Some(u)) => match u.to_str() {
             Ok(u) if !u.is_empty() => u.to_owned(),
             _ => {
+                // Possibly a password typed at the user prompt: never logged as it is.
                 log(
                     pamh,
                     Level::Notice,
                     &format!(
-                        "decision=unmapped user={} error=\"user name is empty or not UTF-8\"",
-                        sanitize::clean_bytes(u.to_bytes(), 64)
+                        "decision=unmapped user=(len={}) error=\"user name is empty or not UTF-8\"",
+                        u.to_bytes().len()
                     ),
                 );
                 return PamError::USER_UNKNOWN;
@@ -153,7 +154,7 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
                 Level::Alert,
                 &format!(
                     "decision=error user={} error=\"config: {e}; denied\"",
-                    sanitize::clean(&user, 64)
+                    user_for_log(&user, args.debug)
                 ),
             );
             return PamError::SERVICE_ERR;
@@ -188,10 +189,13 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
             guard: &guard,
         };
         let report = login::run(&config, &req, &mut ui);
-        pam_code(&report.outcome)
+        (pam_code(&report.outcome), report.outcome.is_final())
     };
-    // SAFETY: see retrieve_data above.
-    let _ = unsafe { pamh.send_data(DATA_KEY, Decision { user, code }) };
+    let (code, is_final) = code;
+    if is_final {
+        // SAFETY: see retrieve_data above.
+        let _ = unsafe { pamh.send_data(DATA_KEY, Decision { user, code }) };
+    }
     drop(guard); // restores the host's handlers; re-raises a caught signal
     code
 }
@@ -200,8 +204,12 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
 fn pam_code(outcome: &Outcome) -> PamError {
     match outcome {
         Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace => PamError::SUCCESS,
-        Outcome::Unmapped(Unmapped::Deny) => PamError::USER_UNKNOWN,
-        Outcome::Unmapped(Unmapped::Ignore) | Outcome::Skipped(_) => PamError::IGNORE,
+        Outcome::Unmapped(Unmapped::Deny) | Outcome::UnknownUser(Unmapped::Deny) => {
+            PamError::USER_UNKNOWN
+        }
+        Outcome::Unmapped(Unmapped::Ignore)
+        | Outcome::UnknownUser(Unmapped::Ignore)
+        | Outcome::Skipped(_) => PamError::IGNORE,
         Outcome::Unreachable(_) => PamError::AUTHINFO_UNAVAIL,
         Outcome::ConversationFailed(_) => PamError::CONV_ERR,
         Outcome::Config(_) => PamError::SERVICE_ERR,
@@ -210,6 +218,16 @@ fn pam_code(outcome: &Outcome) -> PamError {
         // stop asking, instead of starting over with a new push.
         Outcome::Refused(_) | Outcome::TimedOut | Outcome::Limited(_) => PamError::MAXTRIES,
         Outcome::Interrupted(_) | Outcome::LocalDenied | Outcome::Error(_) => PamError::AUTH_ERR,
+    }
+}
+
+/// A user name for a log line written before the login flow: as it is when the user
+/// database knows it (or with `debug`), else redacted (it may be a mistyped password).
+fn user_for_log(user: &str, debug: bool) -> String {
+    if debug || matches!(crate::os::lookup_user(user), Ok(Some(_))) {
+        sanitize::clean(user, 64)
+    } else {
+        login::redacted_user(user)
     }
 }
 

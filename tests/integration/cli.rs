@@ -187,6 +187,9 @@ fn login_without_pam() {
     );
     let p = t.write("c.toml", &text, 0o600);
     let c = p.to_str().unwrap();
+    for u in crate::util::config_users(&text) {
+        crate::util::nss_user(&u);
+    }
     let (code, out, err) = passbyme(&["--config", c, "login", "ann", "--rhost", "192.0.2.7"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Verification code: "), "{out}");

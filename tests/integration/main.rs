@@ -15,6 +15,9 @@ mod cli;
 /// The module through real libpam (`pam_start_confdir`).
 mod pam;
 
+/// The user as the user database knows it (a real NSS spelling difference).
+mod users;
+
 /// Push-fatigue limits through real libpam.
 mod limits;
 

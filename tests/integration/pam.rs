@@ -52,6 +52,9 @@ impl Setup {
         if std::env::var_os("PBM_CHILD").is_none() {
             syslog(); // listening before the module logs anything
         }
+        for user in crate::util::config_users(config) {
+            crate::util::nss_user(&user);
+        }
         let dir = TempDir::new("pam");
         let cfg = dir.write("passbyme.toml", config, 0o600);
         let pamd = dir.path().join("pam.d");
@@ -229,14 +232,31 @@ fn near_miss_statuses_and_foreign_approvals_do_not_let_in() {
 fn unmapped_users_follow_the_policy() {
     let emu = Emulator::start();
     let s = Setup::new(&config(&emu, "", "someone = \"s@x\""), "");
+    crate::util::nss_user("pu_nobody");
     assert_eq!(s.login("pu_nobody").0, USER_UNKNOWN);
     assert!(syslog()
         .line_with("user=pu_nobody ")
         .contains("policy=unmapped:deny"));
+    // A name the user database does not know is unmapped too, and is not logged as typed.
+    assert_eq!(s.login("pu_Unknown-Name").0, USER_UNKNOWN);
+    let line = syslog().line_with(&format!(
+        "user={} ",
+        pam_passbyme::login::redacted_user("pu_Unknown-Name")
+    ));
+    assert!(
+        line.contains("policy=unmapped:deny reason=\"unknown to the user database\""),
+        "{line}"
+    );
+    assert!(syslog()
+        .lines()
+        .iter()
+        .all(|l| !l.contains("pu_Unknown-Name")));
     // ignore: PAM_IGNORE, and the next module (pam_deny here) decides.
     let text = config(&emu, "", "someone = \"s@x\"")
         .replace("[users]", "[policy]\nunmapped = \"ignore\"\n[users]");
     let s = Setup::with_stack(&text, "", "auth required pam_permit.so\n");
+    crate::util::nss_user("pu_ignored");
+    crate::util::nss_user("pu_ignored2");
     assert_eq!(
         s.login("pu_ignored").0,
         0,
@@ -382,6 +402,7 @@ fn bad_configs_deny_with_the_right_log_line() {
         ),
     ];
     for (user, text, mode, want) in cases {
+        crate::util::nss_user(user);
         let s = Setup::new(&text.replace("pb_user", user), "");
         std::fs::set_permissions(
             &s.config,

@@ -302,6 +302,12 @@ pub fn syslog() -> &'static Syslog {
 }
 
 impl Syslog {
+    /// Every line received so far (no waiting: check for absence only after the line that
+    /// proves the event in question was logged).
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Lines containing `needle`, waiting a little for them to arrive.
     pub fn lines_with(&self, needle: &str) -> Vec<String> {
         let start = Instant::now();
@@ -335,4 +341,51 @@ impl Syslog {
             ),
         }
     }
+}
+
+/// Adds `name` to the private user database (the copies of /etc/passwd and /etc/group that
+/// tests/private-dev.sh mounts), unless it is there already: the module maps only names
+/// the user database knows. Refuses to run outside that namespace (the host's files are
+/// never touched).
+pub fn nss_user(canonical: &str) {
+    use std::io::Write;
+    static LOCK: Mutex<()> = Mutex::new(());
+    assert_eq!(
+        std::env::var("PBM_PRIVATE_DEV").as_deref(),
+        Ok("inside"),
+        "run the tests through tests/private-dev.sh (a private user database)"
+    );
+    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    if passwd
+        .lines()
+        .any(|l| l.split(':').next() == Some(canonical))
+    {
+        return;
+    }
+    // A uid no other test account has: 20000 + the line count.
+    let uid = 20_000 + passwd.lines().count();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open("/etc/passwd")
+        .unwrap();
+    f.write_all(format!("{canonical}:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin\n").as_bytes())
+        .unwrap();
+    let mut g = std::fs::OpenOptions::new()
+        .append(true)
+        .open("/etc/group")
+        .unwrap();
+    g.write_all(format!("{canonical}:x:{uid}:\n").as_bytes())
+        .unwrap();
+}
+
+/// The `[users]` keys of a config text, to add them to the user database.
+pub fn config_users(config: &str) -> Vec<String> {
+    let Ok(v) = config.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    v.get("users")
+        .and_then(|u| u.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
 }

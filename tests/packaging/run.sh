@@ -281,6 +281,11 @@ sed -e "s|^# address = .*|address = \"$addr\"|" \
     "$root/tmp/pristine.toml" >"$root/etc/passbyme/passbyme.toml"
 printf 'pkgok = "pkgok+approve+after=300ms@emulator.test"\npkgno = "pkgno+deny+after=300ms@emulator.test"\n' \
     >>"$root/etc/passbyme/passbyme.toml"
+# The module maps the name the user database knows: the two mapped users and an unmapped
+# one are accounts of the root (a throwaway copy).
+for u in pkgok pkgno pkgnobody; do
+    in_root useradd --no-create-home --shell /usr/sbin/nologin "$u"
+done
 out=$(in_root passbyme check --connect 2>&1) && rc=0 || rc=$?
 check "installed: passbyme check --connect (default path) against the emulator" test "$rc" = 0
 [ "$rc" = 0 ] || printf '%s\n' "$out" | sed 's/^/     /'
