@@ -475,6 +475,40 @@ fn one_push_per_transaction() {
 }
 
 #[test]
+fn a_transient_failure_is_not_kept_for_the_transaction() {
+    let emu = Emulator::start();
+    let s = Setup::new(
+        &config(&emu, "", "p1_retry = \"p1_retry+approve+after=200ms@x\""),
+        "",
+    );
+    // The first conversation fails (a transient failure), later ones answer.
+    let mut calls = 0;
+    let conv: pamapp::Conversation = Box::new(move |_, _| {
+        calls += 1;
+        if calls == 1 {
+            Err(())
+        } else {
+            Ok(Some(String::new()))
+        }
+    });
+    let mut tx = Transaction::start("pbm-test", "p1_retry", Some(&s.confdir()), conv).unwrap();
+    tx.set_rhost(b"192.0.2.1");
+    assert_eq!(tx.authenticate(0), CONV_ERR);
+    assert!(syslog()
+        .line_with("decision=conversation-failed user=p1_retry ")
+        .contains("settled=cancelled"));
+    // Asking again in the same transaction is a new attempt, with a new push ...
+    assert_eq!(tx.authenticate(0), 0);
+    assert_eq!(emu.messages().len(), 2, "a second push for the retry");
+    // ... and its final decision is the one kept.
+    assert_eq!(tx.authenticate(0), 0);
+    drop(tx);
+    assert_eq!(emu.messages().len(), 2);
+    syslog().line_with("decision=repeat user=p1_retry");
+    assert!(emu.open_messages().is_empty());
+}
+
+#[test]
 fn concurrent_logins_do_not_mix() {
     let emu = Emulator::start();
     let mut users = String::new();
