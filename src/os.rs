@@ -1,10 +1,9 @@
 //! The few things the login needs from the operating system, through libc: identity,
-//! host name, group membership, and signals during the wait. The only unsafe code besides
-//! the PAM boundary (`pam.rs`).
+//! host name, group membership, and signals during the wait.
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// The effective user id.
@@ -141,7 +140,17 @@ pub fn user_groups(user: &str) -> Result<Vec<String>, String> {
 /// and SIGINT (Ctrl-C where the host delivers it).
 const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGHUP, libc::SIGINT];
 
+/// The last signal caught by [`on_signal`].
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
+/// How many signals [`on_signal`] has caught: a guard sees those caught since it was
+/// installed, whichever login's guard installed the handlers.
+static SEEN: AtomicU64 = AtomicU64::new(0);
+/// Up to which count of [`SEEN`] the host has been given its signal back (re-raised), so
+/// that a signal is handed back once, however many logins it abandoned.
+static HANDED_BACK: AtomicU64 = AtomicU64::new(0);
+/// Handlers running now. A wake pipe is closed only once none runs, so a handler never
+/// writes to a descriptor number that was closed and reused meanwhile.
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
 
 struct Installed {
     count: usize,
@@ -153,39 +162,53 @@ static INSTALLED: Mutex<Installed> = Mutex::new(Installed {
     old: [None, None, None],
 });
 
-/// Write ends of the pipes of the watchers currently waiting (see [`SignalGuard::during`]);
-/// -1 = free slot. A fixed array, because a signal handler may not lock or allocate.
 /// The watcher thread's stack: enough for a TLS request (the cancel), whatever the
 /// environment says.
 const WATCHER_STACK: usize = 1 << 20;
 
+/// Write ends of the pipes of the watchers currently waiting (see [`SignalGuard::during`]);
+/// -1 = free slot. A fixed array, because a signal handler may not lock or allocate.
 static WAKE: [AtomicI32; 32] = [const { AtomicI32::new(-1) }; 32];
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    // Only atomics and write(2): async-signal-safe.
+    // Only atomics and write(2): async-signal-safe. errno is saved: the handler runs in
+    // the middle of whatever the interrupted thread was doing.
+    // SAFETY: __errno_location returns this thread's errno.
+    let errno = unsafe { *libc::__errno_location() };
+    IN_HANDLER.fetch_add(1, Ordering::SeqCst);
     CAUGHT.store(sig, Ordering::SeqCst);
+    SEEN.fetch_add(1, Ordering::SeqCst);
     let byte = sig as u8;
     for slot in &WAKE {
         let fd = slot.load(Ordering::SeqCst);
         if fd >= 0 {
-            // SAFETY: writing one byte from a valid buffer; a closed fd only fails.
+            // SAFETY: writing one byte from a valid buffer to a pipe that stays open while
+            // IN_HANDLER is non-zero.
             unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
         }
     }
+    IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
 
 /// While alive, SIGTERM, SIGHUP and SIGINT only set a flag (unless the host ignores them);
-/// dropping it restores the host's handlers and, if one of them arrived, raises it again so
-/// the host's own disposition applies once the module has cancelled its message. Shared by
-/// concurrent logins in one process: the first installs, the last restores.
-pub struct SignalGuard(());
+/// the handlers are installed with SA_RESTART, so the host's other threads do not see
+/// their system calls fail with EINTR. Dropping the last guard restores the host's
+/// handlers and, if a signal arrived, raises it again so the host's own disposition
+/// applies once the module has cancelled its message. Shared by concurrent logins in one
+/// process: the first installs, the last restores, and a signal abandons every login
+/// whose guard was alive when it arrived.
+pub struct SignalGuard {
+    /// [`SEEN`] when this guard was installed.
+    since: u64,
+}
 
 impl SignalGuard {
     /// Installs the flag-only handlers.
     pub fn install() -> SignalGuard {
         let mut st = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
         if st.count == 0 {
-            CAUGHT.store(0, Ordering::SeqCst);
             for (i, &sig) in SIGNALS.iter().enumerate() {
                 // SAFETY: sigaction with valid pointers; a zeroed sigaction is a valid
                 // "query" buffer and a valid starting point for a new action.
@@ -202,14 +225,16 @@ impl SignalGuard {
                     let mut new: libc::sigaction = std::mem::zeroed();
                     new.sa_sigaction = on_signal as *const () as libc::sighandler_t;
                     libc::sigemptyset(&mut new.sa_mask);
-                    new.sa_flags = 0;
+                    new.sa_flags = libc::SA_RESTART;
                     st.old[i] =
                         (libc::sigaction(sig, &new, std::ptr::null_mut()) == 0).then_some(old);
                 }
             }
         }
         st.count += 1;
-        SignalGuard(())
+        SignalGuard {
+            since: SEEN.load(Ordering::SeqCst),
+        }
     }
 
     /// Runs `f`, a call that blocks inside the host (the conversation: sshd reads the
@@ -251,7 +276,7 @@ impl SignalGuard {
                         let sig = i32::from(byte);
                         abandon(sig);
                         restore_now();
-                        CAUGHT.store(0, Ordering::SeqCst);
+                        HANDED_BACK.store(SEEN.load(Ordering::SeqCst), Ordering::SeqCst);
                         // SAFETY: the host's disposition is back; it acts now.
                         unsafe { libc::raise(sig) };
                     }
@@ -259,14 +284,10 @@ impl SignalGuard {
                 .ok();
             if watcher.is_none() {
                 // No thread: signals still set the flag that the wait loop checks.
-                if let Some(slot) = slot {
-                    slot.store(-1, Ordering::SeqCst);
-                }
+                release(slot);
             }
             let out = f();
-            if let Some(slot) = slot {
-                slot.store(-1, Ordering::SeqCst);
-            }
+            release(slot);
             if let Some(watcher) = watcher {
                 let stop = 0u8;
                 // SAFETY: one byte to our own pipe wakes the watcher (it may have gone).
@@ -275,7 +296,8 @@ impl SignalGuard {
             }
             out
         });
-        // SAFETY: closing the pipe we created, once.
+        // SAFETY: closing the pipe we created, once; no handler can still hold `wfd`
+        // (released above).
         unsafe {
             libc::close(rfd);
             libc::close(wfd);
@@ -286,16 +308,19 @@ impl SignalGuard {
     /// Restores the host's handlers without raising a caught signal again (for a program
     /// that handled the interruption itself and wants to exit normally).
     pub fn restore_quietly(self) {
-        CAUGHT.store(0, Ordering::SeqCst);
+        HANDED_BACK.store(SEEN.load(Ordering::SeqCst), Ordering::SeqCst);
         drop(self);
     }
 
-    /// A signal that asks to abandon the login: caught by our handler, or pending because
-    /// the host blocks it (sudo holds SIGINT while it authenticates).
+    /// A signal that asks to abandon the login: caught by our handler since this guard was
+    /// installed, or pending because the host blocks it (sudo holds SIGINT while it
+    /// authenticates).
     pub fn interrupted(&self) -> Option<i32> {
-        let caught = CAUGHT.load(Ordering::SeqCst);
-        if caught != 0 {
-            return Some(caught);
+        if SEEN.load(Ordering::SeqCst) != self.since {
+            let caught = CAUGHT.load(Ordering::SeqCst);
+            if caught != 0 {
+                return Some(caught);
+            }
         }
         // SAFETY: sigpending fills a valid sigset.
         unsafe {
@@ -309,6 +334,17 @@ impl SignalGuard {
             }
         }
         None
+    }
+}
+
+/// Takes a wake pipe out of the handlers' reach, and returns once no handler that may have
+/// read it is still running: only then may the descriptor be closed (and its number reused).
+fn release(slot: Option<&AtomicI32>) {
+    if let Some(slot) = slot {
+        slot.store(-1, Ordering::SeqCst);
+        while IN_HANDLER.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
     }
 }
 
@@ -337,7 +373,12 @@ impl Drop for SignalGuard {
                     unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
                 }
             }
-            CAUGHT.swap(0, Ordering::SeqCst)
+            let seen = SEEN.load(Ordering::SeqCst);
+            if HANDED_BACK.swap(seen, Ordering::SeqCst) != seen {
+                CAUGHT.load(Ordering::SeqCst)
+            } else {
+                0
+            }
         };
         if reraise != 0 {
             // SAFETY: raise is always safe to call; the host's disposition now applies.
@@ -412,4 +453,138 @@ pub fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::thread::JoinHandleExt;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    static HOST_RAN: AtomicUsize = AtomicUsize::new(0);
+    extern "C" fn host_handler(_: libc::c_int) {
+        HOST_RAN.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn until(what: &str, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "waited for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn current_handler(sig: libc::c_int) -> libc::sighandler_t {
+        // SAFETY: querying into a zeroed sigaction.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, std::ptr::null(), &mut old);
+            old.sa_sigaction
+        }
+    }
+
+    /// One test, because the signal dispositions are the process's.
+    #[test]
+    fn signals_restart_the_hosts_calls_and_reach_every_login_once() {
+        // The host's own SIGTERM handler, as sshd's would be.
+        // SAFETY: installing a handler that only touches an atomic.
+        unsafe {
+            libc::signal(
+                libc::SIGTERM,
+                host_handler as *const () as libc::sighandler_t,
+            )
+        };
+
+        // 1. A host thread blocked in read(2) while our handler catches a signal on it:
+        // SA_RESTART resumes the read instead of failing it with EINTR.
+        let guard = SignalGuard::install();
+        let mut fds = [-1i32; 2];
+        // SAFETY: a valid array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let tid = Arc::new(AtomicI32::new(0));
+        let t = tid.clone();
+        let reader = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            t.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+            let mut b = 0u8;
+            // SAFETY: one byte into a valid buffer.
+            let n = unsafe { libc::read(fds[0], (&mut b as *mut u8).cast(), 1) };
+            (n, std::io::Error::last_os_error().raw_os_error())
+        });
+        until("the reader to block in read(2)", || {
+            let tid = tid.load(Ordering::SeqCst);
+            tid != 0
+                && std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+                    .is_ok_and(|s| s.starts_with("0 "))
+        });
+        // SAFETY: a live thread of this process.
+        assert_eq!(
+            unsafe { libc::pthread_kill(reader.as_pthread_t(), libc::SIGTERM) },
+            0
+        );
+        until("the handler to run", || guard.interrupted().is_some());
+        assert_eq!(guard.interrupted(), Some(libc::SIGTERM));
+        // SAFETY: one byte from a valid buffer.
+        assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) }, 1);
+        let (n, errno) = reader.join().unwrap();
+        assert_eq!(n, 1, "read(2) resumed, not failed (errno {errno:?})");
+        guard.restore_quietly();
+        assert_eq!(HOST_RAN.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            current_handler(libc::SIGTERM),
+            host_handler as *const () as libc::sighandler_t
+        );
+
+        // 2. Two logins in one process; a signal during the first one's prompt: that one
+        // cancels and hands the signal to the host at once; the second still sees it (and
+        // abandons its login), and the host gets the signal once, not twice.
+        let a = SignalGuard::install();
+        let b = SignalGuard::install();
+        let abandoned = AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let (a, abandoned) = (&a, &abandoned);
+            let prompt = s.spawn(move || {
+                a.during(|| rx.recv_timeout(Duration::from_secs(30)).is_ok(), &|_| {
+                    abandoned.store(true, Ordering::SeqCst)
+                })
+            });
+            until("the prompt's wake pipe", || {
+                WAKE.iter().any(|w| w.load(Ordering::SeqCst) >= 0)
+            });
+            // SAFETY: a signal to this process; the handlers only touch atomics.
+            unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+            until("the host's handler", || {
+                HOST_RAN.load(Ordering::SeqCst) == 1
+            });
+            assert!(
+                abandoned.load(Ordering::SeqCst),
+                "the first login cancelled"
+            );
+            assert_eq!(
+                b.interrupted(),
+                Some(libc::SIGTERM),
+                "the second login sees the signal too"
+            );
+            tx.send(()).unwrap();
+            assert!(prompt.join().unwrap());
+        });
+        drop(a);
+        drop(b);
+        assert_eq!(HOST_RAN.load(Ordering::SeqCst), 1, "handed back once");
+        assert_eq!(
+            current_handler(libc::SIGTERM),
+            host_handler as *const () as libc::sighandler_t
+        );
+        // SAFETY: closing our pipe.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+    }
 }
