@@ -64,9 +64,58 @@ pub enum Secrecy {
 /// by someone else), not writable by group or others, not readable by them if secret, at
 /// most `max` bytes. Returns the content.
 pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
+    read_checked_meta(path, secrecy, max).map(|(content, _)| content)
+}
+
+/// Checks every directory above `path`, as sshd's StrictModes does: each must be owned by
+/// root (or by the effective user) and writable by nobody else. A root-owned directory
+/// with the sticky bit (`/tmp`) passes: others may add entries there, but not rename or
+/// remove root's. Symbolic links in the directory part are resolved first, so the
+/// directories checked are the ones the file is really in.
+pub fn check_parents(path: &Path) -> Result<(), Error> {
+    let Some(parent) = path.parent() else {
+        return Ok(());
+    };
+    let real = std::fs::canonicalize(parent).map_err(|e| err(parent, e.to_string()))?;
+    let euid = crate::os::euid();
+    for dir in real.ancestors() {
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| err(dir, e.to_string()))?;
+        let mode = meta.mode();
+        let sticky = mode & 0o1000 != 0;
+        if meta.uid() != 0 && meta.uid() != euid {
+            return Err(err(
+                path,
+                format!(
+                    "its directory {} is owned by uid {}, not by root (refused)",
+                    dir.display(),
+                    meta.uid()
+                ),
+            ));
+        }
+        if mode & 0o022 != 0 && !(sticky && meta.uid() == 0) {
+            return Err(err(
+                path,
+                format!(
+                    "its directory {} is writable by group or others (mode {:04o}; refused)",
+                    dir.display(),
+                    mode & 0o7777
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`read_checked`], also returning the metadata of the descriptor that was read.
+fn read_checked_meta(
+    path: &Path,
+    secrecy: Secrecy,
+    max: u64,
+) -> Result<(Zeroizing<Vec<u8>>, std::fs::Metadata), Error> {
     if !path.is_absolute() {
         return Err(err(path, "the path must be absolute"));
     }
+    check_parents(path)?;
     let file = File::options()
         .read(true)
         // No symlinks; O_NONBLOCK so a FIFO in place of the file cannot hang the login.
@@ -96,14 +145,8 @@ pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing
             ),
         ));
     }
-    if secrecy == Secrecy::Secret && meta.mode() & 0o044 != 0 {
-        return Err(err(
-            path,
-            format!(
-                "holds a secret but is readable by group or others (mode {:04o}; refused, use chmod 600)",
-                meta.mode() & 0o7777
-            ),
-        ));
+    if secrecy == Secrecy::Secret {
+        check_secret(path, &meta)?;
     }
     if meta.len() > max {
         return Err(err(path, format!("is larger than {max} bytes (refused)")));
@@ -115,7 +158,21 @@ pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing
     if buf.len() as u64 > max {
         return Err(err(path, format!("is larger than {max} bytes (refused)")));
     }
-    Ok(buf)
+    Ok((buf, meta))
+}
+
+/// The secrecy rule on metadata already read: not readable by group or others.
+fn check_secret(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    if meta.mode() & 0o044 != 0 {
+        return Err(err(
+            path,
+            format!(
+                "holds a secret but is readable by group or others (mode {:04o}; refused, use chmod 600)",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -341,12 +398,13 @@ pub struct Config {
 impl Config {
     /// Reads and validates `path` with the file rules.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let bytes = read_checked(path, Secrecy::Public, MAX_CONFIG_FILE)?;
+        let (bytes, meta) = read_checked_meta(path, Secrecy::Public, MAX_CONFIG_FILE)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| err(path, "is not UTF-8 text"))?;
         let config = Config::parse(path, text)?;
         if matches!(config.service.password, Password::Inline(_)) {
-            // An inline password makes the config itself a secret.
-            read_checked(path, Secrecy::Secret, MAX_CONFIG_FILE).map_err(|e| Error {
+            // An inline password makes the config itself a secret: judged on the
+            // descriptor just read, not on a second open by path.
+            check_secret(path, &meta).map_err(|e| Error {
                 message: format!("{} (it holds service.password)", e.message),
                 ..e
             })?;

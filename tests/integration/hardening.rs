@@ -1430,6 +1430,22 @@ fn every_file_rule_denies_with_the_culprit_named() {
             "no CERTIFICATE block",
         ),
         ("hf_ca_dir", dir_("ca.pem"), "ca.pem: is not a regular file"),
+        // The directories above the files, as sshd's StrictModes checks them.
+        (
+            "hf_dir_gw",
+            mode(".", 0o770),
+            "is writable by group or others (mode 0770",
+        ),
+        (
+            "hf_dir_ow",
+            mode(".", 0o703),
+            "is writable by group or others (mode 0703",
+        ),
+        (
+            "hf_dir_owner",
+            owner("."),
+            "is owned by uid 65534, not by root",
+        ),
     ];
     for (user, prep, want) in cases {
         crate::util::nss_user(user);
@@ -1453,6 +1469,29 @@ fn every_file_rule_denies_with_the_culprit_named() {
         assert!(start.elapsed() < Duration::from_secs(3), "{user}: no hang");
         let line = decision(user, &["decision=error", want]);
         assert!(line.starts_with("<81>"), "authpriv.alert: {line}");
+    }
+    // The other side of the directory rule: a root-owned sticky directory (as /tmp) is
+    // safe, others cannot rename or remove root's files in it.
+    {
+        crate::util::nss_user("hf_dir_sticky");
+        let s = Setup::new("", "");
+        let dir = s.dir.path();
+        let text = fast_config(
+            &emu,
+            &fast_service(&emu),
+            "hf_dir_sticky = \"hf_dir_sticky@x\"",
+        )
+        .replace(&d.display().to_string(), &dir.display().to_string());
+        std::fs::write(&s.config, text).unwrap();
+        for (name, body, m) in [
+            ("client.pem", &pem, 0o600),
+            ("client.password", &pw, 0o600),
+            ("ca.pem", &ca, 0o644),
+        ] {
+            t_write(dir, name, body.as_bytes(), m);
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(s.login("hf_dir_sticky").0, SUCCESS);
     }
     // A key that is not the certificate's (the vendor's key with the emulator's chain).
     let s = Setup::new("", "");
@@ -1490,7 +1529,12 @@ fn every_file_rule_denies_with_the_culprit_named() {
         "hf_inline",
         &["readable by group or others", "(it holds service.password)"],
     );
-    assert!(emu.messages().is_empty(), "no push for a broken setup");
+    let sent: Vec<String> = emu
+        .messages()
+        .iter()
+        .map(|m| m["recipients"][0]["userId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent, ["hf_dir_sticky@x"], "no push for a broken setup");
 }
 
 fn t_write(dir: &Path, name: &str, body: &[u8], mode: u32) {
