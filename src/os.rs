@@ -285,6 +285,12 @@ impl SignalGuard {
             if watcher.is_none() {
                 // No thread: signals still set the flag that the wait loop checks.
                 release(slot);
+            } else if let Some(sig) = self.caught() {
+                // Caught before the pipe was there (between the push and the prompt): act
+                // on it now rather than when the host's prompt returns.
+                let byte = sig as u8;
+                // SAFETY: one byte to our own pipe.
+                unsafe { libc::write(wfd, (&byte as *const u8).cast(), 1) };
             }
             let out = f();
             release(slot);
@@ -316,11 +322,8 @@ impl SignalGuard {
     /// installed, or pending because the host blocks it (sudo holds SIGINT while it
     /// authenticates).
     pub fn interrupted(&self) -> Option<i32> {
-        if SEEN.load(Ordering::SeqCst) != self.since {
-            let caught = CAUGHT.load(Ordering::SeqCst);
-            if caught != 0 {
-                return Some(caught);
-            }
+        if let Some(sig) = self.caught() {
+            return Some(sig);
         }
         // SAFETY: sigpending fills a valid sigset.
         unsafe {
@@ -334,6 +337,16 @@ impl SignalGuard {
             }
         }
         None
+    }
+}
+
+impl SignalGuard {
+    /// A signal our handler caught since this guard was installed.
+    fn caught(&self) -> Option<i32> {
+        if SEEN.load(Ordering::SeqCst) == self.since {
+            return None;
+        }
+        Some(CAUGHT.load(Ordering::SeqCst)).filter(|&s| s != 0)
     }
 }
 

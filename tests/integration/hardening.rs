@@ -1829,6 +1829,7 @@ fn child_prompt_small_stack() {
                 "hz_stack",
                 Some(b"198.51.100.8"),
                 Box::new(|_, _| {
+                    crate::pam::mark_reached();
                     std::thread::sleep(Duration::from_secs(30));
                     Ok(Some(String::new()))
                 }),
@@ -1848,6 +1849,7 @@ fn a_signal_during_the_prompt_cancels_whatever_rust_min_stack_says() {
     let emu = Emulator::start();
     let cfg = config(&emu, "", "hz_stack = \"hz_stack+ignore@x\"");
     syslog();
+    let (_mark_dir, mark) = crate::pam::mark_path("mark");
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -1857,15 +1859,15 @@ fn a_signal_during_the_prompt_cancels_whatever_rust_min_stack_says() {
         ])
         .env("PBM_CHILD", "1")
         .env("PBM_CONFIG", cfg)
+        .env("PBM_MARK", &mark)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
-    crate::util::eventually(Duration::from_secs(10), "the push to arrive", || {
-        !emu.messages().is_empty()
+    crate::util::eventually(Duration::from_secs(20), "the login to prompt", || {
+        mark.exists()
     });
-    std::thread::sleep(Duration::from_millis(300));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();

@@ -613,6 +613,21 @@ pub fn child_output(child: std::process::Child) -> String {
     text
 }
 
+/// In a child: tells the parent that the login reached its conversation (the file named by
+/// PBM_MARK appears), the event a test waits for before it signals the child.
+pub fn mark_reached() {
+    if let Some(path) = std::env::var_os("PBM_MARK") {
+        let _ = std::fs::write(path, b"reached");
+    }
+}
+
+/// In the parent: a marker path for [`mark_reached`], and a wait for it.
+pub fn mark_path(tag: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(tag);
+    let path = dir.path().join("reached");
+    (dir, path)
+}
+
 static HOST_HANDLER_RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 extern "C" fn host_handler(_: libc::c_int) {
     HOST_HANDLER_RAN.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -644,7 +659,14 @@ fn child_sigterm() {
         )
     };
     let s = Setup::new(&std::env::var("PBM_CONFIG").unwrap(), "");
-    let (rc, _) = s.login("ps_term");
+    let (rc, _) = s.login_with(
+        "ps_term",
+        Some(b"198.51.100.7"),
+        Box::new(|_, _| {
+            mark_reached();
+            Ok(Some(String::new()))
+        }),
+    );
     let now = unsafe { libc::signal(libc::SIGTERM, libc::SIG_DFL) };
     println!("RC={rc}");
     println!(
@@ -662,12 +684,20 @@ fn sigterm_during_the_wait_cancels() {
     let emu = Emulator::start();
     let cfg = config(&emu, "prompt = \"info\"", "ps_term = \"ps_term+ignore@x\"");
     syslog();
-    let child = run_child("child_sigterm", &[("PBM_CONFIG", cfg)]);
+    let (_mark_dir, mark) = mark_path("mark");
+    let child = run_child(
+        "child_sigterm",
+        &[
+            ("PBM_CONFIG", cfg),
+            ("PBM_MARK", mark.display().to_string()),
+        ],
+    );
     let pid = child.id() as i32;
-    eventually(Duration::from_secs(10), "the push to arrive", || {
-        !emu.messages().is_empty()
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    eventually(
+        Duration::from_secs(20),
+        "the login to show the code and wait",
+        || mark.exists(),
+    );
     let sent = Instant::now();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let out = child_output(child);
@@ -750,6 +780,7 @@ fn child_prompt_blocks() {
         "pp_prompt",
         Some(b"198.51.100.8"),
         Box::new(|_, _| {
+            mark_reached();
             let until = Instant::now() + Duration::from_secs(30);
             while Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(100));
@@ -766,12 +797,18 @@ fn sigterm_during_the_prompt_cancels_then_terminates() {
     let emu = Emulator::start();
     let cfg = config(&emu, "", "pp_prompt = \"pp_prompt+ignore@x\"");
     syslog();
-    let child = run_child("child_prompt_blocks", &[("PBM_CONFIG", cfg)]);
+    let (_mark_dir, mark) = mark_path("mark");
+    let child = run_child(
+        "child_prompt_blocks",
+        &[
+            ("PBM_CONFIG", cfg),
+            ("PBM_MARK", mark.display().to_string()),
+        ],
+    );
     let pid = child.id() as i32;
-    eventually(Duration::from_secs(10), "the push to arrive", || {
-        !emu.messages().is_empty()
+    eventually(Duration::from_secs(20), "the login to prompt", || {
+        mark.exists()
     });
-    std::thread::sleep(Duration::from_millis(300));
     let sent = Instant::now();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
