@@ -89,6 +89,12 @@ def status_of(pbm_id):
     return msgs[-1]["recipients"][0]["status"] if msgs else None
 
 
+def polled(pbm_id):
+    """The module has polled its latest message at least once: it is in its wait loop."""
+    msgs = messages_for(pbm_id)
+    return bool(msgs) and msgs[-1]["requests"]["track"] >= 1
+
+
 def wait_for(what, cond, limit=10.0):
     end = time.monotonic() + limit
     while time.monotonic() < end:
@@ -457,7 +463,7 @@ def sshd_disconnect_while_polling():
     p = ssh("pbm_gone2")
     p.expect(PROMPT, 15)
     p.send("\n")
-    time.sleep(1)
+    wait_for("the module to poll", lambda: polled(USERS["pbm_gone2"]))
     t0 = time.monotonic()
     p.kill()
     # sshd does not notice the client while the module polls (nobody reads the socket):
@@ -492,7 +498,8 @@ def sshd_approval_to_login():
     p = ssh("pbm_man")
     p.expect(PROMPT, 15)
     p.send("\n")  # Enter before approving: the module keeps polling
-    time.sleep(2.0)  # the user unlocks the phone (the emulator shows it SEEN), then approves
+    # The user unlocks the phone (the emulator shows it SEEN), then approves.
+    wait_for("the message to be SEEN", lambda: status_of(USERS["pbm_man"]) == "SEEN")
     msg = messages_for(USERS["pbm_man"])[-1]["messageId"]
     t0 = time.monotonic()
     admin(f"/admin/messages/{msg}/approve", "")
@@ -571,8 +578,7 @@ def sudo_ctrl_c():
     p.expect("PWPROMPT:", 10)
     p.send(PASSWORD + "\n")
     p.expect("Verification code", 10)
-    wait_for("the push", lambda: messages_for(USERS["pbm_ctrlc"]))
-    time.sleep(0.5)
+    wait_for("the module to poll", lambda: polled(USERS["pbm_ctrlc"]))
     t0 = time.monotonic()
     p.send("\x03")
     # sudo holds SIGINT while it authenticates; the module sees it pending and cancels.
@@ -687,13 +693,17 @@ def pamtester_unmapped_user():
 
 
 def nothing_left_pending():
-    time.sleep(1)
+    def still_open():
+        return [m["messageId"] + ":" + m["recipients"][0]["userId"] + ":" + m["recipients"][0]["status"]
+                for m in admin("/admin/messages")
+                if m["recipients"][0]["status"] in ("PENDING", "NOTIFIED", "DOWNLOADED", "SEEN")]
     msgs = admin("/admin/messages")
     assert msgs, "the emulator has no message at all"
-    open_msgs = [m["messageId"] + ":" + m["recipients"][0]["userId"] + ":" + m["recipients"][0]["status"]
-                 for m in msgs
-                 if m["recipients"][0]["status"] in ("PENDING", "NOTIFIED", "DOWNLOADED", "SEEN")]
-    assert not open_msgs, open_msgs
+    # The last logins may still be cancelling their messages: wait for that, bounded.
+    try:
+        wait_for("every message to be final", lambda: not still_open())
+    except AssertionError:
+        raise AssertionError(f"left open: {still_open()}")
     return f"{len(msgs)} messages, none left open"
 
 
