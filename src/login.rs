@@ -261,12 +261,10 @@ fn flow(
         // Everything else denies as "unavailable"; under `allow`, say why it did not open.
         Err(e) if allow => {
             let why = match &e {
-                ClientError::Timeout(_) => {
-                    "the login's own time ran out, or the service did not answer on a connection"
-                }
-                ClientError::Tls(_) => "a TLS failure, after a connection was made",
                 ClientError::Status { .. } => "the service answered",
-                _ => "a connection was made or the failure was local",
+                _ if client.has_connected() => "a TCP connection had been made",
+                ClientError::Timeout(_) => "the login's own time ran out",
+                _ => "not a failure to connect",
             };
             return Outcome::Unreachable(format!("{e} (no fail-open: {why})"));
         }

@@ -57,6 +57,7 @@ pub const API_VERSION_HEADER: &str = "X-PBM-API-VERSION";
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
+    reach: Arc<net::Reach>,
     base: Arc<str>,
     request_timeout: Duration,
     deadline: Option<Instant>,
@@ -181,9 +182,16 @@ impl ClientBuilder {
                 reach: reach.clone(),
             })
             .chain(RustlsConnector::default());
-        let agent = ureq::Agent::with_parts(config, connector, net::BoundedResolver { reach });
+        let agent = ureq::Agent::with_parts(
+            config,
+            connector,
+            net::BoundedResolver {
+                reach: reach.clone(),
+            },
+        );
         Ok(Client {
             agent,
+            reach,
             base: base.into(),
             request_timeout: self.request_timeout,
             deadline: None,
@@ -257,6 +265,12 @@ impl Client {
             deadline,
             ..self.clone()
         }
+    }
+
+    /// True once this client (or a clone) has made a TCP connection to the service (or
+    /// its proxy). From then on no failure is [`Error::Unreachable`].
+    pub fn has_connected(&self) -> bool {
+        self.reach.connected()
     }
 
     /// `https://host:port` of the service.

@@ -133,8 +133,9 @@ pub(crate) fn classify_connect(
     };
     if timed_out && !full {
         return fact(Fact::CutShort(format!(
-            "connect: gave up after {budget:?}, before the connect timeout: the request's \
-             time (the login's deadline or the request timeout) ran out first"
+            "connect: cut short after {:.1}s by the deadline or request timeout, before the \
+             connect timeout",
+            budget.as_secs_f64()
         )));
     }
     if connected {
@@ -142,7 +143,8 @@ pub(crate) fn classify_connect(
     }
     if timed_out {
         return fact(Fact::Unreachable(format!(
-            "connect: no answer within the whole connect timeout ({budget:?})"
+            "connect: no answer within the whole connect timeout ({:.1}s)",
+            budget.as_secs_f64()
         )));
     }
     match &e {
@@ -248,13 +250,15 @@ pub(crate) fn resolve_with(
             drop(worker); // abandoned: see the type's documentation
             if !full {
                 Err(fact(Fact::CutShort(format!(
-                    "name resolution of '{host}': gave up after {budget:?}, before the \
-                     resolution budget (the connect timeout): the request's time ran out first"
+                    "name resolution of '{host}': cut short after {:.1}s by the deadline or \
+                     request timeout, before the connect timeout",
+                    budget.as_secs_f64()
                 ))))
             } else {
                 Err(unreachable(format!(
-                    "name resolution of '{host}': no answer within the whole budget \
-                     (the connect timeout, {budget:?})"
+                    "name resolution of '{host}': no answer within the whole connect \
+                     timeout ({:.1}s)",
+                    budget.as_secs_f64()
                 )))
             }
         }

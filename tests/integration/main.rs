@@ -20,3 +20,6 @@ mod limits;
 
 /// Issue 6: faults, hostile input, the environment and the host process.
 mod hardening;
+
+/// Fail-open: exactly "no TCP connection could be made", through real libpam.
+mod failopen;
