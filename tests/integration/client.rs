@@ -493,3 +493,75 @@ fn after_one_connection_nothing_is_unreachable() {
     let e = c.track(&id).unwrap_err();
     assert!(!e.is_unreachable(), "{e:?}");
 }
+
+/// A minimal HTTP CONNECT proxy on loopback: tunnels to the requested address, or answers
+/// 502 when that refuses. Serves until the test process ends.
+fn connect_proxy() -> String {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let Ok(upstream) = TcpStream::connect(&target) else {
+                    let _ =
+                        client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (mut c1, mut u1) = (client, upstream);
+                std::thread::spawn(move || std::io::copy(&mut u2, &mut c2));
+                let _ = std::io::copy(&mut c1, &mut u1);
+                let _ = u1.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_connect_proxy_is_used_and_only_reaching_it_counts() {
+    let emu = Emulator::start();
+    let (creds, roots) = emulator_identity(&emu);
+    let proxy = connect_proxy();
+    let build = |address: &str, proxy: &str| {
+        Client::builder(creds.clone())
+            .address(address)
+            .ca_certificates(roots.clone())
+            .proxy(Some(format!("http://{proxy}")))
+            .build()
+            .unwrap()
+    };
+    // Through the proxy to the emulator.
+    let c = build(&emu.addr, &proxy);
+    c.send(&auth("px+approve@x")).unwrap();
+    assert!(c.has_connected());
+    // The proxy is up, the service behind it refuses: the proxy was reached, so this is
+    // not "unreachable".
+    let c = build("127.0.0.1:1", &proxy);
+    let e = c.send(&auth("px@x")).unwrap_err();
+    assert!(!e.is_unreachable() && c.has_connected(), "{e:?}");
+    // The proxy itself refuses: nothing could be reached.
+    let c = build(&emu.addr, "127.0.0.1:1");
+    let e = c.send(&auth("px@x")).unwrap_err();
+    assert!(e.is_unreachable(), "{e:?}");
+    // Only HTTP CONNECT proxies.
+    let e = Client::builder(creds)
+        .proxy(Some("socks5://127.0.0.1:1080".into()))
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument(_)), "{e:?}");
+}
