@@ -296,19 +296,31 @@ fn flow(
         Ok(m) => m,
         Err(e) => return Outcome::Error(e),
     };
-    let session = match client.send(&message) {
-        Ok(s) => s,
-        // Only a network failure or a service that is down (5xx, 429) may fail open; a TLS
-        // failure (an expired client certificate, an untrusted server), a redirect or a
-        // 4xx never does. All of them deny as "unavailable" under the default policy.
-        Err(e) if e.is_unreachable() && policy.unreachable == Unreachable::Allow => {
-            return Outcome::FailOpen(e.to_string())
-        }
+    let allow = policy.unreachable == Unreachable::Allow;
+    let (session, mismatch) = match client.send(&message) {
+        Ok(s) => (s, None),
+        // Fail-open applies to exactly one failure: no TCP connection to the service could
+        // be made (see `client::Error::Unreachable`), before any message exists.
+        Err(e @ ClientError::Unreachable(_)) if allow => return Outcome::FailOpen(e.to_string()),
+        Err(e @ ClientError::Unreachable(_)) => return Outcome::Unreachable(e.to_string()),
+        // A message exists but the answer does not match what was sent: refuse, and keep
+        // the message so that it is cancelled like any other.
+        Err(ClientError::Mismatch { message_id, reason }) => match client.session(&message_id) {
+            Ok(s) => (s, Some(reason)),
+            Err(e) => return Outcome::Error(format!("send: malformed response: {reason} ({e})")),
+        },
         Err(e @ (ClientError::Api { .. } | ClientError::MalformedResponse(_))) => {
             return Outcome::Error(format!("send: {e}"))
         }
-        Err(e) if policy.unreachable == Unreachable::Allow => {
-            return Outcome::Unreachable(format!("{e} (not a network failure: no fail-open)"))
+        // Everything else denies as "unavailable"; under `allow`, say why it did not open.
+        Err(e) if allow => {
+            let why = match &e {
+                ClientError::Status { .. } => "the service answered",
+                _ if client.has_connected() => "a TCP connection had been made",
+                ClientError::Timeout(_) => "the login's own time ran out",
+                _ => "not a failure to connect",
+            };
+            return Outcome::Unreachable(format!("{e} (no fail-open: {why})"));
         }
         Err(e) => return Outcome::Unreachable(e.to_string()),
     };
@@ -325,6 +337,11 @@ fn flow(
         if let Err(e) = store.sent(ticket, session.message_id()) {
             ui.log(Level::Warning, &format!("limits: {e}"));
         }
+    }
+    if let Some(reason) = mismatch {
+        // Its statuses are not trusted (the session lists none): `Pending` cancels it.
+        pending.session = Some((session, ids.clone()));
+        return Outcome::Error(format!("send: malformed response: {reason}"));
     }
     pending.session = Some((session, ids.clone()));
     let Some((session, _)) = pending.session.as_mut() else {

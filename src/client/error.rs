@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::net::Fact;
+
 /// Everything that can go wrong while loading credentials or talking to the service.
 ///
 /// The variants mirror the kinds of errors raised by the vendor's SDK (invalid argument,
@@ -52,23 +54,42 @@ pub enum Error {
     MalformedResponse(String),
     /// The TLS handshake failed (untrusted server, bad host name, client certificate refused).
     Tls(String),
-    /// The server could not be reached or the connection broke.
+    /// The connection broke, or failed in a way that does not prove the service unreachable.
     Connection(String),
-    /// A connect, read or whole-request timeout expired.
+    /// A connect, read or whole-request timeout expired, or the caller's deadline had
+    /// passed before the request.
     Timeout(String),
+    /// No TCP connection to the service could be made, and this client never had one:
+    /// the name did not resolve, the connect was refused (`ECONNREFUSED`) or found no route
+    /// (`EHOSTUNREACH`, `ENETUNREACH`), or the resolution or the connect had its whole
+    /// connect timeout without an answer. Never produced once this client (or a clone) has
+    /// made a TCP connection, nor when the caller's time cut the wait short.
+    Unreachable(String),
+    /// An answer that does not match the request although a message now exists on the
+    /// service: a send answer whose recipients are not exactly the IDs sent. The caller
+    /// should cancel `message_id` (see [`Client::session`](super::Client::session)).
+    Mismatch {
+        /// The id the service gave the message.
+        message_id: String,
+        /// What does not match.
+        reason: String,
+    },
 }
 
 impl Error {
-    /// True when the service could not be reached or is down: no connection, a timeout,
-    /// or a 5xx/429 answer. This is what a fail-open policy may act on. TLS failures are
-    /// not included (an expired client certificate or an untrusted server must never open
-    /// the door), nor are 3xx/4xx answers, 420 codes or malformed responses.
+    /// True exactly for [`Error::Unreachable`]: no TCP connection to the service could be
+    /// made. This is all a fail-open policy may act on. Everything after a connection
+    /// existed (a reset, a TLS failure such as a refused client certificate, a 5xx or 429,
+    /// a timeout while waiting for the answer), a deadline of the caller's that ran out,
+    /// 3xx/4xx answers, 420 codes and malformed responses are not included.
     pub fn is_unreachable(&self) -> bool {
-        match self {
-            Error::Connection(_) | Error::Timeout(_) => true,
-            Error::Status { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
-        }
+        matches!(self, Error::Unreachable(_))
+    }
+
+    /// True for an answer that could not be decoded or does not match the request
+    /// ([`Error::MalformedResponse`], [`Error::Mismatch`]).
+    pub fn is_malformed(&self) -> bool {
+        matches!(self, Error::MalformedResponse(_) | Error::Mismatch { .. })
     }
 
     pub(crate) fn pem(what: &'static str, reason: impl Into<String>) -> Error {
@@ -104,6 +125,10 @@ impl fmt::Display for Error {
             Error::Tls(msg) => write!(f, "TLS: {msg}"),
             Error::Connection(msg) => write!(f, "connection: {msg}"),
             Error::Timeout(msg) => write!(f, "timeout: {msg}"),
+            Error::Unreachable(msg) => write!(f, "unreachable: {msg}"),
+            Error::Mismatch { message_id, reason } => {
+                write!(f, "malformed response: {reason} (message {message_id})")
+            }
         }
     }
 }
@@ -134,6 +159,13 @@ impl From<ureq::Error> for Error {
             U::BodyExceedsLimit(limit) => {
                 Error::MalformedResponse(format!("body larger than {limit} bytes"))
             }
+            U::Other(e) => match e.downcast::<Fact>() {
+                Ok(fact) => match *fact {
+                    Fact::Unreachable(msg) => Error::Unreachable(msg),
+                    Fact::CutShort(msg) => Error::Timeout(msg),
+                },
+                Err(e) => Error::Connection(e.to_string()),
+            },
             U::HostNotFound | U::ConnectionFailed => Error::Connection(err.to_string()),
             U::TooManyRedirects | U::RedirectFailed => Error::Status {
                 status: 300,

@@ -25,6 +25,7 @@
 mod credentials;
 mod error;
 mod model;
+mod net;
 pub mod sanitize;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub const API_VERSION_HEADER: &str = "X-PBM-API-VERSION";
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
+    reach: Arc<net::Reach>,
     base: Arc<str>,
     request_timeout: Duration,
     deadline: Option<Instant>,
@@ -140,10 +142,19 @@ impl ClientBuilder {
             .use_sni(true)
             .build();
         let proxy = match &self.proxy {
-            Some(p) => Some(
-                ureq::Proxy::new(p)
-                    .map_err(|e| Error::InvalidArgument(format!("proxy '{p}': {e}")))?,
-            ),
+            Some(p) => {
+                let proxy = ureq::Proxy::new(p)
+                    .map_err(|e| Error::InvalidArgument(format!("proxy '{p}': {e}")))?;
+                if !matches!(
+                    proxy.protocol(),
+                    ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+                ) {
+                    return Err(Error::InvalidArgument(format!(
+                        "proxy '{p}': only an HTTP CONNECT proxy (http:// or https://) is supported"
+                    )));
+                }
+                Some(proxy)
+            }
             None => None,
         };
         let config = ureq::Agent::config_builder()
@@ -153,55 +164,38 @@ impl ClientBuilder {
             .max_redirects(0)
             .http_status_as_error(false)
             .timeout_connect(Some(self.connect_timeout))
+            // Name resolution gets the connect timeout as its own budget: only a lookup
+            // that had all of it counts as "unreachable" (see `net`).
+            .timeout_resolve(Some(self.connect_timeout))
             .timeout_global(Some(self.request_timeout))
             .max_idle_connections(1)
             .max_idle_connections_per_host(1)
             .user_agent(concat!("pam_passbyme/", env!("CARGO_PKG_VERSION")))
             .build();
+        // ureq's own chain (CONNECT proxy, TCP, rustls), with the TCP step counting the
+        // connections this client makes: the fact behind `Error::Unreachable`.
+        use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+        let reach = Arc::new(net::Reach::default());
+        let connector = ()
+            .chain(ConnectProxyConnector::default())
+            .chain(net::CountingTcp {
+                reach: reach.clone(),
+            })
+            .chain(RustlsConnector::default());
         let agent = ureq::Agent::with_parts(
             config,
-            ureq::unversioned::transport::DefaultConnector::default(),
-            InlineResolver,
+            connector,
+            net::BoundedResolver {
+                reach: reach.clone(),
+            },
         );
         Ok(Client {
             agent,
+            reach,
             base: base.into(),
             request_timeout: self.request_timeout,
             deadline: None,
         })
-    }
-}
-
-/// Resolves host names in the calling thread. ureq's default resolver runs `getaddrinfo` on
-/// a detached thread when a timeout is set, and that thread can outlive the call (a hung DNS
-/// server); inside sshd or sudo the module must leave no thread behind. The lookup is then
-/// bounded by the resolver's own settings (resolv.conf), not by the request timeout.
-#[derive(Debug)]
-struct InlineResolver;
-
-impl ureq::unversioned::resolver::Resolver for InlineResolver {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        _config: &ureq::config::Config,
-        _timeout: ureq::unversioned::transport::NextTimeout,
-    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
-        use std::net::ToSocketAddrs;
-        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(443);
-        let mut out = self.empty();
-        for addr in (host, port)
-            .to_socket_addrs()
-            .map_err(ureq::Error::Io)?
-            .take(16)
-        {
-            out.push(addr);
-        }
-        if out.is_empty() {
-            return Err(ureq::Error::HostNotFound);
-        }
-        Ok(out)
     }
 }
 
@@ -273,18 +267,49 @@ impl Client {
         }
     }
 
+    /// True once this client (or a clone) has made a TCP connection to the service (or
+    /// its proxy). From then on no failure is [`Error::Unreachable`].
+    pub fn has_connected(&self) -> bool {
+        self.reach.connected()
+    }
+
     /// `https://host:port` of the service.
     pub fn base_url(&self) -> &str {
         &self.base
     }
 
     /// Sends a message (`POST /frontend/messages`) after the SDK's validations.
+    ///
+    /// An answer whose recipients are not exactly the IDs sent (one missing, one more, one
+    /// listed twice) is [`Error::Mismatch`]: the message exists, but nothing the answer
+    /// says about it can be trusted; cancel it.
     pub fn send(&self, message: &Message) -> Result<Session, Error> {
         message.validate()?;
         let info = self.call("POST", "", Some(message.to_json()))?;
+        if let Some(reason) = recipients_mismatch(&message.recipients, &info) {
+            return Err(Error::Mismatch {
+                message_id: info.message_id,
+                reason,
+            });
+        }
         Ok(Session {
             client: self.clone(),
             info,
+        })
+    }
+
+    /// A session for a message known only by its id (for instance after
+    /// [`Error::Mismatch`]), to cancel or track it. Nothing is sent; until then it lists no
+    /// recipient and its expiration is unknown (the Unix epoch).
+    pub fn session(&self, message_id: &str) -> Result<Session, Error> {
+        check_message_id(message_id).map_err(Error::InvalidArgument)?;
+        Ok(Session {
+            client: self.clone(),
+            info: SessionInfo {
+                message_id: message_id.to_owned(),
+                expiration_date: time::OffsetDateTime::UNIX_EPOCH,
+                recipients: Vec::new(),
+            },
         })
     }
 
@@ -328,6 +353,8 @@ impl Client {
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                // The caller's own time ran out: nothing was tried, so nothing is known
+                // about the service (never `Unreachable`).
                 return Err(Error::Timeout("deadline reached before the request".into()));
             }
             timeout = timeout.min(left);
@@ -395,6 +422,28 @@ pub fn decode_response(status: u16, body: &[u8]) -> Result<SessionInfo, Error> {
         });
     }
     SessionInfo::from_json(body)
+}
+
+/// Why the recipients of a send answer are not exactly those sent, if they are not.
+fn recipients_mismatch(sent: &[String], info: &SessionInfo) -> Option<String> {
+    let clean = |id: &str| sanitize::clean(id, 64);
+    for (i, r) in info.recipients.iter().enumerate() {
+        if !sent.contains(&r.user_id) {
+            return Some(format!(
+                "the answer lists recipient '{}', which was not sent to",
+                clean(&r.user_id)
+            ));
+        }
+        if info.recipients[..i].iter().any(|e| e.user_id == r.user_id) {
+            return Some(format!(
+                "the answer lists recipient '{}' twice",
+                clean(&r.user_id)
+            ));
+        }
+    }
+    sent.iter()
+        .find(|id| info.status_of(id).is_none())
+        .map(|id| format!("the answer does not list recipient '{}'", clean(id)))
 }
 
 /// A sent message and what is known of it. `refresh` and `cancel` update it in place.
@@ -465,6 +514,92 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn send_answers_must_list_exactly_the_recipients_sent() {
+        let info = |ids: &[&str]| SessionInfo {
+            message_id: "m".into(),
+            expiration_date: time::OffsetDateTime::UNIX_EPOCH,
+            recipients: ids
+                .iter()
+                .map(|u| Recipient {
+                    user_id: (*u).into(),
+                    status: Status::Pending,
+                })
+                .collect(),
+        };
+        let sent = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(recipients_mismatch(&sent, &info(&["a", "b"])), None);
+        assert_eq!(recipients_mismatch(&sent, &info(&["b", "a"])), None);
+        for (bad, why) in [
+            (&["a"][..], "does not list recipient 'b'"),
+            (
+                &["a", "b", "c"][..],
+                "lists recipient 'c', which was not sent",
+            ),
+            (&["a", "b", "b"][..], "lists recipient 'b' twice"),
+            (&[][..], "does not list recipient 'a'"),
+            (&["a", "mallory"][..], "'mallory'"),
+        ] {
+            let got = recipients_mismatch(&sent, &info(bad)).unwrap_or_default();
+            assert!(got.contains(why), "{bad:?}: {got}");
+        }
+    }
+
+    #[test]
+    fn only_unreachable_is_unreachable() {
+        assert!(Error::Unreachable("x".into()).is_unreachable());
+        for e in [
+            Error::Connection("connection reset".into()),
+            Error::Timeout("deadline reached before the request".into()),
+            Error::Tls("CertificateRequired".into()),
+            Error::Status {
+                status: 503,
+                body: String::new(),
+            },
+            Error::Status {
+                status: 429,
+                body: String::new(),
+            },
+            Error::MalformedResponse("x".into()),
+        ] {
+            assert!(!e.is_unreachable(), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_deadline_already_passed_sends_nothing_and_is_not_unreachable() {
+        // An address nothing listens on: were a connect tried, it would be refused and
+        // classed unreachable. The deadline check comes first.
+        let creds = Credentials::from_pem_file(
+            std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/vendor-test-auth.pem"
+            )),
+            Some("123456"),
+        );
+        let Ok(creds) = creds else {
+            panic!("test credentials: {creds:?}")
+        };
+        let client = Client::builder(creds)
+            .address("127.0.0.1:1")
+            .build()
+            .unwrap();
+        let past = client.with_deadline(Some(Instant::now()));
+        let err = past
+            .send(&Message::authorization(vec!["a@b".into()], 5))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Timeout(m) if m.contains("before the request")),
+            "{err:?}"
+        );
+        assert!(!err.is_unreachable());
+        // The same client with time left: the refusal is unreachable.
+        let err = client
+            .send(&Message::authorization(vec!["a@b".into()], 5))
+            .unwrap_err();
+        assert!(err.is_unreachable(), "{err:?}");
     }
 
     #[test]

@@ -246,8 +246,11 @@ pub struct SessionInfo {
 }
 
 impl SessionInfo {
-    /// Decodes a response body. A missing or mistyped field is an error naming it.
+    /// Decodes a response body. A missing or mistyped field is an error naming it; so is a
+    /// key that appears twice in one object, at any depth (`serde_json::Value` would
+    /// silently keep the last one: `"status":"DENIED","status":"APPROVED"`).
     pub fn from_json(body: &[u8]) -> Result<SessionInfo, Error> {
+        reject_duplicate_keys(body)?;
         let value: serde_json::Value = serde_json::from_slice(body)
             .map_err(|e| Error::MalformedResponse(format!("not JSON: {e}")))?;
         let obj = value
@@ -303,6 +306,71 @@ impl SessionInfo {
             .iter()
             .find(|r| r.user_id == user_id)
             .map(|r| &r.status)
+    }
+}
+
+/// Fails on a JSON text (or one that is not JSON) in which some object has a key twice.
+pub(crate) fn reject_duplicate_keys(body: &[u8]) -> Result<(), Error> {
+    serde_json::from_slice::<NoDuplicateKeys>(body)
+        .map(|_| ())
+        .map_err(|e| {
+            let what = if e.is_data() { "" } else { "not JSON: " };
+            Error::MalformedResponse(format!("{what}{e}"))
+        })
+}
+
+/// Walks any JSON value and fails on the first object that has a key twice.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "key '{}' appears twice in one object",
+                    super::sanitize::clean(&key, 64)
+                )));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
     }
 }
 
@@ -446,6 +514,45 @@ mod tests {
             "a".repeat(65)
         );
         assert!(SessionInfo::from_json(huge.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn a_key_twice_in_any_object_is_malformed() {
+        let exp = r#""expirationDate":"2015-06-11T13:06:12.658+02:00""#;
+        let cases = [
+            format!(
+                r#"{{"messageId":"a",{exp},"recipients":[{{"userId":"u","status":"DENIED","status":"APPROVED"}}]}}"#
+            ),
+            format!(
+                r#"{{"messageId":"a","messageId":"b",{exp},"recipients":[{{"userId":"u","status":"DENIED"}}]}}"#
+            ),
+            format!(
+                r#"{{"messageId":"a",{exp},"recipients":[],"recipients":[{{"userId":"u","status":"APPROVED"}}]}}"#
+            ),
+            format!(
+                r#"{{"messageId":"a",{exp},{exp},"recipients":[{{"userId":"u","status":"DENIED"}}]}}"#
+            ),
+            format!(
+                r#"{{"messageId":"a",{exp},"recipients":[{{"userId":"u","userId":"v","status":"DENIED"}}]}}"#
+            ),
+            // Deeper, in a field this client does not even read.
+            format!(
+                r#"{{"messageId":"a",{exp},"recipients":[],"extra":[{{"x":{{"k":1,"k":2}}}}]}}"#
+            ),
+        ];
+        for body in &cases {
+            let err = SessionInfo::from_json(body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&err, Error::MalformedResponse(m) if m.contains("appears twice")),
+                "{body}: {err:?}"
+            );
+        }
+        // The same keys in different objects are fine.
+        let ok = format!(
+            r#"{{"messageId":"a",{exp},"recipients":[{{"userId":"u","status":"DENIED"}},{{"userId":"v","status":"SEEN"}}],"x":{{"messageId":1}}}}"#
+        );
+        let s = SessionInfo::from_json(ok.as_bytes()).unwrap();
+        assert_eq!(s.status_of("u"), Some(&Status::Denied));
     }
 
     #[test]

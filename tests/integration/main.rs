@@ -23,3 +23,9 @@ mod limits;
 
 /// Issue 6: faults, hostile input, the environment and the host process.
 mod hardening;
+
+/// Fail-open: exactly "no TCP connection could be made", through real libpam.
+mod failopen;
+
+/// Answers that do not match the question: refused, and cancelled when a push exists.
+mod answers;

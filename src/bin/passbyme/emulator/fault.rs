@@ -31,6 +31,12 @@ pub enum Fault {
     OtherRecipient,
     ApprovedLower,
     ApprovedSpace,
+    DupStatus,
+    DupId,
+    DupRecipients,
+    ExtraRecipient,
+    MissingRecipient,
+    OtherId,
 }
 
 /// The simple names (everything but `420:CODE`).
@@ -54,7 +60,16 @@ const NAMES: &[(&str, Fault)] = &[
     ("otherrecipient", Fault::OtherRecipient),
     ("approved-lower", Fault::ApprovedLower),
     ("approved-space", Fault::ApprovedSpace),
+    ("dupstatus", Fault::DupStatus),
+    ("dupid", Fault::DupId),
+    ("duprecipients", Fault::DupRecipients),
+    ("extrarecipient", Fault::ExtraRecipient),
+    ("missingrecipient", Fault::MissingRecipient),
+    ("otherid", Fault::OtherId),
 ];
+
+/// The id the `otherid` and `dupid` faults answer about: well-formed, but not the message's.
+pub const OTHER_ID: &str = "otherMessage000";
 
 impl FromStr for Fault {
     type Err = String;
@@ -108,6 +123,48 @@ pub fn placeholder_session() -> Value {
         "expirationDate": "2026-01-01T00:00:00.000+00:00",
         "recipients": [{"userId": "nobody@emulator.test", "status": "PENDING"}],
     })
+}
+
+/// A session body written by hand, with one key twice (which `serde_json::Value` cannot
+/// hold): a reader that keeps the last value reads the second one.
+fn duplicated(fault: &Fault, session: &Value) -> Vec<u8> {
+    let text = |v: &Value| v.to_string();
+    let id = text(&session["messageId"]);
+    let exp = text(&session["expirationDate"]);
+    let empty = Vec::new();
+    let list = session["recipients"].as_array().unwrap_or(&empty);
+    let recipients = |status: Option<&str>| {
+        let items: Vec<String> = list
+            .iter()
+            .map(|r| {
+                let user = text(&r["userId"]);
+                match (fault, status) {
+                    (Fault::DupStatus, _) => {
+                        format!(r#"{{"userId":{user},"status":"DENIED","status":"APPROVED"}}"#)
+                    }
+                    (_, Some(st)) => format!(r#"{{"userId":{user},"status":"{st}"}}"#),
+                    _ => format!(r#"{{"userId":{user},"status":{}}}"#, text(&r["status"])),
+                }
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    let body = match fault {
+        Fault::DupId => format!(
+            r#"{{"messageId":{id},"messageId":"{OTHER_ID}","expirationDate":{exp},"recipients":{}}}"#,
+            recipients(None)
+        ),
+        Fault::DupRecipients => format!(
+            r#"{{"messageId":{id},"expirationDate":{exp},"recipients":{},"recipients":{}}}"#,
+            recipients(Some("DENIED")),
+            recipients(Some("APPROVED"))
+        ),
+        _ => format!(
+            r#"{{"messageId":{id},"expirationDate":{exp},"recipients":{}}}"#,
+            recipients(None)
+        ),
+    };
+    body.into_bytes()
 }
 
 impl Fault {
@@ -182,6 +239,26 @@ impl Fault {
                 }
                 Action::Respond(json(&session))
             }
+            Fault::DupStatus | Fault::DupId | Fault::DupRecipients => Action::Respond(
+                Response::new(200, duplicated(self, &session))
+                    .header("Content-Type", "application/json"),
+            ),
+            Fault::ExtraRecipient => {
+                if let Some(list) = session["recipients"].as_array_mut() {
+                    list.push(json!({"userId": "mallory@emulator.test", "status": "PENDING"}));
+                }
+                Action::Respond(json(&session))
+            }
+            Fault::MissingRecipient => {
+                if let Some(list) = session["recipients"].as_array_mut() {
+                    list.pop();
+                }
+                Action::Respond(json(&session))
+            }
+            Fault::OtherId => {
+                session["messageId"] = json!(OTHER_ID);
+                Action::Respond(json(&session))
+            }
         }
     }
 }
@@ -232,5 +309,39 @@ mod tests {
         assert_eq!(v["messageId"].as_str().unwrap().len(), 10_000);
         let (_, v) = body(Fault::WrongType.action(None));
         assert_eq!(v["recipients"], "x");
+        let honest = placeholder_session();
+        let (_, v) = body(Fault::ExtraRecipient.action(Some(honest.clone())));
+        assert_eq!(v["recipients"].as_array().unwrap().len(), 2);
+        assert_eq!(v["recipients"][0], honest["recipients"][0]);
+        let (_, v) = body(Fault::MissingRecipient.action(Some(honest.clone())));
+        assert_eq!(v["recipients"], json!([]));
+        let (_, v) = body(Fault::OtherId.action(Some(honest)));
+        assert_eq!(v["messageId"], OTHER_ID);
+    }
+
+    fn raw(action: Action) -> String {
+        match action {
+            Action::Respond(r) => String::from_utf8(r.body).unwrap(),
+            _ => panic!("not a plain answer"),
+        }
+    }
+
+    #[test]
+    fn duplicate_key_faults_say_the_key_twice_and_a_last_value_reader_sees_the_second() {
+        let s = raw(Fault::DupStatus.action(None));
+        assert!(
+            s.contains(r#""status":"DENIED","status":"APPROVED""#),
+            "{s}"
+        );
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["recipients"][0]["status"], "APPROVED");
+        let s = raw(Fault::DupId.action(None));
+        assert_eq!(s.matches(r#""messageId""#).count(), 2, "{s}");
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["messageId"], OTHER_ID);
+        let s = raw(Fault::DupRecipients.action(None));
+        assert_eq!(s.matches(r#""recipients""#).count(), 2, "{s}");
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["recipients"][0]["status"], "APPROVED");
     }
 }

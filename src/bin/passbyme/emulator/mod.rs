@@ -120,6 +120,12 @@
 //! | `otherrecipient` | 200 whose recipient list names `mallory@emulator.test` with `APPROVED` |
 //! | `approved-lower` | 200 with every status `approved` |
 //! | `approved-space` | 200 with every status `"APPROVED "` |
+//! | `dupstatus` | 200 whose recipients each say `"status":"DENIED","status":"APPROVED"` |
+//! | `dupid` | 200 with `messageId` twice (the message's, then `otherMessage000`) |
+//! | `duprecipients` | 200 with `recipients` twice (all `DENIED`, then all `APPROVED`) |
+//! | `extrarecipient` | 200 whose recipient list also names `mallory@emulator.test` (`PENDING`) |
+//! | `missingrecipient` | 200 whose recipient list lacks the last recipient |
+//! | `otherid` | 200 about message `otherMessage000` instead of the one asked |
 //!
 //! A body-changing fault on a request that has no session to show (say a 404) answers a made-up
 //! session for `nobody@emulator.test`.
