@@ -233,8 +233,10 @@ struct RawLimits {
     enabled: Option<bool>,
     state_dir: Option<String>,
     max_pushes: Option<u32>,
+    max_pushes_user: Option<u32>,
     window: Option<String>,
     lockout_after: Option<u32>,
+    lockout_after_user: Option<u32>,
     lockout: Option<String>,
     concurrent: Option<String>,
     grace: Option<String>,
@@ -565,15 +567,54 @@ impl Config {
                 }
                 None => defaults.state_dir.clone(),
             };
+            // Every count is bounded: the state file must stay below what its reader accepts.
+            let count = |key: &str, v: u32, (min, max): (u32, u32)| {
+                if v < min || v > max {
+                    Err(e(format!("limits.{key}: {v} is outside {min} to {max}")))
+                } else {
+                    Ok(v)
+                }
+            };
+            use crate::limiter::{LOCKOUT_AFTER_BOUND, LOCKOUT_AFTER_USER_BOUND, MAX_PUSHES_BOUND};
             let max_pushes = rl.max_pushes.unwrap_or(defaults.max_pushes);
             if max_pushes == 0 {
                 return Err(e("limits.max_pushes: must be at least 1 (set limits.enabled = false to turn the limits off)".into()));
             }
+            let max_pushes = count("max_pushes", max_pushes, (1, MAX_PUSHES_BOUND))?;
+            let max_pushes_user = count(
+                "max_pushes_user",
+                rl.max_pushes_user
+                    .unwrap_or_else(|| max_pushes.saturating_mul(4).min(MAX_PUSHES_BOUND)),
+                (max_pushes, MAX_PUSHES_BOUND),
+            )
+            .map_err(|_| {
+                e(format!(
+                    "limits.max_pushes_user: must be from max_pushes ({max_pushes}) to {MAX_PUSHES_BOUND}"
+                ))
+            })?;
+            let lockout_after = count(
+                "lockout_after",
+                rl.lockout_after.unwrap_or(defaults.lockout_after),
+                (0, LOCKOUT_AFTER_BOUND),
+            )?;
+            let lockout_after_user = count(
+                "lockout_after_user",
+                rl.lockout_after_user
+                    .unwrap_or_else(|| lockout_after.saturating_mul(3)),
+                (0, LOCKOUT_AFTER_USER_BOUND),
+            )?;
+            if lockout_after_user != 0 && lockout_after_user < lockout_after {
+                return Err(e(format!(
+                    "limits.lockout_after_user: must be 0 (off) or at least lockout_after ({lockout_after})"
+                )));
+            }
             Some(Limits {
                 state_dir,
                 max_pushes,
+                max_pushes_user,
                 window: duration(path, "limits.window", rl.window, "10m", (1.0, 86400.0))?,
-                lockout_after: rl.lockout_after.unwrap_or(defaults.lockout_after),
+                lockout_after,
+                lockout_after_user,
                 lockout: duration(path, "limits.lockout", rl.lockout, "15m", (1.0, 86400.0))?,
                 concurrent: match rl.concurrent.as_deref() {
                     None | Some("refuse") => Concurrent::Refuse,
@@ -736,11 +777,13 @@ impl Config {
                 match &self.limits {
                     None => "off".into(),
                     Some(l) => format!(
-                        "state_dir={} max_pushes={} window={} lockout_after={} lockout={} concurrent={} grace={}{}",
+                        "state_dir={} max_pushes={} max_pushes_user={} window={} lockout_after={} lockout_after_user={} lockout={} concurrent={} grace={}{}",
                         l.state_dir.display(),
                         l.max_pushes,
+                        l.max_pushes_user,
                         d(l.window),
                         l.lockout_after,
+                        l.lockout_after_user,
                         d(l.lockout),
                         format!("{:?}", l.concurrent).to_lowercase(),
                         d(l.grace),
@@ -988,8 +1031,10 @@ mod tests {
                             "enabled",
                             "state_dir",
                             "max_pushes",
+                            "max_pushes_user",
                             "window",
                             "lockout_after",
+                            "lockout_after_user",
                             "lockout",
                             "concurrent",
                             "grace",

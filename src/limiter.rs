@@ -1,23 +1,48 @@
-//! Push-fatigue defense: at most one pending push per user, a per-user rate limit, a
-//! lockout after repeated denials, and an opt-in grace period after an approval.
+//! Push-fatigue defense: at most one pending push per user, a rate limit and a lockout
+//! after repeated denials per (user, source) with a higher ceiling per user, and an opt-in
+//! grace period after an approval.
 //!
 //! The state lives in a root-only directory (default `/run/passbyme`, created 0700), one
-//! JSON file per user, modelled on `pam_faillock`'s tally directory. Every change happens
-//! under an exclusive `flock` on the directory's `lock` file and is written to a temporary
-//! file renamed into place, so concurrent logins see each other and a crash leaves either
-//! the old or the new state, never a torn one. A pending push records the pid and message
-//! of the login that sent it: a later login that finds it with its process gone (a crash)
-//! cancels that message and goes on.
+//! JSON file per user, modelled on `pam_faillock`'s tally directory. Every change to a
+//! user's state happens under an exclusive `flock` on that user's own lock file (`l-…`,
+//! never shared between users), taken without blocking and retried in short slices until
+//! the login's deadline or a signal; the clock is read once the lock is held. Each state
+//! is written to a temporary file renamed into place, so readers never need the lock and
+//! a crash leaves either the old or the new state. A pending push records the pid and
+//! message of the login that sent it: a later login that finds it with its process gone
+//! (a crash) cancels that message and goes on.
+//!
+//! Every list in a state file is bounded (pushes by `max_pushes_user`, sources by
+//! [`MAX_SOURCES`], grace entries by [`MAX_GRACE`], every key by its encoding), so a
+//! state file stays below the [`MAX_STATE_BYTES`] the reader accepts; a state that would
+//! not is not written and the login is refused.
 
-use std::fs::{self, File, OpenOptions};
+use std::cell::Cell;
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::os::FileLock;
+
+/// The largest state file the reader accepts (and so the largest the writer writes).
+pub const MAX_STATE_BYTES: u64 = 64 * 1024;
+/// Sources (remote hosts, terminals) remembered per user; the least recently used one
+/// that is not locked out makes room for a new one.
+pub const MAX_SOURCES: usize = 32;
+/// Grace entries remembered per user (the one ending first makes room).
+pub const MAX_GRACE: usize = 16;
+/// Upper bound of `max_pushes` and `max_pushes_user`.
+pub const MAX_PUSHES_BOUND: u32 = 1000;
+/// Upper bound of `lockout_after`.
+pub const LOCKOUT_AFTER_BOUND: u32 = 100;
+/// Upper bound of `lockout_after_user`.
+pub const LOCKOUT_AFTER_USER_BOUND: u32 = 1000;
+/// The longest a lock wait sleeps between two attempts.
+const LOCK_SLICE: Duration = Duration::from_millis(20);
 
 /// What a second login does while a push for the same user is still pending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +58,19 @@ pub enum Concurrent {
 pub struct Limits {
     /// The state directory. Default `/run/passbyme`.
     pub state_dir: PathBuf,
-    /// Pushes allowed per user per `window`. Default 5.
+    /// Pushes allowed per user and source per `window`. Default 5, at most 1000.
     pub max_pushes: u32,
+    /// Pushes allowed per user per `window`, all sources together. Default 4 ×
+    /// `max_pushes` (20), at most 1000, at least `max_pushes`.
+    pub max_pushes_user: u32,
     /// The rate-limit window. Default 10m.
     pub window: Duration,
-    /// Denials in a row that lock the user out; 0 disables. Default 3.
+    /// Denials in a row from one source that lock the user out from that source; 0
+    /// disables. Default 3, at most 100.
     pub lockout_after: u32,
+    /// Denials in a row from all sources together that lock the user out from everywhere;
+    /// 0 disables. Default 3 × `lockout_after` (9), at most 1000, at least `lockout_after`.
+    pub lockout_after_user: u32,
     /// How long a lockout lasts. Default 15m.
     pub lockout: Duration,
     /// A second login while a push is pending. Default refuse.
@@ -46,7 +78,8 @@ pub struct Limits {
     /// After an approval, the same user from the same remote host and service logs in
     /// without a push for this long. Default 0 (off).
     pub grace: Duration,
-    /// Let the grace period apply to logins with no remote host. Default false.
+    /// Let the grace period apply to logins with no remote host, keyed by their terminal
+    /// (PAM_TTY; none, no grace). Default false.
     pub grace_local: bool,
 }
 
@@ -55,8 +88,10 @@ impl Default for Limits {
         Limits {
             state_dir: PathBuf::from("/run/passbyme"),
             max_pushes: 5,
+            max_pushes_user: 20,
             window: Duration::from_secs(600),
             lockout_after: 3,
+            lockout_after_user: 9,
             lockout: Duration::from_secs(900),
             concurrent: Concurrent::Refuse,
             grace: Duration::ZERO,
@@ -69,16 +104,36 @@ impl Default for Limits {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserState {
-    /// When pushes were sent (Unix ms), within the current window.
+    /// When pushes were sent (Unix ms), within the current window, from every source.
     pub pushes: Vec<u64>,
-    /// Denials in a row.
+    /// Denials in a row, from every source.
     pub denials: u32,
-    /// Locked until this time (Unix ms); 0 = not locked.
+    /// Locked out from everywhere until this time (Unix ms); 0 = not locked.
     pub locked_until: u64,
     /// The push now pending, if any.
     pub pending: Option<PendingPush>,
-    /// Grace entries (approved user + remote host + service, until when).
+    /// Grace entries (approved user + source + service, until when).
     pub grace: Vec<Grace>,
+    /// The same counters per source (remote host, or terminal for a local login).
+    #[serde(default)]
+    pub sources: Vec<SourceState>,
+}
+
+/// One source's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceState {
+    /// The source: `host:<PAM_RHOST>`, `tty:<PAM_TTY>` or `local` (`host#…`/`tty#…`: the
+    /// SHA-256 of a value too long or with unusual characters).
+    pub source: String,
+    /// When pushes were sent from it (Unix ms), within the current window.
+    pub pushes: Vec<u64>,
+    /// Denials in a row from it.
+    pub denials: u32,
+    /// Locked out from it until this time (Unix ms); 0 = not locked.
+    pub locked_until: u64,
+    /// The last push from it (Unix ms), to choose which source to forget.
+    pub last: u64,
 }
 
 /// A push that a login is waiting on.
@@ -101,9 +156,10 @@ pub struct PendingPush {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grace {
-    /// The remote host ("" for none).
-    pub rhost: String,
-    /// The PAM service.
+    /// The source key (`host:…`, or `tty:…` for a local login under `grace_local`).
+    #[serde(alias = "rhost")]
+    pub source: String,
+    /// The PAM service (encoded like a source).
     pub service: String,
     /// Until when (Unix ms).
     pub until: u64,
@@ -129,11 +185,64 @@ pub enum Begin {
     Refused(String),
 }
 
+/// Why a change to a user's state did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A signal arrived while waiting for the user's lock.
+    Interrupted(i32),
+    /// The lock was not free before the deadline (another process holds it).
+    LockTimeout(Duration),
+    /// Anything else (an unreadable or corrupt file, a full disk, …).
+    Failed(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Interrupted(sig) => write!(f, "lock wait interrupted by signal {sig}"),
+            Error::LockTimeout(d) => write!(
+                f,
+                "lock wait timed out after {:.1}s (another process holds this user's lock)",
+                d.as_secs_f64()
+            ),
+            Error::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for Error {
+    fn from(e: String) -> Error {
+        Error::Failed(e)
+    }
+}
+
+/// How long a change may wait for the user's lock: until `deadline`, or at once when
+/// `interrupted` reports a signal (it is asked only while the lock is busy).
+pub struct Wait<'a> {
+    /// The latest moment to get the lock.
+    pub deadline: Instant,
+    /// Reports a signal that asks to abandon the wait, if any.
+    pub interrupted: Option<&'a mut dyn FnMut() -> Option<i32>>,
+}
+
+impl Wait<'static> {
+    /// A wait of at most `d` that no signal ends early (the `passbyme` command, tests).
+    pub fn bounded(d: Duration) -> Wait<'static> {
+        Wait {
+            deadline: Instant::now() + d,
+            interrupted: None,
+        }
+    }
+}
+
 /// This login's claim on the user's pending slot.
 #[derive(Debug, Clone)]
 pub struct Ticket {
     user: String,
     token: u64,
+    source: String,
+    grace: Option<String>,
+    service: String,
 }
 
 /// How a login ended, for the counters.
@@ -141,17 +250,28 @@ pub struct Ticket {
 pub enum Finish {
     /// Approved: denials reset, grace recorded.
     Approved,
-    /// Denied on the phone: counts toward the lockout.
+    /// Denied on the phone: counts toward the lockouts.
     Denied,
     /// Anything else: only the pending entry is cleared.
     Other,
 }
 
+/// Where a login comes from, as the limiter keys it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    /// PAM_RHOST, if any.
+    pub rhost: Option<&'a str>,
+    /// PAM_TTY, if any.
+    pub tty: Option<&'a str>,
+    /// The PAM service.
+    pub service: &'a str,
+}
+
 /// The state directory, opened and checked.
 pub struct Store {
     dir: PathBuf,
-    lock: File,
     limits: Limits,
+    last_wait: Cell<Duration>,
 }
 
 /// Current time, Unix ms.
@@ -166,8 +286,18 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
 /// The file name for a user: the name itself when it is plainly safe, else the hex of the
 /// whole name (up to 128 bytes) or of its SHA-256 (longer names: still one file per name).
+/// Always `u-`, `x-` or `h-` and then only `[0-9A-Za-z._-]`: lock files (`l-`) and
+/// temporary files (`.`) can never take a user's name.
 fn file_name(user: &str) -> String {
     let plain = !user.is_empty()
         && user.len() <= 64
@@ -175,20 +305,22 @@ fn file_name(user: &str) -> String {
         && user
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     if plain {
         format!("u-{user}")
     } else if user.len() <= 128 {
         format!("x-{}", hex(user.as_bytes()))
     } else {
-        format!(
-            "h-{}",
-            hex(ring::digest::digest(&ring::digest::SHA256, user.as_bytes()).as_ref())
-        )
+        format!("h-{}", sha256_hex(user.as_bytes()))
     }
 }
 
-/// The user a state file belongs to (`None` for hashed names: shown by their file name).
+/// The lock file of a user (one per user: no user waits on another's lock).
+fn lock_name(user: &str) -> String {
+    format!("l-{}", file_name(user))
+}
+
+/// The user a state file belongs to (`None` for lock and other files; hashed names are
+/// shown by their file name).
 fn user_of(file: &str) -> Option<String> {
     if let Some(u) = file.strip_prefix("u-") {
         return Some(u.to_owned());
@@ -205,6 +337,95 @@ fn user_of(file: &str) -> Option<String> {
         })
         .collect();
     String::from_utf8(bytes?).ok()
+}
+
+/// A bounded, unambiguous key for an untrusted value: `kind:value` when the value is short
+/// and plain, else `kind#` and its SHA-256.
+fn key(kind: &str, value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.len() <= 64
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'.' | b'_' | b'-' | b':' | b'/' | b'%' | b'[' | b']' | b'@'
+                )
+        });
+    if plain {
+        format!("{kind}:{value}")
+    } else {
+        format!("{kind}#{}", sha256_hex(value.as_bytes()))
+    }
+}
+
+impl Origin<'_> {
+    /// The source a login is counted under: its remote host, else its terminal.
+    pub fn source(&self) -> String {
+        match (
+            self.rhost.filter(|r| !r.is_empty()),
+            self.tty.filter(|t| !t.is_empty()),
+        ) {
+            (Some(r), _) => key("host", r),
+            (None, Some(t)) => key("tty", t),
+            (None, None) => "local".into(),
+        }
+    }
+
+    /// The grace key: the remote host, or (with `grace_local`) the terminal; none for a
+    /// local login without a terminal.
+    fn grace(&self, grace_local: bool) -> Option<String> {
+        match (
+            self.rhost.filter(|r| !r.is_empty()),
+            self.tty.filter(|t| !t.is_empty()),
+        ) {
+            (Some(r), _) => Some(key("host", r)),
+            (None, Some(t)) if grace_local => Some(key("tty", t)),
+            _ => None,
+        }
+    }
+}
+
+impl UserState {
+    /// The counters of one source, if it has any.
+    pub fn source(&self, source: &str) -> Option<&SourceState> {
+        self.sources.iter().find(|s| s.source == source)
+    }
+
+    /// Drops what has expired: pushes out of the window, ended grace periods, sources
+    /// with nothing left to remember.
+    fn prune(&mut self, now: u64, window: u64) {
+        let live = |t: &u64| t + window > now && *t <= now;
+        self.pushes.retain(live);
+        self.grace.retain(|g| g.until > now);
+        for s in &mut self.sources {
+            s.pushes.retain(live);
+        }
+        self.sources
+            .retain(|s| !s.pushes.is_empty() || s.locked_until > now || s.denials > 0);
+    }
+
+    /// The entry for a source, made (forgetting the least recently used source that is
+    /// not locked out if the list is full); `None` when every remembered source is locked.
+    fn source_mut(&mut self, source: &str, now: u64) -> Option<&mut SourceState> {
+        if let Some(i) = self.sources.iter().position(|s| s.source == source) {
+            return self.sources.get_mut(i);
+        }
+        if self.sources.len() >= MAX_SOURCES {
+            let victim = self
+                .sources
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.locked_until <= now)
+                .min_by_key(|(_, s)| s.last)
+                .map(|(i, _)| i)?;
+            self.sources.remove(victim);
+        }
+        self.sources.push(SourceState {
+            source: source.to_owned(),
+            ..SourceState::default()
+        });
+        self.sources.last_mut()
+    }
 }
 
 impl Store {
@@ -244,28 +465,79 @@ impl Store {
                 meta.mode() & 0o7777
             )));
         }
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(dir.join("lock"))
-            .map_err(|err| e(format!("lock file: {err}")))?;
         Ok(Store {
             dir: dir.clone(),
-            lock,
             limits: limits.clone(),
+            last_wait: Cell::new(Duration::ZERO),
         })
+    }
+
+    /// The settings this store applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How long the last change waited for its lock (for the benchmark and debug logs).
+    pub fn last_lock_wait(&self) -> Duration {
+        self.last_wait.get()
     }
 
     fn path(&self, user: &str) -> PathBuf {
         self.dir.join(file_name(user))
     }
 
+    /// Takes the user's own lock: without blocking, retried in slices of at most 20 ms
+    /// until the deadline, and abandoned at once when a signal is reported.
+    fn lock(&self, user: &str, wait: &mut Wait<'_>) -> Result<FileLock, Error> {
+        let path = self.dir.join(lock_name(user));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|err| Error::Failed(format!("{}: {err}", path.display())))?;
+        match file.metadata() {
+            Ok(m) if m.file_type().is_file() => {}
+            Ok(_) => {
+                return Err(Error::Failed(format!(
+                    "{}: not a regular file",
+                    path.display()
+                )))
+            }
+            Err(err) => return Err(Error::Failed(format!("{}: {err}", path.display()))),
+        }
+        let start = Instant::now();
+        let mut slice = Duration::from_millis(1);
+        let mut file = file;
+        loop {
+            file = match FileLock::try_exclusive(file) {
+                Ok(Ok(lock)) => {
+                    self.last_wait.set(start.elapsed());
+                    return Ok(lock);
+                }
+                Ok(Err(file)) => file,
+                Err(err) => return Err(Error::Failed(format!("{}: lock: {err}", path.display()))),
+            };
+            if let Some(sig) = wait.interrupted.as_mut().and_then(|f| f()) {
+                self.last_wait.set(start.elapsed());
+                return Err(Error::Interrupted(sig));
+            }
+            let now = Instant::now();
+            if now >= wait.deadline {
+                self.last_wait.set(start.elapsed());
+                return Err(Error::LockTimeout(start.elapsed()));
+            }
+            std::thread::sleep(slice.min(wait.deadline - now));
+            slice = (slice * 2).min(LOCK_SLICE);
+        }
+    }
+
     /// Reads a user's state: missing = fresh; unreadable or corrupt = an error (the caller
-    /// refuses the login: no push storm from a broken file).
+    /// refuses the login: no push storm from a broken file). Needs no lock: files are
+    /// replaced whole.
     pub fn read(&self, user: &str) -> Result<UserState, String> {
         let path = self.path(user);
         let file = match OpenOptions::new()
@@ -282,14 +554,14 @@ impl Store {
         let meta = file
             .metadata()
             .map_err(|err| format!("{}: {err}", path.display()))?;
-        if !meta.file_type().is_file() || meta.len() > 64 * 1024 {
+        if !meta.file_type().is_file() || meta.len() > MAX_STATE_BYTES {
             return Err(format!(
                 "{}: not a regular file of at most 64 KiB",
                 path.display()
             ));
         }
         let mut text = String::new();
-        file.take(64 * 1024)
+        file.take(MAX_STATE_BYTES)
             .read_to_string(&mut text)
             .map_err(|err| format!("{}: {err}", path.display()))?;
         serde_json::from_str(&text).map_err(|err| {
@@ -301,10 +573,18 @@ impl Store {
         })
     }
 
+    /// Writes a user's state, unless it would be larger than the reader accepts.
     fn write(&self, user: &str, state: &UserState) -> Result<(), String> {
         let path = self.path(user);
-        let tmp = self.dir.join(format!(".{}.tmp", file_name(user)));
         let text = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+        if text.len() as u64 > MAX_STATE_BYTES {
+            return Err(format!(
+                "{}: the new state would be {} bytes, over the 64 KiB the reader accepts (not written)",
+                path.display(),
+                text.len()
+            ));
+        }
+        let tmp = self.dir.join(format!(".{}.tmp", file_name(user)));
         let _ = fs::remove_file(&tmp);
         let mut f = OpenOptions::new()
             .write(true)
@@ -319,10 +599,18 @@ impl Store {
         fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    fn update<T>(&self, user: &str, f: impl FnOnce(&mut UserState) -> T) -> Result<T, String> {
-        let _lock = FileLock::exclusive(&self.lock).map_err(|e| format!("lock: {e}"))?;
+    /// Reads, changes and writes a user's state under the user's lock; `f` gets the time
+    /// read once the lock is held.
+    fn update<T>(
+        &self,
+        user: &str,
+        wait: &mut Wait<'_>,
+        f: impl FnOnce(&mut UserState, u64) -> T,
+    ) -> Result<T, Error> {
+        let _lock = self.lock(user, wait)?;
+        let now = now_ms();
         let mut state = self.read(user)?;
-        let out = f(&mut state);
+        let out = f(&mut state, now);
         self.write(user, &state)?;
         Ok(out)
     }
@@ -332,33 +620,43 @@ impl Store {
     pub fn begin(
         &self,
         user: &str,
-        rhost: Option<&str>,
-        service: &str,
+        origin: &Origin<'_>,
         timeout: Duration,
-    ) -> Result<Begin, String> {
+        wait: &mut Wait<'_>,
+    ) -> Result<Begin, Error> {
         let l = &self.limits;
-        let now = now_ms();
         let pid = std::process::id();
-        let token = crate::os::random_below(u32::MAX).unwrap_or(0) as u64 ^ (now << 16);
-        self.update(user, |st| {
-            st.pushes.retain(|&t| t + ms(l.window) > now && t <= now);
-            st.grace.retain(|g| g.until > now);
+        let token = (u64::from(crate::os::random_below(u32::MAX).unwrap_or(0)) << 32)
+            | u64::from(crate::os::random_below(u32::MAX).unwrap_or(0));
+        let source = origin.source();
+        let grace = origin.grace(l.grace_local);
+        let service = key("service", origin.service);
+        let window = ms(l.window);
+        self.update(user, wait, |st, now| {
+            st.prune(now, window);
             if st.locked_until > now {
                 return Begin::Refused(format!(
-                    "locked out after {} denials in a row, for {}s more",
+                    "locked out from every source after {} denials in a row, for {}s more",
                     st.denials,
                     (st.locked_until - now).div_ceil(1000)
                 ));
             }
-            let rhost_key = rhost.unwrap_or("");
-            if !l.grace.is_zero()
-                && (!rhost_key.is_empty() || l.grace_local)
-                && st
-                    .grace
-                    .iter()
-                    .any(|g| g.rhost == rhost_key && g.service == service)
-            {
-                return Begin::Grace;
+            if let Some(s) = st.source(&source).filter(|s| s.locked_until > now) {
+                return Begin::Refused(format!(
+                    "locked out after {} denials in a row from {source}, for {}s more",
+                    s.denials,
+                    (s.locked_until - now).div_ceil(1000)
+                ));
+            }
+            if let Some(g) = &grace {
+                if !l.grace.is_zero()
+                    && st
+                        .grace
+                        .iter()
+                        .any(|e| &e.source == g && e.service == service)
+                {
+                    return Begin::Grace;
+                }
             }
             let mut cancel = None;
             if let Some(p) = &st.pending {
@@ -370,25 +668,42 @@ impl Store {
                 }
                 cancel = p.message.clone();
             }
-            if st.pushes.len() as u64 >= l.max_pushes as u64 {
+            let from_source = st.source(&source).map_or(0, |s| s.pushes.len());
+            if from_source as u64 >= u64::from(l.max_pushes) {
                 return Begin::Refused(format!(
-                    "rate limit: {} pushes in the last {}",
+                    "rate limit: {from_source} pushes in the last {} from {source}",
+                    crate::config::format_duration(l.window)
+                ));
+            }
+            if st.pushes.len() as u64 >= u64::from(l.max_pushes_user) {
+                return Begin::Refused(format!(
+                    "rate limit: {} pushes in the last {} for this user from all sources",
                     st.pushes.len(),
                     crate::config::format_duration(l.window)
                 ));
             }
+            let Some(s) = st.source_mut(&source, now) else {
+                return Begin::Refused(format!(
+                    "{MAX_SOURCES} sources of this user are locked out; {source} is not remembered"
+                ));
+            };
+            s.pushes.push(now);
+            s.last = now;
             st.pushes.push(now);
             st.pending = Some(PendingPush {
                 pid,
                 token,
                 started: now,
-                until: now + ms(timeout) + 30_000,
+                until: now.saturating_add(ms(timeout)).saturating_add(30_000),
                 message: None,
             });
             Begin::Push {
                 ticket: Ticket {
                     user: user.to_owned(),
                     token,
+                    source: source.clone(),
+                    grace: grace.clone(),
+                    service: service.clone(),
                 },
                 cancel,
             }
@@ -396,46 +711,62 @@ impl Store {
     }
 
     /// Records the message this login sent.
-    pub fn sent(&self, ticket: &Ticket, message_id: &str) -> Result<(), String> {
-        self.update(&ticket.user, |st| {
+    pub fn sent(
+        &self,
+        ticket: &Ticket,
+        message_id: &str,
+        wait: &mut Wait<'_>,
+    ) -> Result<(), Error> {
+        self.update(&ticket.user, wait, |st, _| {
             if let Some(p) = st.pending.as_mut().filter(|p| p.token == ticket.token) {
-                p.message = Some(message_id.to_owned());
+                // Bounded like every field: a message id is short.
+                p.message = Some(message_id.chars().take(128).collect());
             }
         })
     }
 
     /// Ends this login: clears its pending entry and updates the counters.
-    pub fn finish(
-        &self,
-        ticket: &Ticket,
-        how: Finish,
-        rhost: Option<&str>,
-        service: &str,
-    ) -> Result<(), String> {
+    pub fn finish(&self, ticket: &Ticket, how: Finish, wait: &mut Wait<'_>) -> Result<(), Error> {
         let l = &self.limits;
-        let now = now_ms();
-        self.update(&ticket.user, |st| {
+        let window = ms(l.window);
+        self.update(&ticket.user, wait, |st, now| {
+            st.prune(now, window);
             if st.pending.as_ref().is_some_and(|p| p.token == ticket.token) {
                 st.pending = None;
             }
             match how {
                 Finish::Approved => {
                     st.denials = 0;
-                    let rhost = rhost.unwrap_or("");
-                    if !l.grace.is_zero() && (!rhost.is_empty() || l.grace_local) {
+                    if let Some(s) = st.sources.iter_mut().find(|s| s.source == ticket.source) {
+                        s.denials = 0;
+                    }
+                    if let Some(g) = ticket.grace.as_ref().filter(|_| !l.grace.is_zero()) {
                         st.grace
-                            .retain(|g| !(g.rhost == rhost && g.service == service));
+                            .retain(|e| !(&e.source == g && e.service == ticket.service));
+                        if st.grace.len() >= MAX_GRACE {
+                            // The one ending first makes room.
+                            if let Some(i) = (0..st.grace.len()).min_by_key(|&i| st.grace[i].until)
+                            {
+                                st.grace.remove(i);
+                            }
+                        }
                         st.grace.push(Grace {
-                            rhost: rhost.to_owned(),
-                            service: service.to_owned(),
-                            until: now + ms(l.grace),
+                            source: g.clone(),
+                            service: ticket.service.clone(),
+                            until: now.saturating_add(ms(l.grace)),
                         });
                     }
                 }
                 Finish::Denied => {
                     st.denials = st.denials.saturating_add(1);
-                    if l.lockout_after > 0 && st.denials >= l.lockout_after {
-                        st.locked_until = now + ms(l.lockout);
+                    if l.lockout_after_user > 0 && st.denials >= l.lockout_after_user {
+                        st.locked_until = now.saturating_add(ms(l.lockout));
+                    }
+                    if let Some(s) = st.source_mut(&ticket.source, now) {
+                        s.denials = s.denials.saturating_add(1);
+                        if l.lockout_after > 0 && s.denials >= l.lockout_after {
+                            s.locked_until = now.saturating_add(ms(l.lockout));
+                        }
                     }
                 }
                 Finish::Other => {}
@@ -443,7 +774,7 @@ impl Store {
         })
     }
 
-    /// Every user with state, for `passbyme status`.
+    /// Every user with state, for `passbyme status` (lock and temporary files skipped).
     pub fn list(&self) -> Result<Listing, String> {
         let mut out = Vec::new();
         let entries =
@@ -459,13 +790,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Clears a user's state (lockout, counters, grace), like `faillock --reset`.
-    pub fn unlock(&self, user: &str) -> Result<bool, String> {
-        let _lock = FileLock::exclusive(&self.lock).map_err(|e| format!("lock: {e}"))?;
+    /// Clears a user's state (lockouts, counters, grace), like `faillock --reset`, once
+    /// the user's lock is free (waiting as `wait` allows).
+    pub fn unlock(&self, user: &str, wait: &mut Wait<'_>) -> Result<bool, Error> {
+        let _lock = self.lock(user, wait)?;
         match fs::remove_file(self.path(user)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(format!("{}: {e}", self.path(user).display())),
+            Err(e) => Err(Error::Failed(format!("{}: {e}", self.path(user).display()))),
         }
     }
 
@@ -474,7 +806,6 @@ impl Store {
         &self.dir
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 
 use crate::client::{sanitize, Error as ClientError, Message, Session, SessionInfo, Status};
 use crate::config::{self, Config, Local, Prompt, Unmapped, Unreachable};
-use crate::limiter::{Begin, Finish, Store, Ticket};
+use crate::limiter::{self, Begin, Finish, Origin, Store, Ticket, Wait};
 use crate::log::Level;
 
 /// How long a cancel may take after the login has ended.
 pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long ending a login may wait for the user's limiter lock (it stops at once on a
+/// signal too). Failing only loses this login's counts.
+pub const FINISH_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// Consecutive failed polls after which the wait is given up.
 pub const MAX_POLL_ERRORS: u32 = 3;
 
@@ -200,7 +203,8 @@ pub fn run(config: &Config, req: &Request, ui: &mut dyn Ui) -> Report {
             req
         }
     };
-    report.settled = pending.settle(Some(&report.outcome));
+    let mut interrupted = || ui.interrupted();
+    report.settled = pending.settle(Some(&report.outcome), Some(&mut interrupted));
     report.duration = start.elapsed();
     let level = match &report.outcome {
         Outcome::Approved | Outcome::Skipped(_) | Outcome::Grace => Level::Info,
@@ -252,19 +256,26 @@ fn flow(
             Ok(s) => s,
             Err(e) => return Outcome::Config(e),
         };
-        match store.begin(
-            &req.user,
-            req.rhost.as_deref(),
-            &req.service,
-            config.login.timeout,
-        ) {
+        let origin = Origin {
+            rhost: req.rhost.as_deref(),
+            tty: req.tty.as_deref(),
+            service: &req.service,
+        };
+        // The user's own lock, waited for until the login's deadline or a signal.
+        let mut interrupted = || ui.interrupted();
+        let mut wait = Wait {
+            deadline: start + config.login.timeout,
+            interrupted: Some(&mut interrupted),
+        };
+        match store.begin(&req.user, &origin, config.login.timeout, &mut wait) {
             Ok(Begin::Push { ticket, cancel }) => {
                 cancel_first = cancel;
-                pending.limiter = Some((store, ticket, req.rhost.clone(), req.service.clone()));
+                pending.limiter = Some(Claim { store, ticket });
             }
             Ok(Begin::Grace) => return Outcome::Grace,
             Ok(Begin::Refused(why)) => return Outcome::Limited(why),
-            Err(e) => return Outcome::Limited(e),
+            Err(limiter::Error::Interrupted(sig)) => return Outcome::Interrupted(sig),
+            Err(e) => return Outcome::Limited(e.to_string()),
         }
     }
     let client = match config.client() {
@@ -324,26 +335,41 @@ fn flow(
         }
         Err(e) => return Outcome::Unreachable(e.to_string()),
     };
-    report.message_id = Some(session.message_id().to_owned());
-    ui.log(
-        Level::Debug,
-        &format!(
-            "sent message={} user={} code={code}",
+    // First thing once the POST is answered: hold the session (every exit now cancels it)
+    // and record its id with the limiter, so that a crash from here on leaves a push the
+    // next login of this user cancels. Logging comes after.
+    let recorded = pending.limiter.as_ref().map(|c| {
+        let mut interrupted = || ui.interrupted();
+        c.store.sent(
+            &c.ticket,
             session.message_id(),
-            sanitize::clean(&req.user, 64)
-        ),
-    );
-    if let Some((store, ticket, _, _)) = &pending.limiter {
-        if let Err(e) = store.sent(ticket, session.message_id()) {
-            ui.log(Level::Warning, &format!("limits: {e}"));
-        }
+            &mut Wait {
+                deadline,
+                interrupted: Some(&mut interrupted),
+            },
+        )
+    });
+    report.message_id = Some(session.message_id().to_owned());
+    pending.session = Some((session, ids.clone()));
+    if let Some(Err(e)) = recorded {
+        ui.log(
+            Level::Warning,
+            &format!("limits: message id not recorded: {e}"),
+        );
+    }
+    if let Some(id) = &report.message_id {
+        ui.log(
+            Level::Debug,
+            &format!(
+                "sent message={id} user={} code={code}",
+                sanitize::clean(&req.user, 64)
+            ),
+        );
     }
     if let Some(reason) = mismatch {
         // Its statuses are not trusted (the session lists none): `Pending` cancels it.
-        pending.session = Some((session, ids.clone()));
         return Outcome::Error(format!("send: malformed response: {reason}"));
     }
-    pending.session = Some((session, ids.clone()));
     let Some((session, _)) = pending.session.as_mut() else {
         return Outcome::Error("internal: lost the session".into());
     };
@@ -628,22 +654,39 @@ pub fn decision_line(req: &Request, r: &Report) -> String {
 #[derive(Default)]
 struct Pending {
     session: Option<(Session, Vec<String>)>,
-    limiter: Option<(Store, Ticket, Option<String>, String)>,
+    limiter: Option<Claim>,
+}
+
+/// This login's claim with the limiter: the store and its pending entry.
+struct Claim {
+    store: Store,
+    ticket: Ticket,
 }
 
 impl Pending {
     /// Cancels the message unless every one of the user's IDs is final, and records the
     /// result with the limiter. Returns what happened to the message.
-    fn settle(&mut self, outcome: Option<&Outcome>) -> String {
+    fn settle(
+        &mut self,
+        outcome: Option<&Outcome>,
+        interrupted: Option<&mut dyn FnMut() -> Option<i32>>,
+    ) -> String {
         let settled = self.cancel_open();
-        if let Some((store, ticket, rhost, service)) = self.limiter.take() {
+        if let Some(Claim { store, ticket }) = self.limiter.take() {
             let how = match outcome {
                 Some(Outcome::Approved) => Finish::Approved,
                 Some(Outcome::Refused(st)) if st == "DENIED" => Finish::Denied,
                 _ => Finish::Other,
             };
             // A failure here only loses one count; the pending entry goes stale by itself.
-            let _ = store.finish(&ticket, how, rhost.as_deref(), &service);
+            let _ = store.finish(
+                &ticket,
+                how,
+                &mut Wait {
+                    deadline: Instant::now() + FINISH_LOCK_WAIT,
+                    interrupted,
+                },
+            );
         }
         settled
     }
@@ -672,7 +715,7 @@ impl Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.settle(None);
+        self.settle(None, None);
     }
 }
 

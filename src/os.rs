@@ -426,32 +426,30 @@ pub fn random_below(n: u32) -> Option<u32> {
     None
 }
 
-/// An exclusive `flock` on an open file, released when dropped (or when the file closes).
-pub struct FileLock<'a>(&'a std::fs::File);
-
-impl<'a> FileLock<'a> {
-    /// Blocks until the lock is held.
-    pub fn exclusive(file: &'a std::fs::File) -> std::io::Result<FileLock<'a>> {
-        use std::os::fd::AsRawFd;
-        loop {
-            // SAFETY: a valid open descriptor.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(FileLock(file));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
+/// An exclusive `flock` on a file this process opened for it, held until the file is
+/// closed (dropping it releases the lock). Never blocks.
+pub struct FileLock {
+    _file: std::fs::File,
 }
 
-impl Drop for FileLock<'_> {
-    fn drop(&mut self) {
+impl FileLock {
+    /// Takes the lock if it is free: `Ok(Err(file))` hands the file back when another open
+    /// file description holds it. Callers retry within their own deadline.
+    pub fn try_exclusive(file: std::fs::File) -> std::io::Result<Result<FileLock, std::fs::File>> {
         use std::os::fd::AsRawFd;
-        // SAFETY: a valid open descriptor.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+        loop {
+            // SAFETY: a valid open descriptor; LOCK_NB never sleeps.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Ok(FileLock { _file: file }));
+            }
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => return Ok(Err(file)),
+                Some(libc::EINTR) => continue,
+                _ => return Err(e),
+            }
+        }
     }
 }
 

@@ -460,7 +460,22 @@ fn limiter(path: &std::path::Path) -> Result<pam_passbyme::limiter::Store> {
 
 fn status(path: &std::path::Path, user: Option<String>) -> Result<bool> {
     let store = limiter(path)?;
+    let l = store.limits().clone();
     let now = pam_passbyme::limiter::now_ms();
+    let window = pam_passbyme::config::format_duration(l.window);
+    let in_window = |v: &[u64]| {
+        v.iter()
+            .filter(|&&t| t <= now && now - t < l.window.as_millis() as u64)
+            .count()
+    };
+    let locked = |until: u64| {
+        if until > now {
+            format!("LOCKED for {}s", (until - now).div_ceil(1000))
+        } else {
+            "not locked".to_owned()
+        }
+    };
+    // No lock is taken: state files are replaced whole, so this never waits.
     let entries = match user {
         Some(u) => vec![(u.clone(), store.read(&u))],
         None => store.list().map_err(|e| anyhow::anyhow!(e))?,
@@ -473,33 +488,38 @@ fn status(path: &std::path::Path, user: Option<String>) -> Result<bool> {
         match st {
             Err(e) => println!("{user}: ERROR {e}"),
             Ok(st) => {
-                let locked = if st.locked_until > now {
-                    format!("LOCKED for {}s", (st.locked_until - now).div_ceil(1000))
-                } else {
-                    "not locked".into()
-                };
                 println!(
-                    "{user}: {} pushes in the window, {} denials in a row, {locked}",
-                    st.pushes.len(),
-                    st.denials
+                    "{user}: {} pushes in the window, {} denials in a row, {} (every source: at most {} pushes per {window}, lockout after {} denials)",
+                    in_window(&st.pushes),
+                    st.denials,
+                    locked(st.locked_until),
+                    l.max_pushes_user,
+                    l.lockout_after_user
                 );
+                for s in &st.sources {
+                    println!(
+                        "  from {}: {} pushes in the window, {} denials in a row, {} (at most {} pushes per {window}, lockout after {} denials)",
+                        sanitize::clean(&s.source, 80),
+                        in_window(&s.pushes),
+                        s.denials,
+                        locked(s.locked_until),
+                        l.max_pushes,
+                        l.lockout_after
+                    );
+                }
                 if let Some(p) = st.pending {
                     println!(
                         "  pending push: pid {} message {} (started {}s ago)",
                         p.pid,
-                        p.message.as_deref().unwrap_or("-"),
+                        sanitize::clean(p.message.as_deref().unwrap_or("-"), 128),
                         now.saturating_sub(p.started) / 1000
                     );
                 }
                 for g in st.grace.iter().filter(|g| g.until > now) {
                     println!(
                         "  grace: from {} via {} for {}s",
-                        if g.rhost.is_empty() {
-                            "(local)"
-                        } else {
-                            &g.rhost
-                        },
-                        g.service,
+                        sanitize::clean(&g.source, 80),
+                        sanitize::clean(&g.service, 80),
                         (g.until - now).div_ceil(1000)
                     );
                 }
@@ -509,9 +529,20 @@ fn status(path: &std::path::Path, user: Option<String>) -> Result<bool> {
     Ok(true)
 }
 
+/// How long `passbyme unlock` waits for a login holding the user's lock.
+const UNLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn unlock(path: &std::path::Path, user: &str) -> Result<bool> {
     let store = limiter(path)?;
-    if store.unlock(user).map_err(|e| anyhow::anyhow!(e))? {
+    let mut wait = pam_passbyme::limiter::Wait::bounded(UNLOCK_WAIT);
+    let cleared = store.unlock(user, &mut wait).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not cleared: {e} (waited at most {}s)",
+            sanitize::clean(user, 64),
+            UNLOCK_WAIT.as_secs()
+        )
+    })?;
+    if cleared {
         println!("{}: limiter state cleared", sanitize::clean(user, 64));
     } else {
         println!("{}: had no limiter state", sanitize::clean(user, 64));
