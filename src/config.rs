@@ -914,6 +914,46 @@ mod tests {
     }
 
     #[test]
+    fn limits_counts_are_bounded_and_the_user_ceilings_follow() {
+        let with = |l: &str| {
+            parse(&MIN.replace("[users]", &format!("[limits]\n{l}\n[users]")))
+                .map(|c| c.limits.unwrap())
+        };
+        let d = with("").unwrap();
+        assert_eq!(
+            (
+                d.max_pushes,
+                d.max_pushes_user,
+                d.lockout_after,
+                d.lockout_after_user
+            ),
+            (5, 20, 3, 9)
+        );
+        let l = with("max_pushes = 1000\nlockout_after = 0").unwrap();
+        assert_eq!((l.max_pushes_user, l.lockout_after_user), (1000, 0));
+        let l = with("max_pushes = 2\nmax_pushes_user = 2\nlockout_after = 100").unwrap();
+        assert_eq!((l.max_pushes_user, l.lockout_after_user), (2, 300));
+        let err = |l: &str| with(l).unwrap_err();
+        assert!(err("max_pushes = 1001").ends_with("limits.max_pushes: 1001 is outside 1 to 1000"));
+        assert!(err("max_pushes = 0").contains("limits.max_pushes: must be at least 1"));
+        assert!(err("max_pushes = 5\nmax_pushes_user = 4")
+            .ends_with("limits.max_pushes_user: must be from max_pushes (5) to 1000"));
+        assert!(err("max_pushes_user = 1001")
+            .ends_with("limits.max_pushes_user: must be from max_pushes (5) to 1000"));
+        assert!(
+            err("lockout_after = 101").ends_with("limits.lockout_after: 101 is outside 0 to 100")
+        );
+        assert!(err("lockout_after_user = 1001")
+            .ends_with("limits.lockout_after_user: 1001 is outside 0 to 1000"));
+        assert!(err("lockout_after = 5\nlockout_after_user = 4")
+            .ends_with("limits.lockout_after_user: must be 0 (off) or at least lockout_after (5)"));
+        assert!(
+            !err("max_pushes = 4294967296").is_empty(),
+            "out of u32: refused by the parser"
+        );
+    }
+
+    #[test]
     fn minimal_config_gets_documented_defaults() {
         let c = parse(MIN).unwrap();
         assert_eq!(c.service.address, "auth-sp.passbyme.com:443");

@@ -821,24 +821,63 @@ mod tests {
         Store::open(&l).unwrap()
     }
 
-    fn push(s: &Store, user: &str) -> Result<Ticket, String> {
-        match s.begin(user, Some("192.0.2.1"), "sshd", Duration::from_secs(60))? {
+    fn w() -> Wait<'static> {
+        Wait::bounded(Duration::from_secs(5))
+    }
+
+    fn from(rhost: Option<&'static str>) -> Origin<'static> {
+        Origin {
+            rhost,
+            tty: Some("pts/9"),
+            service: "sshd",
+        }
+    }
+
+    fn begin(s: &Store, user: &str, o: Origin<'_>) -> Result<Ticket, String> {
+        match s
+            .begin(user, &o, Duration::from_secs(60), &mut w())
+            .map_err(|e| e.to_string())?
+        {
             Begin::Push { ticket, .. } => Ok(ticket),
             Begin::Grace => Err("grace".into()),
             Begin::Refused(why) => Err(why),
         }
     }
 
+    fn push(s: &Store, user: &str) -> Result<Ticket, String> {
+        begin(s, user, from(Some("192.0.2.1")))
+    }
+
+    fn end(s: &Store, t: &Ticket, how: Finish) {
+        s.finish(t, how, &mut w()).unwrap();
+    }
+
     #[test]
-    fn rate_limit_counts_pushes_in_the_window() {
-        let s = store("rate", |l| l.max_pushes = 2);
+    fn rate_limit_counts_pushes_per_source_and_per_user() {
+        let s = store("rate", |l| {
+            l.max_pushes = 2;
+            l.max_pushes_user = 3;
+        });
         for _ in 0..2 {
             let t = push(&s, "alice").unwrap();
-            s.finish(&t, Finish::Other, None, "sshd").unwrap();
+            end(&s, &t, Finish::Other);
         }
         let why = push(&s, "alice").unwrap_err();
-        assert_eq!(why, "rate limit: 2 pushes in the last 10m");
+        assert_eq!(
+            why,
+            "rate limit: 2 pushes in the last 10m from host:192.0.2.1"
+        );
+        // Another source still has its own budget, up to the user's ceiling.
+        let t = begin(&s, "alice", from(Some("192.0.2.2"))).unwrap();
+        end(&s, &t, Finish::Other);
+        assert_eq!(
+            begin(&s, "alice", from(Some("192.0.2.3"))).unwrap_err(),
+            "rate limit: 3 pushes in the last 10m for this user from all sources"
+        );
         push(&s, "bob").unwrap();
+        let st = s.read("alice").unwrap();
+        assert_eq!(st.pushes.len(), 3);
+        assert_eq!(st.source("host:192.0.2.1").unwrap().pushes.len(), 2);
         fs::remove_dir_all(s.dir()).unwrap();
     }
 
@@ -846,23 +885,25 @@ mod tests {
     fn one_pending_push_per_user_and_stale_entries() {
         let s = store("pending", |_| {});
         let t = push(&s, "alice").unwrap();
-        s.sent(&t, "MSG1").unwrap();
+        s.sent(&t, "MSG1", &mut w()).unwrap();
         assert_eq!(
             push(&s, "alice").unwrap_err(),
             "another login for this user is waiting for approval"
         );
         // A crashed login: its process is gone, the next login cancels its message.
-        s.update("alice", |st| st.pending.as_mut().unwrap().pid = 999_999_999)
-            .unwrap();
+        s.update("alice", &mut w(), |st, _| {
+            st.pending.as_mut().unwrap().pid = 999_999_999
+        })
+        .unwrap();
         match s
-            .begin("alice", None, "sshd", Duration::from_secs(5))
+            .begin("alice", &from(None), Duration::from_secs(5), &mut w())
             .unwrap()
         {
             Begin::Push { cancel, .. } => assert_eq!(cancel.as_deref(), Some("MSG1")),
             other => panic!("{other:?}"),
         }
         // The first login finishing does not clear the second's entry.
-        s.finish(&t, Finish::Other, None, "sshd").unwrap();
+        end(&s, &t, Finish::Other);
         assert!(s.read("alice").unwrap().pending.is_some());
         fs::remove_dir_all(s.dir()).unwrap();
     }
@@ -871,9 +912,9 @@ mod tests {
     fn replace_policy_names_the_message_to_cancel() {
         let s = store("replace", |l| l.concurrent = Concurrent::Replace);
         let t = push(&s, "alice").unwrap();
-        s.sent(&t, "FIRST").unwrap();
+        s.sent(&t, "FIRST", &mut w()).unwrap();
         match s
-            .begin("alice", None, "sshd", Duration::from_secs(5))
+            .begin("alice", &from(None), Duration::from_secs(5), &mut w())
             .unwrap()
         {
             Begin::Push { cancel, .. } => assert_eq!(cancel.as_deref(), Some("FIRST")),
@@ -883,57 +924,130 @@ mod tests {
     }
 
     #[test]
-    fn lockout_after_denials_and_unlock() {
+    fn lockout_per_source_then_per_user_and_unlock() {
         let s = store("lock", |l| {
             l.lockout_after = 2;
+            l.lockout_after_user = 3;
             l.max_pushes = 100;
+            l.max_pushes_user = 100;
         });
         for _ in 0..2 {
             let t = push(&s, "alice").unwrap();
-            s.finish(&t, Finish::Denied, None, "sshd").unwrap();
+            end(&s, &t, Finish::Denied);
         }
-        assert!(push(&s, "alice")
-            .unwrap_err()
-            .starts_with("locked out after 2 denials in a row, for 900s more"));
-        assert!(s.unlock("alice").unwrap());
+        assert_eq!(
+            push(&s, "alice").unwrap_err(),
+            "locked out after 2 denials in a row from host:192.0.2.1, for 900s more"
+        );
+        // Another source is not locked out, until the user's own ceiling.
+        let t = begin(&s, "alice", from(Some("192.0.2.2"))).unwrap();
+        end(&s, &t, Finish::Denied);
+        assert_eq!(
+            begin(&s, "alice", from(Some("192.0.2.3"))).unwrap_err(),
+            "locked out from every source after 3 denials in a row, for 900s more"
+        );
+        // Other users are untouched.
+        push(&s, "bob").unwrap();
+        assert!(s.unlock("alice", &mut w()).unwrap());
         push(&s, "alice").unwrap();
         fs::remove_dir_all(s.dir()).unwrap();
-        // An approval resets the count.
+        // An approval resets the user's count and the approving source's.
         let s = store("lock2", |l| l.lockout_after = 2);
         let t = push(&s, "bob").unwrap();
-        s.finish(&t, Finish::Denied, None, "sshd").unwrap();
+        end(&s, &t, Finish::Denied);
         let t = push(&s, "bob").unwrap();
-        s.finish(&t, Finish::Approved, None, "sshd").unwrap();
-        assert_eq!(s.read("bob").unwrap().denials, 0);
+        end(&s, &t, Finish::Approved);
+        let st = s.read("bob").unwrap();
+        assert_eq!(st.denials, 0);
+        assert_eq!(st.source("host:192.0.2.1").unwrap().denials, 0);
         fs::remove_dir_all(s.dir()).unwrap();
     }
 
     #[test]
-    fn grace_is_per_host_and_service_and_off_for_local_logins() {
+    fn sources_are_keyed_unambiguously_and_bounded() {
+        let o = |rhost, tty| Origin {
+            rhost,
+            tty,
+            service: "sudo",
+        };
+        assert_eq!(
+            o(Some("198.51.100.7"), Some("pts/1")).source(),
+            "host:198.51.100.7"
+        );
+        assert_eq!(o(Some(""), Some("pts/1")).source(), "tty:pts/1");
+        assert_eq!(o(None, None).source(), "local");
+        // A host that looks like a terminal key is hashed, not confused with it.
+        let odd = o(Some("tty:pts/1 x"), None).source();
+        assert!(odd.starts_with("host#") && odd.len() == 69, "{odd}");
+        let long = "a".repeat(65);
+        assert_eq!(o(Some(&long), None).source().len(), 69);
+        // More sources than kept: the least recently used unlocked one is forgotten.
+        let s = store("sources", |l| {
+            l.max_pushes_user = 1000;
+            l.lockout_after = 1;
+            l.lockout_after_user = 0;
+        });
+        let hosts: Vec<String> = (0..MAX_SOURCES + 5)
+            .map(|i| format!("10.0.0.{i}"))
+            .collect();
+        let t = begin(&s, "alice", o(Some(&hosts[0]), None)).unwrap();
+        end(&s, &t, Finish::Denied); // host 0 locked out: kept
+        for h in &hosts[1..] {
+            let t = begin(&s, "alice", o(Some(h), None)).unwrap();
+            end(&s, &t, Finish::Other);
+        }
+        let st = s.read("alice").unwrap();
+        assert_eq!(st.sources.len(), MAX_SOURCES);
+        assert!(st
+            .source("host:10.0.0.0")
+            .is_some_and(|s| s.locked_until > 0));
+        assert!(
+            st.source("host:10.0.0.1").is_none(),
+            "the oldest unlocked one went"
+        );
+        assert!(begin(&s, "alice", o(Some(&hosts[0]), None))
+            .unwrap_err()
+            .starts_with("locked out after 1 denials in a row from host:10.0.0.0"));
+        fs::remove_dir_all(s.dir()).unwrap();
+    }
+
+    #[test]
+    fn grace_is_per_host_and_service_and_per_terminal_for_local_logins() {
         let s = store("grace", |l| l.grace = Duration::from_secs(300));
         let t = push(&s, "alice").unwrap();
-        s.finish(&t, Finish::Approved, Some("192.0.2.1"), "sshd")
-            .unwrap();
-        assert!(matches!(
-            s.begin("alice", Some("192.0.2.1"), "sshd", Duration::from_secs(5))
-                .unwrap(),
-            Begin::Grace
-        ));
-        assert!(matches!(
-            s.begin("alice", Some("192.0.2.2"), "sshd", Duration::from_secs(5))
-                .unwrap(),
-            Begin::Push { .. }
-        ));
+        end(&s, &t, Finish::Approved);
+        assert_eq!(push(&s, "alice").unwrap_err(), "grace");
+        begin(&s, "alice", from(Some("192.0.2.2"))).unwrap();
+        // Local logins: no grace unless grace_local, and then per terminal.
         let s2 = store("grace2", |l| l.grace = Duration::from_secs(300));
-        let t = push(&s2, "bob").unwrap();
-        s2.finish(&t, Finish::Approved, None, "sudo").unwrap();
-        assert!(matches!(
-            s2.begin("bob", None, "sudo", Duration::from_secs(5))
-                .unwrap(),
-            Begin::Push { .. }
-        ));
-        fs::remove_dir_all(s.dir()).unwrap();
-        fs::remove_dir_all(s2.dir()).unwrap();
+        let local = |tty| Origin {
+            rhost: None,
+            tty,
+            service: "sudo",
+        };
+        let t = begin(&s2, "bob", local(Some("pts/1"))).unwrap();
+        end(&s2, &t, Finish::Approved);
+        let t = begin(&s2, "bob", local(Some("pts/1"))).unwrap();
+        end(&s2, &t, Finish::Other);
+        let s3 = store("grace3", |l| {
+            l.grace = Duration::from_secs(300);
+            l.grace_local = true;
+        });
+        let t = begin(&s3, "bob", local(Some("pts/1"))).unwrap();
+        end(&s3, &t, Finish::Approved);
+        assert_eq!(
+            begin(&s3, "bob", local(Some("pts/1"))).unwrap_err(),
+            "grace"
+        );
+        let t = begin(&s3, "bob", local(Some("pts/2"))).unwrap();
+        end(&s3, &t, Finish::Other);
+        let t = begin(&s3, "bob", local(None)).unwrap();
+        end(&s3, &t, Finish::Approved);
+        let t = begin(&s3, "bob", local(None)).unwrap();
+        end(&s3, &t, Finish::Other);
+        for d in [s.dir(), s2.dir(), s3.dir()] {
+            fs::remove_dir_all(d).unwrap();
+        }
     }
 
     #[test]
@@ -955,6 +1069,166 @@ mod tests {
             "long names do not share state"
         );
         assert!(file_name(&a).starts_with("h-") && file_name(&a).len() == 66);
+        // Lock files never take a user's name, and the listing skips them.
+        for u in ["alice", "l-u-alice", "u-alice", "x-61", "a b"] {
+            assert!(user_of(&lock_name(u)).is_none(), "{u}");
+            assert_ne!(lock_name(u), file_name("l-u-alice"));
+        }
+        fs::remove_dir_all(s.dir()).unwrap();
+        let s = store("list", |_| {});
+        push(&s, "alice").unwrap();
+        push(&s, "l-u-alice").unwrap();
+        assert!(s.dir().join("l-u-alice").is_file());
+        let users: Vec<String> = s.list().unwrap().into_iter().map(|(u, _)| u).collect();
+        assert_eq!(users, ["alice", "l-u-alice"]);
+        fs::remove_dir_all(s.dir()).unwrap();
+    }
+
+    #[test]
+    fn the_lock_is_per_user_and_its_wait_is_bounded_and_interruptible() {
+        let s = store("lockwait", |_| {});
+        // Another holder of alice's lock (a separate open file description).
+        let held = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(s.dir().join(lock_name("alice")))
+            .unwrap();
+        let _held = match FileLock::try_exclusive(held).unwrap() {
+            Ok(l) => l,
+            Err(_) => panic!("lock"),
+        };
+        // bob is not affected.
+        push(&s, "bob").unwrap();
+        // alice waits until the deadline, then gives up.
+        let start = Instant::now();
+        let e = s
+            .begin(
+                "alice",
+                &from(None),
+                Duration::from_secs(60),
+                &mut Wait::bounded(Duration::from_millis(300)),
+            )
+            .unwrap_err();
+        assert!(matches!(e, Error::LockTimeout(_)), "{e:?}");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(
+            e.to_string().starts_with("lock wait timed out after 0."),
+            "{e}"
+        );
+        // A signal ends the wait at once, whatever the deadline.
+        let mut asked = 0;
+        let mut sig = || {
+            asked += 1;
+            (asked >= 3).then_some(libc::SIGTERM)
+        };
+        let e = s
+            .unlock(
+                "alice",
+                &mut Wait {
+                    deadline: Instant::now() + Duration::from_secs(3600),
+                    interrupted: Some(&mut sig),
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e, Error::Interrupted(libc::SIGTERM));
+        assert_eq!(asked, 3);
+        // A free lock never asks about signals (an old pending signal does not block).
+        let mut never = || -> Option<i32> { panic!("asked while the lock was free") };
+        s.unlock(
+            "bob",
+            &mut Wait {
+                deadline: Instant::now(),
+                interrupted: Some(&mut never),
+            },
+        )
+        .unwrap();
+        fs::remove_dir_all(s.dir()).unwrap();
+    }
+
+    #[test]
+    fn state_files_stay_below_what_the_reader_accepts() {
+        // The worst case the bounds allow: every list full, every key at its longest.
+        let now = now_ms();
+        let long_key = key("host", &"\u{1}".repeat(100));
+        let mut st = UserState {
+            pushes: vec![u64::MAX; MAX_PUSHES_BOUND as usize],
+            denials: u32::MAX,
+            locked_until: u64::MAX,
+            pending: Some(PendingPush {
+                pid: u32::MAX,
+                token: u64::MAX,
+                started: u64::MAX,
+                until: u64::MAX,
+                message: Some("\u{1}".repeat(128)),
+            }),
+            grace: vec![
+                Grace {
+                    source: long_key.clone(),
+                    service: key("service", &"x".repeat(1000)),
+                    until: u64::MAX,
+                };
+                MAX_GRACE
+            ],
+            sources: Vec::new(),
+        };
+        // Per-source pushes together never exceed the user's (each push is in both).
+        for i in 0..MAX_SOURCES {
+            st.sources.push(SourceState {
+                source: key("host", &format!("{i}{}", "\u{1}".repeat(100))),
+                pushes: vec![u64::MAX; MAX_PUSHES_BOUND as usize / MAX_SOURCES],
+                denials: u32::MAX,
+                locked_until: u64::MAX,
+                last: u64::MAX,
+            });
+        }
+        st.sources[0]
+            .pushes
+            .extend(vec![u64::MAX; MAX_PUSHES_BOUND as usize % MAX_SOURCES]);
+        let size = serde_json::to_vec(&st).unwrap().len() as u64;
+        assert!(size <= MAX_STATE_BYTES, "{size} bytes");
+        // And a state over the limit is refused, not written: the old one stays.
+        let s = store("size", |_| {});
+        let t = push(&s, "alice").unwrap();
+        let before = fs::read(s.dir().join("u-alice")).unwrap();
+        let e = s
+            .update("alice", &mut w(), |st, _| {
+                st.pending.as_mut().unwrap().message = Some("m".repeat(70_000))
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("over the 64 KiB the reader accepts (not written)"),
+            "{e}"
+        );
+        assert_eq!(fs::read(s.dir().join("u-alice")).unwrap(), before);
+        // The message id the module records is cut to a bounded length.
+        s.sent(&t, &"m".repeat(70_000), &mut w()).unwrap();
+        assert_eq!(
+            s.read("alice")
+                .unwrap()
+                .pending
+                .unwrap()
+                .message
+                .unwrap()
+                .len(),
+            128
+        );
+        let _ = now;
+        fs::remove_dir_all(s.dir()).unwrap();
+    }
+
+    #[test]
+    fn state_files_of_the_previous_format_still_read() {
+        let s = store("oldfmt", |_| {});
+        fs::write(
+            s.dir().join("u-alice"),
+            r#"{"pushes":[],"denials":1,"locked_until":0,"pending":null,"grace":[{"rhost":"192.0.2.1","service":"sshd","until":1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.read("alice").unwrap().denials, 1);
+        push(&s, "alice").unwrap();
         fs::remove_dir_all(s.dir()).unwrap();
     }
 
