@@ -298,7 +298,7 @@ impl Setup {
 /// `[limits]` on tmpfs, no limit the bench would hit (the limiter still runs every login).
 fn limits_table(state: &Path, window: &str) -> String {
     format!(
-        "[limits]\nstate_dir = \"{}\"\nmax_pushes = 1000000\nwindow = \"{window}\"\n",
+        "[limits]\nstate_dir = \"{}\"\nmax_pushes = 1000\nwindow = \"{window}\"\n",
         state.display()
     )
 }

@@ -29,7 +29,7 @@ fn the_push_over_the_rate_limit_never_reaches_the_service() {
     assert_eq!(emu.messages().len(), 2, "the third push was never sent");
     let line = syslog().line_with("decision=limited user=lr_rate ");
     assert!(
-        line.contains("reason=\"rate limit: 2 pushes in the last 10m\""),
+        line.contains("reason=\"rate limit: 2 pushes in the last 10m from host:198.51.100.7\""),
         "{line}"
     );
 }
@@ -54,10 +54,20 @@ fn lockout_after_denials_then_expiry_and_unlock() {
     let (code, out, _) = passbyme(&["--config", &cfg, "status", "ll_lock"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("ll_lock: 2 pushes in the window, 2 denials in a row, LOCKED for"),
+        out.contains(
+            "ll_lock: 2 pushes in the window, 2 denials in a row, not locked (every source:"
+        ) && out.contains(
+            "  from host:198.51.100.7: 2 pushes in the window, 2 denials in a row, LOCKED for"
+        ),
         "{out}"
     );
-    std::thread::sleep(Duration::from_millis(2200));
+    eventually(Duration::from_secs(30), "the lockout to expire", || {
+        passbyme(&["--config", &cfg, "status", "ll_lock"])
+            .1
+            .contains(
+                "from host:198.51.100.7: 2 pushes in the window, 2 denials in a row, not locked",
+            )
+    });
     assert_eq!(s.login("ll_lock").0, MAXTRIES);
     assert_eq!(
         emu.messages().len(),
@@ -109,6 +119,17 @@ fn replace_policy_cancels_the_first_push() {
         !emu.messages().is_empty()
     });
     let first_id = emu.messages()[0]["messageId"].as_str().unwrap().to_owned();
+    // Only a recorded message id can be cancelled by the next login: wait for it.
+    let cfg = s.config.to_str().unwrap().to_owned();
+    eventually(
+        Duration::from_secs(10),
+        "the first message id in the state",
+        || {
+            passbyme(&["--config", &cfg, "status", "lp_rep"])
+                .1
+                .contains(&format!(" message {first_id} "))
+        },
+    );
     assert_eq!(
         s.login("lp_rep").0,
         0,
@@ -133,12 +154,28 @@ fn a_crashed_login_is_cleaned_up_by_the_next() {
     let child_cfg = config_limits(&emu, "", "prompt = \"info\"", "lk_crash = \"lk+ignore@x\"");
     let child = run_child(
         "child_login",
-        &[("PBM_CONFIG", child_cfg), ("PBM_USER", "lk_crash".into())],
+        &[
+            ("PBM_CONFIG", child_cfg.clone()),
+            ("PBM_USER", "lk_crash".into()),
+        ],
     );
     eventually(Duration::from_secs(10), "the crashing login's push", || {
         !emu.messages().is_empty()
     });
     let old = emu.messages()[0]["messageId"].as_str().unwrap().to_owned();
+    // Killed once its message id is recorded (the module records it first thing after the
+    // POST is answered: what is left of the window is documented).
+    let status = crate::util::TempDir::new("lk-status");
+    let cfg = status.write("passbyme.toml", &child_cfg, 0o600);
+    eventually(
+        Duration::from_secs(10),
+        "the message id in the state",
+        || {
+            passbyme(&["--config", cfg.to_str().unwrap(), "status", "lk_crash"])
+                .1
+                .contains(&format!("pending push: pid {} message {old} ", child.id()))
+        },
+    );
     let pid = child.id() as i32;
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let out = child.wait_with_output().unwrap();
@@ -205,4 +242,116 @@ fn a_corrupt_state_file_refuses_without_a_push() {
     // Wait for this very line (an earlier line for the same user is already there).
     let line = syslog().line_with("accessible by group or others (mode 0755");
     assert!(line.contains("decision=error user=lx_bad "), "{line}");
+}
+
+/// Holds `user`'s limiter lock as another process would (a stopped su or sudo): its own
+/// open file description of the lock file, flocked. Released when dropped.
+fn hold_lock(emu: &Emulator, user: &str) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let dir = emu.dir.path().join("limits");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(format!("l-u-{user}")))
+        .unwrap();
+    assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+    f
+}
+
+/// Whether process `pid` has the file `path` open (it is waiting for that lock).
+fn has_open(pid: u32, path: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == path))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_held_lock_delays_only_its_user_until_the_deadline() {
+    let emu = Emulator::start();
+    let s = Arc::new(Setup::new(
+        &config_limits(
+            &emu,
+            "",
+            "prompt = \"info\"\ntimeout = \"5s\"",
+            "lh_a = \"lh_a+approve+after=100ms@x\"\nlh_b = \"lh_b+approve+after=100ms@x\"",
+        ),
+        "",
+    ));
+    let held = hold_lock(&emu, "lh_a");
+    // A's login waits for its lock; meanwhile B logs in normally.
+    let s2 = s.clone();
+    let a = std::thread::spawn(move || s2.login("lh_a").0);
+    assert_eq!(s.login("lh_b").0, 0, "another user is not held up");
+    assert_eq!(emu.messages().len(), 1);
+    // `passbyme unlock` of the held user gives up after its bounded wait and says so.
+    let cfg = s.config.to_str().unwrap().to_owned();
+    let (code, out, err) = passbyme(&["--config", &cfg, "unlock", "lh_a"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("lh_a: not cleared: lock wait timed out after")
+            && err.contains("(waited at most 5s)"),
+        "{err}"
+    );
+    // A's login ends by its deadline, refused, with no push.
+    assert_eq!(a.join().unwrap(), MAXTRIES);
+    assert_eq!(emu.messages().len(), 1, "no push for the held user");
+    let line = syslog().line_with("decision=limited user=lh_a ");
+    assert!(
+        line.contains("reason=\"lock wait timed out after ")
+            && line.contains("another process holds this user's lock"),
+        "{line}"
+    );
+    // Once the holder lets go, A logs in again.
+    drop(held);
+    assert_eq!(s.login("lh_a").0, 0);
+    assert_eq!(emu.messages().len(), 2);
+}
+
+#[test]
+fn sigterm_ends_a_lock_wait_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let emu = Emulator::start();
+    let cfg = config_limits(
+        &emu,
+        "",
+        "prompt = \"info\"\ntimeout = \"600s\"",
+        "lt_term = \"lt_term+approve@x\"",
+    );
+    let _held = hold_lock(&emu, "lt_term");
+    let child = run_child(
+        "child_login",
+        &[("PBM_CONFIG", cfg), ("PBM_USER", "lt_term".into())],
+    );
+    let pid = child.id();
+    let lock = emu.dir.path().join("limits").join("l-u-lt_term");
+    eventually(
+        Duration::from_secs(20),
+        "the login waiting for the lock",
+        || has_open(pid, &lock),
+    );
+    let sent = Instant::now();
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    crate::util::remove_child_dirs(pid);
+    assert!(
+        sent.elapsed() < Duration::from_secs(60),
+        "ended long before its 600 s deadline: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGTERM),
+        "the host's own disposition applied: {:?}",
+        out.status
+    );
+    assert!(emu.messages().is_empty(), "no push");
+    let line = syslog().line_with("decision=interrupted user=lt_term ");
+    assert!(line.contains("signal=SIGTERM"), "{line}");
 }
