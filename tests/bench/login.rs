@@ -53,6 +53,8 @@ fn main() {
         Some("--child-soak") => child_soak(&args[2..]),
         // dlopen the module once, print the time it took.
         Some("--child-dlopen") => child_dlopen(&args[2..]),
+        // The limiter under contention: `cargo bench --bench login -- --limiter`.
+        Some("--limiter") => limiter_bench(),
         // `cargo bench` passes `--bench`.
         _ => bench(),
     }
@@ -1104,6 +1106,253 @@ fn bench() {
     }
     println!("\n{md}");
     let out = target.join("bench").join("login.md");
+    let _ = std::fs::create_dir_all(out.parent().unwrap());
+    let _ = std::fs::write(&out, &md);
+    eprintln!("bench: table written to {}", out.display());
+}
+
+// ---------------------------------------------------------------------------------------
+// The limiter under contention (`--limiter`): per-user locks with many users at once and
+// many logins of one user at once. Library level (the limiter's own `Store`, which the
+// module uses, to read each lock wait) and through libpam (the release module, the
+// emulator), with the limiter on.
+
+/// Raises the soft open-file limit to the hard one (children inherit it); returns both.
+fn raise_nofile() -> (u64, u64) {
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur = r.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        (r.rlim_cur, r.rlim_max)
+    }
+}
+
+fn ms_pcts(v: Vec<f64>) -> String {
+    let v = sorted(v);
+    format!(
+        "{:.1} / {:.1} / {:.1} ms",
+        pct(&v, 0.50),
+        pct(&v, 0.99),
+        v.last().copied().unwrap_or(f64::NAN)
+    )
+}
+
+/// Runs `n` threads released together by a barrier; each runs `f(i)`. Small stacks: the
+/// counts are bounded by `n`, which the caller bounds.
+fn all_at_once<T: Send + 'static>(
+    n: usize,
+    stack: usize,
+    f: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (f, b) = (f.clone(), barrier.clone());
+            std::thread::Builder::new()
+                .stack_size(stack)
+                .spawn(move || {
+                    b.wait();
+                    f(i)
+                })
+                .expect("spawn (threads limit?)")
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().expect("join")).collect()
+}
+
+/// One library-level login: (lock wait of `begin`, the whole `begin` in ms, pushed?, refusal).
+fn store_login(
+    limits: &pam_passbyme::limiter::Limits,
+    user: &str,
+    hold: &Barrier,
+) -> (f64, f64, bool, Option<String>) {
+    use pam_passbyme::limiter::{Begin, Finish, Origin, Store, Wait};
+    let store = Store::open(limits).expect("state dir");
+    let origin = Origin {
+        rhost: Some("198.51.100.7"),
+        tty: Some("ssh"),
+        service: SERVICE,
+    };
+    let t = Instant::now();
+    let r = store.begin(
+        user,
+        &origin,
+        Duration::from_secs(60),
+        &mut Wait::bounded(Duration::from_secs(60)),
+    );
+    let took = t.elapsed().as_secs_f64() * 1000.0;
+    let wait = store.last_lock_wait().as_secs_f64() * 1000.0;
+    // Everyone decides before anyone finishes: the first push stays pending meanwhile.
+    hold.wait();
+    match r {
+        Ok(Begin::Push { ticket, .. }) => {
+            store
+                .sent(&ticket, "MSG", &mut Wait::bounded(Duration::from_secs(60)))
+                .expect("sent");
+            store
+                .finish(&ticket, Finish::Approved, &mut Wait::bounded(Duration::from_secs(60)))
+                .expect("finish");
+            (wait, took, true, None)
+        }
+        Ok(Begin::Grace) => (wait, took, false, Some("grace".into())),
+        Ok(Begin::Refused(why)) => (wait, took, false, Some(why)),
+        Err(e) => (wait, took, false, Some(e.to_string())),
+    }
+}
+
+fn limiter_bench() {
+    let total = Instant::now();
+    let quick = quick();
+    let n_users = env_usize("PBM_BENCH_LIMITER_USERS", if quick { 500 } else { 5000 });
+    let n_one = env_usize("PBM_BENCH_LIMITER_ONE", 200);
+    let (nofile, nofile_max) = raise_nofile();
+    let target = target_dir();
+    let built = target.join("release").join("libpam_passbyme.so");
+    assert!(built.is_file(), "cargo build --release first");
+    let pid = std::process::id();
+    let work = target.join("bench").join(format!("limiter-{pid}"));
+    mkdir_private(&work);
+    let shm_base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        work.clone()
+    };
+    let shm = shm_base.join(format!("pbm-bench-limiter-{pid}"));
+    mkdir_private(&shm);
+    let moddir = work.join("module");
+    mkdir_private(&moddir);
+    let module = moddir.join("pam_passbyme.so");
+    std::fs::copy(&built, &module).expect("copy the module");
+    let syslog = syslog_sink();
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "{}\n- load average at start: {}\n- open files: {nofile} (hard {nofile_max}); syslog: {syslog}; limiter state on tmpfs\n",
+        machine(),
+        loadavg()
+    );
+    md += "| scenario | correctness | lock wait p50 / p99 / max | decision p50 / p99 / max | wall |\n|---|---|---|---|---|\n";
+
+    // 1. Library level: the limiter's begin/sent/finish, all threads released at once.
+    for (label, n, one_user) in [
+        (format!("store: {n_users} distinct users at once"), n_users, false),
+        (format!("store: {n_one} logins of one user at once"), n_one, true),
+    ] {
+        let limits = pam_passbyme::limiter::Limits {
+            state_dir: shm.join(format!("store-{n}-{one_user}")),
+            max_pushes: 1000,
+            max_pushes_user: 1000,
+            ..Default::default()
+        };
+        let hold = Arc::new(Barrier::new(n));
+        let t = Instant::now();
+        let out = all_at_once(n, 256 * 1024, move |i| {
+            let user = if one_user { "one".to_owned() } else { format!("u{i}") };
+            store_login(&limits, &user, &hold)
+        });
+        let wall = t.elapsed().as_secs_f64();
+        let pushed = out.iter().filter(|o| o.2).count();
+        let refused_pending = out
+            .iter()
+            .filter(|o| o.3.as_deref() == Some("another login for this user is waiting for approval"))
+            .count();
+        let other: Vec<&String> = out.iter().filter_map(|o| o.3.as_ref()).collect();
+        let expected = if one_user { (1, n - 1) } else { (n, 0) };
+        let ok = (pushed, refused_pending) == expected && other.len() == refused_pending;
+        let _ = writeln!(
+            md,
+            "| {label} | {pushed} pushes, {refused_pending} refused (expected {} and {}): {} | {} | {} (begin) | {wall:.1} s |",
+            expected.0,
+            expected.1,
+            if ok { "correct" } else { "**WRONG**" },
+            ms_pcts(out.iter().map(|o| o.0).collect()),
+            ms_pcts(out.iter().map(|o| o.1).collect()),
+        );
+        eprintln!("bench: {label}: {pushed} pushed, {refused_pending} refused, {wall:.1} s");
+    }
+
+    // 2. Through libpam: the release module against the emulator, with the limiter on.
+    let emu = Emulator::start(&work.join("emulator"));
+    for (label, n, one_user) in [
+        (format!("PAM: {n_users} distinct users at once"), n_users, false),
+        (format!("PAM: {n_one} logins of one user at once"), n_one, true),
+    ] {
+        let tag = if one_user { "one" } else { "many" };
+        let mut cfg = emu.service_table();
+        cfg += "connect_timeout = \"60s\"\nrequest_timeout = \"120s\"\n";
+        let _ = writeln!(
+            cfg,
+            "[limits]\nstate_dir = \"{}\"\nmax_pushes = 1000\n",
+            shm.join(format!("pam-{tag}")).display()
+        );
+        // Many users: the phone approves at once (one request per login: the load is the
+        // limiter and the handshakes, not polling). One user: the one push stays pending
+        // (approved after 10 s) while the other logins arrive.
+        cfg += "[login]\nprompt = \"none\"\ntimeout = \"300s\"\npoll_interval = \"1s\"\n[users]\n";
+        let users: Vec<String> = if one_user {
+            let _ = writeln!(cfg, "one = \"one+approve+after=10s@x\"");
+            vec!["one".into(); n]
+        } else {
+            (0..n)
+                .map(|i| {
+                    let _ = writeln!(cfg, "m{i} = \"m{i}+approve@x\"");
+                    format!("m{i}")
+                })
+                .collect()
+        };
+        let setup = Setup::new(&work.join(format!("pam-{tag}")), &module, &cfg);
+        let confdir = Arc::new(setup.confdir.clone());
+        let users = Arc::new(users);
+        emu.reset_stats();
+        let count = |emu: &Emulator| emu.messages_by_id().values().map(Vec::len).sum::<usize>();
+        let before = count(&emu);
+        let t = Instant::now();
+        let out = all_at_once(n, 512 * 1024, move |i| {
+            let start = Instant::now();
+            let (rc, _, _) = login(&confdir, &users[i]);
+            (rc, start.elapsed().as_secs_f64() * 1000.0)
+        });
+        let wall = t.elapsed().as_secs_f64();
+        let pushes = count(&emu) - before;
+        let ok_n = out.iter().filter(|o| o.0 == 0).count();
+        let refused = out.iter().filter(|o| o.0 == MAXTRIES).count();
+        let expected = if one_user { (1, n - 1, 1) } else { (n, 0, n) };
+        let correct = (ok_n, refused, pushes) == expected;
+        let refused_lat: Vec<f64> = out.iter().filter(|o| o.0 == MAXTRIES).map(|o| o.1).collect();
+        let lat = if one_user {
+            format!("{} (the {refused} refused)", ms_pcts(refused_lat))
+        } else {
+            ms_pcts(out.iter().map(|o| o.1).collect())
+        };
+        let _ = writeln!(
+            md,
+            "| {label} | {ok_n} approved, {refused} refused, {pushes} pushes (expected {}, {}, {}): {} | (see store rows) | {lat} | {wall:.1} s |",
+            expected.0,
+            expected.1,
+            expected.2,
+            if correct { "correct" } else { "**WRONG**" },
+        );
+        eprintln!("bench: {label}: {ok_n} approved, {refused} refused, {pushes} pushes, {wall:.1} s");
+    }
+    drop(emu);
+    let _ = std::fs::remove_dir_all(&shm);
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = writeln!(
+        md,
+        "\n- load average at end: {}; whole run {:.0} s{}",
+        loadavg(),
+        total.elapsed().as_secs_f64(),
+        if quick { " (PBM_BENCH_QUICK: reduced counts)" } else { "" }
+    );
+    println!("\n{md}");
+    let out = target.join("bench").join("limiter.md");
     let _ = std::fs::create_dir_all(out.parent().unwrap());
     let _ = std::fs::write(&out, &md);
     eprintln!("bench: table written to {}", out.display());
