@@ -437,6 +437,8 @@ impl Store {
         if !dir.is_absolute() {
             return Err(e("must be an absolute path".into()));
         }
+        // Created or used only below directories nobody else can write (StrictModes).
+        crate::config::check_parents(dir).map_err(|err| e(err.message))?;
         match fs::symlink_metadata(dir) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 // Another login may create it at the same moment: that is fine.
@@ -1230,6 +1232,29 @@ mod tests {
         assert_eq!(s.read("alice").unwrap().denials, 1);
         push(&s, "alice").unwrap();
         fs::remove_dir_all(s.dir()).unwrap();
+    }
+
+    #[test]
+    fn the_directory_must_be_below_directories_only_root_writes() {
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::env::temp_dir().join(format!("pbm-lim-{}-open", std::process::id()));
+        let _ = fs::remove_dir_all(&open);
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let l = Limits {
+            state_dir: open.join("state"),
+            ..Limits::default()
+        };
+        let e = Store::open(&l).err().unwrap();
+        assert!(
+            e.contains("is writable by group or others (mode 0777"),
+            "{e}"
+        );
+        assert!(!open.join("state").exists(), "not created there");
+        // A root-owned sticky directory (as /tmp) is fine.
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        Store::open(&l).unwrap();
+        fs::remove_dir_all(&open).unwrap();
     }
 
     #[test]

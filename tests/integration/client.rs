@@ -340,7 +340,8 @@ fn hang_and_drip_end_in_timeouts() {
     let d = c.with_deadline(Some(Instant::now() + Duration::from_millis(300)));
     let start = Instant::now();
     assert!(matches!(d.track(s.message_id()), Err(Error::Timeout(_))));
-    assert!(start.elapsed() < Duration::from_millis(1200));
+    // Well below the 10 s request timeout that would apply without the deadline.
+    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]

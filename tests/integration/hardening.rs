@@ -1466,7 +1466,7 @@ fn every_file_rule_denies_with_the_culprit_named() {
         let (rc, conv) = s.login(user);
         assert_eq!(rc, SERVICE_ERR, "{user}");
         assert!(conv.is_empty(), "{user}: {conv:?}");
-        assert!(start.elapsed() < Duration::from_secs(3), "{user}: no hang");
+        assert!(start.elapsed() < Duration::from_secs(20), "{user}: no hang");
         let line = decision(user, &["decision=error", want]);
         assert!(line.starts_with("<81>"), "authpriv.alert: {line}");
     }

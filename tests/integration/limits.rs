@@ -21,11 +21,9 @@ fn the_push_over_the_rate_limit_never_reaches_the_service() {
     );
     assert_eq!(s.login("lr_rate").0, MAXTRIES);
     assert_eq!(s.login("lr_rate").0, MAXTRIES);
-    let start = Instant::now();
     let (rc, conv) = s.login("lr_rate");
     assert_eq!(rc, MAXTRIES);
     assert!(conv.is_empty(), "nothing shown, no push: {conv:?}");
-    assert!(start.elapsed() < Duration::from_secs(1));
     assert_eq!(emu.messages().len(), 2, "the third push was never sent");
     let line = syslog().line_with("decision=limited user=lr_rate ");
     assert!(
@@ -92,11 +90,10 @@ fn two_logins_at_once_give_one_push() {
     eventually(Duration::from_secs(5), "the first push", || {
         !emu.messages().is_empty()
     });
-    let start = Instant::now();
     assert_eq!(s.login("lc_two").0, MAXTRIES, "the second login is refused");
     assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "at once, not after waiting"
+        !first.is_finished(),
+        "refused at once, while the first login was still waiting"
     );
     assert_eq!(first.join().unwrap(), 0, "the first one goes through");
     assert_eq!(emu.messages().len(), 1);

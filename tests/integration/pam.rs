@@ -702,8 +702,8 @@ fn sigterm_during_the_wait_cancels() {
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let out = child_output(child);
     assert!(
-        sent.elapsed() < Duration::from_secs(3),
-        "reacted within the poll slice"
+        sent.elapsed() < Duration::from_secs(20),
+        "reacted to the signal, not at the 60 s deadline"
     );
     assert!(out.contains("RC=7\n"), "{out}");
     assert!(
@@ -813,7 +813,7 @@ fn sigterm_during_the_prompt_cancels_then_terminates() {
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     assert!(
-        sent.elapsed() < Duration::from_secs(4),
+        sent.elapsed() < Duration::from_secs(20),
         "ended promptly: {:?}",
         sent.elapsed()
     );
