@@ -155,6 +155,8 @@ struct RawLogin {
     availability: Option<u64>,
     poll_interval: Option<String>,
     poll_interval_seen: Option<String>,
+    poll_fast_after: Option<String>,
+    poll_slow_after: Option<String>,
     subject: Option<String>,
     body: Option<String>,
     prompt: Option<String>,
@@ -287,10 +289,21 @@ pub struct Login {
     /// `availability` was written in the file (else it follows the timeout, also when a
     /// module argument changes the timeout).
     pub availability_set: bool,
-    /// Time between polls until the user has seen the message. Default 1s.
+    /// Time between polls while no answer can come yet (before `poll_fast_after`, unless the
+    /// phone already shows SEEN), and the longest interval the slow-down of long waits
+    /// reaches. Default 1s. The schedule is `login::Schedule`.
     pub poll_interval: Duration,
-    /// Time between polls once the user has the message open (SEEN). Default 180ms: p50 ≈ 90 ms from approval to decision (BENCHMARKS.md).
+    /// Time between polls while an answer can come: from `poll_fast_after` after the push
+    /// (or SEEN, if earlier) until `poll_slow_after`. Default 180ms: approval → decision
+    /// p50 ≈ 90 ms, p99 ≈ 180 ms (BENCHMARKS.md).
     pub poll_interval_seen: Duration,
+    /// How long after the push the fast polling starts even if the phone has not shown SEEN:
+    /// the earliest a person can answer. Default 800ms.
+    pub poll_fast_after: Duration,
+    /// How long after the push the fast polling starts to slow down, the interval growing in
+    /// proportion to the wait (twice as long at twice this time) up to `poll_interval`.
+    /// Default 15s.
+    pub poll_slow_after: Duration,
     /// Subject template.
     pub subject: String,
     /// Body template.
@@ -455,6 +468,20 @@ impl Config {
                 rl.poll_interval_seen,
                 "180ms",
                 (0.05, 30.0),
+            )?,
+            poll_fast_after: duration(
+                path,
+                "login.poll_fast_after",
+                rl.poll_fast_after,
+                "800ms",
+                (0.0, 600.0),
+            )?,
+            poll_slow_after: duration(
+                path,
+                "login.poll_slow_after",
+                rl.poll_slow_after,
+                "15s",
+                (1.0, 600.0),
             )?,
             subject,
             body,
@@ -655,6 +682,8 @@ impl Config {
             ("login.availability".into(), format!("{}s", l.availability)),
             ("login.poll_interval".into(), d(l.poll_interval)),
             ("login.poll_interval_seen".into(), d(l.poll_interval_seen)),
+            ("login.poll_fast_after".into(), d(l.poll_fast_after)),
+            ("login.poll_slow_after".into(), d(l.poll_slow_after)),
             (
                 "login.prompt".into(),
                 format!("{:?}", l.prompt).to_lowercase(),
@@ -845,6 +874,9 @@ mod tests {
         assert_eq!(c.login.timeout, Duration::from_secs(60));
         assert_eq!(c.login.availability, 60);
         assert_eq!(c.login.poll_interval, Duration::from_secs(1));
+        assert_eq!(c.login.poll_interval_seen, Duration::from_millis(180));
+        assert_eq!(c.login.poll_fast_after, Duration::from_millis(800));
+        assert_eq!(c.login.poll_slow_after, Duration::from_secs(15));
         assert_eq!(c.login.prompt, Prompt::Enter);
         assert_eq!(c.policy.unmapped, Unmapped::Deny);
         assert_eq!(c.policy.unreachable, Unreachable::Deny);
@@ -947,6 +979,8 @@ mod tests {
                             "timeout",
                             "poll_interval",
                             "poll_interval_seen",
+                            "poll_fast_after",
+                            "poll_slow_after",
                             "subject",
                             "body",
                             "prompt",
