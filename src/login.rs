@@ -386,23 +386,28 @@ fn wait(
     let mut last: Option<Status> = None;
     let mut first = config.login.prompt == Prompt::Enter;
     let schedule = Schedule::of(&config.login);
+    // Polls are timed from the start of the previous one (or the push), not from its end,
+    // so the round trips do not stretch the interval.
+    let mut previous = pushed;
     loop {
         let seen = ids
             .iter()
             .any(|id| session.info().status_of(id) == Some(&Status::Seen));
-        let interval = if first {
+        let at = if first {
             // After a prompt the user may already have approved: look at once.
-            Duration::ZERO
+            Instant::now()
         } else {
-            schedule.interval(pushed.elapsed(), seen)
+            let wait = schedule.interval(previous.saturating_duration_since(pushed), seen);
+            previous.checked_add(wait).unwrap_or(deadline)
         };
         first = false;
-        if let Some(sig) = sleep_until(Instant::now() + interval, deadline, ui) {
+        if let Some(sig) = sleep_until(at, deadline, ui) {
             return Outcome::Interrupted(sig);
         }
         if Instant::now() >= deadline {
             return Outcome::TimedOut;
         }
+        previous = Instant::now();
         match session.refresh() {
             Ok(()) => errors = 0,
             Err(e) => {
