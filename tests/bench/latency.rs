@@ -406,8 +406,8 @@ pub fn figures(
             "{:.1} per login (1 POST + {:.1} GETs); {:.2} req/s pooled, {:.2} mean per login, {:.2} highest",
             d.req_per_login, d.gets_per_login, d.rate, d.rate_mean, d.rate_max
         ),
-        "≤ 5 req/s averaged over a login",
-        Some(d.rate <= 5.0 && d.rate_mean <= 5.0),
+        "≤ 5 req/s averaged over a login (the mean of the logins' own rates)",
+        Some(d.rate_mean <= 5.0),
     );
     let hs: f64 = runs.iter().map(|r| r.handshakes).sum::<f64>() / runs.len() as f64;
     rep.row(
