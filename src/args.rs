@@ -126,4 +126,37 @@ mod tests {
             assert_eq!(Args::parse(&[arg]).unwrap_err(), want);
         }
     }
+
+    #[test]
+    fn timeout_takes_every_duration_form() {
+        for (arg, secs) in [
+            ("timeout=45s", 45),
+            ("timeout=1.5m", 90),
+            ("timeout=90.0s", 90),
+            ("timeout=0.1h", 360),
+        ] {
+            assert_eq!(
+                Args::parse(&[arg]).unwrap().timeout,
+                Some(Duration::from_secs(secs)),
+                "{arg}"
+            );
+        }
+        assert_eq!(
+            Args::parse(&["timeout=7.5s"]).unwrap().timeout,
+            Some(Duration::from_millis(7500))
+        );
+        for (arg, want) in [
+            ("timeout=-30s", "is not a duration"),
+            ("timeout=NaNs", "is not a duration"),
+            ("timeout=30", "is not a duration"),
+            ("timeout=30.0005s", "finer than a millisecond"),
+            ("timeout=99999999999999999999s", "too long"),
+            ("timeout=4.999s", "outside 5s to 10m"),
+            ("timeout=10.001m", "outside 5s to 10m"),
+        ] {
+            let e = Args::parse(&[arg]).unwrap_err();
+            assert!(e.starts_with("argument 'timeout"), "{arg}: {e}");
+            assert!(e.contains(want), "{arg}: {e}");
+        }
+    }
 }

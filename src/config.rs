@@ -212,6 +212,8 @@ struct RawLogin {
     availability: Option<u64>,
     poll_interval: Option<String>,
     poll_interval_seen: Option<String>,
+    poll_fast_after: Option<String>,
+    poll_slow_after: Option<String>,
     subject: Option<String>,
     body: Option<String>,
     prompt: Option<String>,
@@ -346,10 +348,21 @@ pub struct Login {
     /// `availability` was written in the file (else it follows the timeout, also when a
     /// module argument changes the timeout).
     pub availability_set: bool,
-    /// Time between polls until the user has seen the message. Default 1s.
+    /// Time between polls while no answer can come yet (before `poll_fast_after`, unless the
+    /// phone already shows SEEN), and the longest interval the slow-down of long waits
+    /// reaches. Default 1s. The schedule is `login::Schedule`.
     pub poll_interval: Duration,
-    /// Time between polls once the user has the message open (SEEN). Default 180ms: p50 ≈ 90 ms from approval to decision (BENCHMARKS.md).
+    /// Time between polls while an answer can come: from `poll_fast_after` after the push
+    /// (or SEEN, if earlier) until `poll_slow_after`. Default 180ms: approval → decision
+    /// p50 ≈ 90 ms, p99 ≈ 180 ms (BENCHMARKS.md).
     pub poll_interval_seen: Duration,
+    /// How long after the push the fast polling starts even if the phone has not shown SEEN:
+    /// the earliest a person can answer. Default 800ms.
+    pub poll_fast_after: Duration,
+    /// How long after the push the fast polling starts to slow down, the interval growing in
+    /// proportion to the wait (twice as long at twice this time) up to `poll_interval`.
+    /// Default 15s.
+    pub poll_slow_after: Duration,
     /// Subject template.
     pub subject: String,
     /// Body template.
@@ -515,6 +528,20 @@ impl Config {
                 rl.poll_interval_seen,
                 "180ms",
                 (0.05, 30.0),
+            )?,
+            poll_fast_after: duration(
+                path,
+                "login.poll_fast_after",
+                rl.poll_fast_after,
+                "800ms",
+                (0.0, 600.0),
+            )?,
+            poll_slow_after: duration(
+                path,
+                "login.poll_slow_after",
+                rl.poll_slow_after,
+                "15s",
+                (1.0, 600.0),
             )?,
             subject,
             body,
@@ -754,6 +781,8 @@ impl Config {
             ("login.availability".into(), format!("{}s", l.availability)),
             ("login.poll_interval".into(), d(l.poll_interval)),
             ("login.poll_interval_seen".into(), d(l.poll_interval_seen)),
+            ("login.poll_fast_after".into(), d(l.poll_fast_after)),
+            ("login.poll_slow_after".into(), d(l.poll_slow_after)),
             (
                 "login.prompt".into(),
                 format!("{:?}", l.prompt).to_lowercase(),
@@ -829,23 +858,49 @@ fn duration(
     Ok(d)
 }
 
-/// Parses `250ms`, `5s`, `2m`, `1h` (a whole number and a unit).
+/// Parses a duration: a number and a unit, `ms`, `s`, `m` or `h`: `250ms`, `5s`, `2m`, `1h`,
+/// and decimal forms of whole milliseconds, `0.5s`, `1.5s`, `0.25m`. The one parser for every
+/// duration the project accepts (configuration, module arguments, the emulator's flags and
+/// tags). Refused: a sign, an exponent, `inf`/`NaN`, a bare number, a value finer than a
+/// millisecond (`0.5ms`, `1.0005s`) and a value too long to count in milliseconds.
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
     let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let like = || format!("'{v}' is not a duration like 500ms, 0.5s, 30s, 2m");
+    let split = v
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{v}' is not a duration like 500ms, 30s, 2m"))?;
-    let ms = match unit {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        _ => return Err(format!("'{v}' is not a duration like 500ms, 30s, 2m")),
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(like()),
     };
-    ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("'{v}' is too long"))
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    // Digits on both sides of a dot: `0.5s`, not `.5s` nor `5.s`; one dot at most.
+    if whole.is_empty() || num.ends_with('.') || frac.contains('.') {
+        return Err(like());
+    }
+    let too_long = || format!("'{v}' is too long");
+    // Leading zeros are harmless; a number too long for u64 is too long a duration.
+    let whole: u64 = whole.parse().map_err(|_| too_long())?;
+    let mut ms = whole.checked_mul(unit_ms).ok_or_else(too_long)?;
+    let frac = frac.trim_end_matches('0');
+    if !frac.is_empty() {
+        // Exact arithmetic: frac/10^digits of a unit must be whole milliseconds.
+        if frac.len() > 7 {
+            return Err(format!("'{v}' is finer than a millisecond"));
+        }
+        let digits: u64 = frac.parse().map_err(|_| like())?;
+        let scale = 10u64.pow(frac.len() as u32);
+        let part = digits * unit_ms; // < 10^7 * 3.6e6: no overflow
+        if part % scale != 0 {
+            return Err(format!("'{v}' is finer than a millisecond"));
+        }
+        ms = ms.checked_add(part / scale).ok_or_else(too_long)?;
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 /// `1500ms`, `2s`, `2m`: the shortest exact form.
@@ -960,6 +1015,9 @@ mod tests {
         assert_eq!(c.login.timeout, Duration::from_secs(60));
         assert_eq!(c.login.availability, 60);
         assert_eq!(c.login.poll_interval, Duration::from_secs(1));
+        assert_eq!(c.login.poll_interval_seen, Duration::from_millis(180));
+        assert_eq!(c.login.poll_fast_after, Duration::from_millis(800));
+        assert_eq!(c.login.poll_slow_after, Duration::from_secs(15));
         assert_eq!(c.login.prompt, Prompt::Enter);
         assert_eq!(c.policy.unmapped, Unmapped::Deny);
         assert_eq!(c.policy.unreachable, Unreachable::Deny);
@@ -1062,6 +1120,8 @@ mod tests {
                             "timeout",
                             "poll_interval",
                             "poll_interval_seen",
+                            "poll_fast_after",
+                            "poll_slow_after",
                             "subject",
                             "body",
                             "prompt",
@@ -1126,11 +1186,80 @@ mod tests {
     }
 
     #[test]
+    fn durations_in_every_form() {
+        let ms = |v: &str| parse_duration(v).map(|d| d.as_millis());
+        // Whole numbers in each unit, and decimal forms of whole milliseconds.
+        for (v, want) in [
+            ("500ms", 500),
+            ("0ms", 0),
+            ("30s", 30_000),
+            ("2m", 120_000),
+            ("1h", 3_600_000),
+            ("0.5s", 500),
+            ("1.5s", 1500),
+            ("0.25m", 15_000),
+            ("1.5h", 5_400_000),
+            ("0.001s", 1),
+            ("1.250s", 1250),
+            ("2.0s", 2000),
+            ("1.0ms", 1),
+            (" 0.5s ", 500),
+            ("007s", 7000),
+        ] {
+            assert_eq!(ms(v), Ok(want), "{v}");
+        }
+        // Each refusal says why.
+        let why = |v: &str| parse_duration(v).unwrap_err();
+        for v in [
+            "-1s", "-0.5s", "+1s", "NaNs", "NaN", "inf", "infs", "1e3ms", "1", "1.5", "",
+        ] {
+            assert!(
+                why(v).contains("is not a duration like 500ms, 0.5s"),
+                "{v}: {}",
+                why(v)
+            );
+        }
+        for v in [
+            ".5s", "5.s", "1..2s", "1.2.3s", "1,5s", "1 s", "1sec", "1d", "0x10s",
+        ] {
+            assert!(why(v).contains("is not a duration"), "{v}: {}", why(v));
+        }
+        for v in ["0.5ms", "1.0005s", "0.0001s", "1.00000001h", "0.1234567s"] {
+            assert!(
+                why(v).contains("finer than a millisecond"),
+                "{v}: {}",
+                why(v)
+            );
+        }
+        for v in [
+            "18446744073709551615s",
+            "99999999999999999999ms",
+            "5124095576030432h",
+            "18446744073709551615.5s",
+        ] {
+            assert!(why(v).contains("too long"), "{v}: {}", why(v));
+        }
+        // The largest count of milliseconds still parses.
+        assert_eq!(ms("18446744073709551615ms"), Ok(u128::from(u64::MAX)));
+        // The configuration takes the decimal forms too, within each key's bounds.
+        let c = parse(&format!(
+            "{MIN}[login]\ntimeout = \"1.5m\"\npoll_interval_seen = \"0.15s\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.login.timeout, Duration::from_secs(90));
+        assert_eq!(c.login.poll_interval_seen, Duration::from_millis(150));
+        let e = parse(&format!("{MIN}[login]\npoll_interval_seen = \"0.0005s\"\n")).unwrap_err();
+        assert!(
+            e.contains("login.poll_interval_seen: '0.0005s' is finer than a millisecond"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn durations_and_templates() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("1.5s").is_err());
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
         let out = render("{{x}} {user}@{host}", |n| Some(n.to_uppercase())).unwrap();
         assert_eq!(out, "{x} USER@HOST");

@@ -18,10 +18,14 @@
 //! The same binary is its own child process for the figures that need a fresh process:
 //! `--child-cold`, `--child-soak`, `--child-dlopen` (see [`main`]).
 //!
-//! Environment: `PBM_BENCH_LOGINS` (logins per latency run, default 250), `PBM_BENCH_SOAK`
+//! Environment: `PBM_BENCH_LOGINS` (logins per latency run, default 250), `PBM_BENCH_SEED`
+//! (the seed of the latency runs' phone timelines; default drawn from the clock and printed),
+//! `PBM_BENCH_SWEEP` (the schedules of the latency runs, see `latency.rs`), `PBM_BENCH_SOAK`
 //! (sequential logins, default 10000), `PBM_BENCH_PYTHON` (the venv's python),
 //! `PBM_BENCH_QUICK=1` (small counts, to check the harness itself).
 #![allow(unsafe_code)] // dlopen in the load-time child
+
+mod latency;
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -30,7 +34,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,6 +59,8 @@ fn main() {
         Some("--child-dlopen") => child_dlopen(&args[2..]),
         // The limiter under contention: `cargo bench --bench login -- --limiter`.
         Some("--limiter") => limiter_bench(),
+        // The polling model alone, no emulator (tests/bench/latency.rs).
+        Some("--model") => latency::print_model(&args[2..]),
         // `cargo bench` passes `--bench`.
         _ => bench(),
     }
@@ -467,140 +473,6 @@ impl Report {
     }
 }
 
-struct LatencyRun {
-    label: String,
-    /// poll_interval_seen, seconds.
-    period: f64,
-    logins: usize,
-    failed: usize,
-    p50: f64,
-    p99: f64,
-    max: f64,
-    req_per_login: f64,
-    tracks_per_login: f64,
-    rate: f64,
-    rate_seen: f64,
-    handshakes: f64,
-    connections: f64,
-    wall: f64,
-}
-
-/// The module's default `login.poll_interval_seen`, read from the library itself.
-fn default_seen() -> Duration {
-    let minimal = "[service]\ncredentials = \"/x.pem\"\n[users]\n";
-    pam_passbyme::config::Config::parse(Path::new("/default.toml"), minimal)
-        .map(|c| c.login.poll_interval_seen)
-        .unwrap_or(Duration::from_millis(180))
-}
-
-/// Figure 1–3 for one `poll_interval_seen`: `n` logins, `conc` at a time, distinct users,
-/// the realistic phone.
-fn latency_run(
-    emu: &Emulator,
-    work: &Path,
-    module: &Path,
-    shm: &Path,
-    seen: Option<&str>,
-    n: usize,
-    conc: usize,
-) -> LatencyRun {
-    let tag = seen.unwrap_or("default");
-    let label = match seen {
-        Some(s) => s.to_owned(),
-        None => format!(
-            "{} (default)",
-            pam_passbyme::config::format_duration(default_seen())
-        ),
-    };
-    let users: Vec<(String, String)> = (0..n)
-        .map(|i| {
-            let u = format!("l{}_{i}", tag.replace(|c: char| !c.is_alphanumeric(), ""));
-            let id = format!("{u}+approve+{REALISTIC}@x");
-            (u, id)
-        })
-        .collect();
-    let mut cfg = emu.service_table();
-    cfg += &limits_table(&shm.join(format!("lat-{tag}")), "10m");
-    cfg += "[login]\nprompt = \"info\"\n";
-    if let Some(s) = seen {
-        let _ = writeln!(cfg, "poll_interval_seen = \"{s}\"");
-    }
-    cfg += "[users]\n";
-    for (u, id) in &users {
-        let _ = writeln!(cfg, "{u} = \"{id}\"");
-    }
-    let setup = Setup::new(&work.join(format!("lat-{tag}")), module, &cfg);
-    emu.reset_stats();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, i32, u64)>> = Mutex::new(Vec::new());
-    let t = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..conc.min(n) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let (rc, at, _) = login(&setup.confdir, &users[i].0);
-                results.lock().unwrap().push((i, rc, at));
-            });
-        }
-    });
-    let wall = t.elapsed().as_secs_f64();
-    let (connections, handshakes, _) = emu.stats();
-    let msgs = emu.messages_by_id();
-    let results = results.into_inner().unwrap();
-    let mut lat = Vec::new();
-    let (mut failed, mut requests, mut tracks) = (0usize, 0u64, 0u64);
-    let (mut wait_s, mut seen_tracks_est, mut seen_s) = (0.0, 0.0, 0.0);
-    for (i, rc, at) in &results {
-        let m = msgs.get(&users[*i].1).and_then(|l| l.last());
-        let (Some(m), 0) = (m, *rc) else {
-            failed += 1;
-            continue;
-        };
-        let (Some(approved), Some(sent)) = (reached_ms(m, "APPROVED"), m["sentAtMs"].as_f64())
-        else {
-            failed += 1;
-            continue;
-        };
-        let decided = *at as f64 / 1000.0;
-        lat.push(decided - approved);
-        let (s, tr, c) = requests_of(m);
-        requests += s + tr + c;
-        tracks += tr;
-        wait_s += (decided - sent) / 1000.0;
-        if let Some(seen_at) = reached_ms(m, "SEEN") {
-            // Polls before SEEN: one per poll_interval (1 s) from the send.
-            let before = ((seen_at - sent) / 1000.0).floor();
-            seen_tracks_est += (tr as f64 - before).max(0.0);
-            seen_s += (decided - seen_at) / 1000.0;
-        }
-    }
-    let lat = sorted(lat);
-    let ok = results.len() - failed;
-    let period = seen
-        .and_then(|s| s.strip_suffix("ms"))
-        .and_then(|ms| ms.parse::<f64>().ok())
-        .map_or(default_seen().as_secs_f64(), |ms| ms / 1000.0);
-    LatencyRun {
-        label,
-        period,
-        logins: results.len(),
-        failed,
-        p50: pct(&lat, 50.0),
-        p99: pct(&lat, 99.0),
-        max: lat.last().copied().unwrap_or(f64::NAN),
-        req_per_login: requests as f64 / ok.max(1) as f64,
-        tracks_per_login: tracks as f64 / ok.max(1) as f64,
-        rate: tracks as f64 / wait_s,
-        rate_seen: seen_tracks_est / seen_s,
-        handshakes: handshakes as f64 / results.len() as f64,
-        connections: connections as f64 / results.len() as f64,
-        wall,
-    }
-}
-
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -678,87 +550,9 @@ fn bench() {
 
     let mut rep = Report::default();
 
-    // 1–3: latency, request rate, handshakes, at several poll_interval_seen settings
-    // ("default" = the key left out of the config).
-    let sweep = std::env::var("PBM_BENCH_SWEEP").unwrap_or_else(|_| {
-        if quick {
-            "100ms,default,500ms".into()
-        } else {
-            "100ms,default,200ms,250ms,500ms".into()
-        }
-    });
-    let mut runs = Vec::new();
-    for seen in sweep.split(',').map(str::trim) {
-        let seen = (seen != "default").then_some(seen);
-        eprintln!(
-            "bench: latency run, poll_interval_seen = {}, {n_lat} logins, {conc} at a time",
-            seen.unwrap_or("default")
-        );
-        runs.push(latency_run(&emu, &work, &module, &shm, seen, n_lat, conc));
-    }
-    let mut t = String::from(
-        "| poll_interval_seen | logins (failed) | approval→decision p50 / p99 / max | model p50 / p99 | requests per login (GETs) | req/s while waiting (after SEEN) | model req/s | TLS handshakes per login | wall |\n|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in &runs {
-        let _ = writeln!(
-            t,
-            "| {} | {} ({}) | {:.0} / {:.0} / {:.0} ms | {:.0} / {:.0} ms | {:.1} ({:.1}) | {:.2} ({:.2}) | {:.2} | {:.2} | {:.0} s |",
-            r.label,
-            r.logins,
-            r.failed,
-            r.p50,
-            r.p99,
-            r.max,
-            r.period * 500.0,
-            r.period * 990.0,
-            r.req_per_login,
-            r.tracks_per_login,
-            r.rate,
-            r.rate_seen,
-            (2.0 + 3.0 / r.period) / 5.0,
-            r.handshakes,
-            r.wall
-        );
-    }
-    rep.sections.push(format!(
-        "### Figures 1–3 by poll interval after SEEN\n\nEach row: {n_lat} logins, {conc} at a time, distinct users, phone `+approve+{REALISTIC}` (NOTIFIED 0.3 s, DOWNLOADED 1 s, SEEN 2 s, answer uniform in 2–8 s), `prompt = \"info\"`, `poll_interval` 1 s (default) before SEEN. Approval moment = emulator's `sentAtMs + atMs(APPROVED)`; decision = wall clock when `pam_authenticate` returned (same clock, ms resolution on the emulator side). Requests from the emulator's per-message counters; the rate is GETs ÷ (decision − send), pooled; \"after SEEN\" counts the GETs after the first poll that could see SEEN ÷ (decision − SEEN). Model (see the analysis): latency uniform in [0, P] after the approval, so p50 = P/2 and p99 = 0.99 P; GETs = 2 before SEEN + (D − 2 s)/P over a wait of D, D uniform in 2–8 s, so (2 + 3 s/P) ÷ 5 s.\n\n{t}"
-    ));
-    let d = runs
-        .iter()
-        .find(|r| r.label.contains("default"))
-        .unwrap_or(&runs[0]);
-    rep.row(
-        "1. approval → PAM decision, p50 / p99 / max (default poll interval after SEEN)",
-        format!(
-            "{:.0} / {:.0} / {:.0} ms over {} logins ({} failed)",
-            d.p50,
-            d.p99,
-            d.max,
-            d.logins - d.failed,
-            d.failed
-        ),
-        "≤ 100 / ≤ 250 ms",
-        Some(d.p50 <= 100.0 && d.p99 <= 250.0 && d.failed == 0),
-    );
-    rep.row(
-        "2. requests per login; average rate while waiting (default)",
-        format!(
-            "{:.1} per login (1 POST + {:.1} GETs); {:.2} req/s ({:.2} after SEEN)",
-            d.req_per_login, d.tracks_per_login, d.rate, d.rate_seen
-        ),
-        "≤ 2 req/s",
-        Some(d.rate <= 2.0),
-    );
-    let hs: f64 = runs.iter().map(|r| r.handshakes).sum::<f64>() / runs.len() as f64;
-    rep.row(
-        "3. TLS handshakes per login",
-        format!(
-            "{hs:.2} (TCP connections per login {:.2})",
-            runs.iter().map(|r| r.connections).sum::<f64>() / runs.len() as f64
-        ),
-        "1",
-        Some((hs - 1.0).abs() < 1e-9),
-    );
+    // 1–3: latency, request rate, handshakes, over randomised phones, for each schedule of
+    // PBM_BENCH_SWEEP (tests/bench/latency.rs).
+    latency::figures(&emu, &work, &module, &shm, &mut rep, n_lat, conc, quick);
 
     // 4: cold time to push.
     eprintln!("bench: cold time to push, {n_cold} new processes");

@@ -219,3 +219,51 @@ fn help_at_every_level() {
         assert!(out.contains("Usage: passbyme"), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn emulator_takes_decimal_durations() {
+    // `--after 0.5s` is accepted and means 500 ms: the phone answers exactly then.
+    let emu = Emulator::start_with(&["--answer", "approve", "--after", "0.5s"]);
+    let c = cfg(&emu);
+    let (code, out, err) = passbyme(&["--config", &c, "send", "--to", "d@x", "--wait"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("d@x  APPROVED"), "{out}");
+    // A decimal tag too: `after=0.75s` is 750 ms.
+    let (code, out, err) = passbyme(&["--config", &c, "send", "--to", "e+after=0.75s@x", "--wait"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let at = |id: &str| {
+        emu.messages()
+            .iter()
+            .find(|m| m["recipients"][0]["userId"] == id)
+            .and_then(|m| {
+                m["recipients"][0]["history"]
+                    .as_array()
+                    .and_then(|h| h.iter().find(|e| e["status"] == "APPROVED"))
+                    .and_then(|e| e["atMs"].as_u64())
+            })
+    };
+    assert_eq!(at("d@x"), Some(500));
+    assert_eq!(at("e+after=0.75s@x"), Some(750));
+    // Garbage is refused with the parser's reason, before anything starts.
+    let dir = crate::util::TempDir::new("emu-bad");
+    let state = dir.path().join("state");
+    for (after, why) in [
+        ("0.5ms", "finer than a millisecond"),
+        ("-0.5s", "is not a duration"),
+        ("NaNs", "is not a duration"),
+        ("99999999999999999999s", "too long"),
+    ] {
+        let (code, _, err) = passbyme(&[
+            "emulator",
+            "--state-dir",
+            state.to_str().unwrap(),
+            &format!("--after={after}"),
+        ]);
+        assert_eq!(code, 2, "{after}: {err}");
+        assert!(err.contains(why), "{after}: {err}");
+    }
+    assert!(
+        !state.exists(),
+        "a refused flag must not create the state directory"
+    );
+}

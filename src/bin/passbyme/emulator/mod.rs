@@ -14,8 +14,9 @@
 //!   non-loopback address works but draws a warning.
 //! - `--state-dir` (required): where the PKI and the ready-made configuration live (below).
 //! - `--answer` (default `approve`): what the phone does for a recipient with no scenario tag.
-//! - `--after` (default `3s`): when the phone answers, counted from the send: `500ms`, `1s`,
-//!   `2m`, or a range `2s..8s` (drawn uniformly, per recipient and message).
+//! - `--after` (default `3s`): when the phone answers, counted from the send: `500ms`, `0.5s`,
+//!   `1s`, `2m`, or a range `2s..8s` or `0.5s..1.5s` (drawn uniformly, per recipient and
+//!   message; millisecond resolution, decimals finer than a millisecond are refused).
 //! - `--admin` (default: none): a plain-HTTP control endpoint (below); loopback addresses only.
 //!
 //! On start it prints to stdout `listening on https://ADDR` (the bound address, so port 0 can
@@ -62,10 +63,15 @@
 //! | time | status |
 //! | --- | --- |
 //! | 0 | `PENDING` |
-//! | min(0.3 s, D/4) | `NOTIFIED` |
-//! | min(1 s, D/2) | `DOWNLOADED` |
-//! | min(2 s, 3D/4) | `SEEN` |
+//! | min(0.3 s, D/4), or `notified=` | `NOTIFIED` |
+//! | min(1 s, D/2), or `downloaded=` | `DOWNLOADED` |
+//! | min(2 s, 3D/4), or `seen=` | `SEEN` |
 //! | D | the answer: `APPROVED` (approve), `DENIED` (deny), the named status (`status=`); nothing (ignore) |
+//!
+//! A `notified=`, `downloaded=` or `seen=` tag puts that step at the given time since the
+//! send, so a benchmark can draw each phone's timeline off any grid; the tagged steps must be
+//! in that order, and an untagged step's default moves only as far as needed to stay in order
+//! with them. A step that would come after the answer never comes (the answer wins).
 //!
 //! The message's expiration (send + `availability`) is the latest point anything happens: a
 //! step or answer that would come later never comes; instead, at expiration, a recipient still
@@ -85,14 +91,16 @@
 //! | tag | effect |
 //! | --- | --- |
 //! | `+approve`, `+deny`, `+ignore` | the answer |
-//! | `+after=DURATION`, `+after=MIN..MAX` | answer delay (`500ms`, `2s`, `1m`, `2s..3s`) |
+//! | `+after=DURATION`, `+after=MIN..MAX` | answer delay (`500ms`, `0.5s`, `2s`, `1m`, `2s..3s`) |
+//! | `+notified=DURATION`, `+downloaded=DURATION`, `+seen=DURATION` | when that step happens, counted from the send (`350ms`, `1.2s`) |
 //! | `+status=NAME` | answer with that status, sent verbatim: any of the 13 names, or anything else for hostile tests (`status=approved`, `status=SEEN`); an unknown string stays forever, a known non-final one is still subject to expiration |
 //! | `+fault=NAME` | fault on every track (`GET`) of the message |
 //! | `+sendfault=NAME` | fault on the send (`POST`); the message is still created |
 //! | `+cancelfault=NAME` | fault on the cancel (`DELETE`); the cancel still happens |
 //!
 //! Examples: `alice+deny@example.com`, `alice+approve+after=500ms@x`, `bob+ignore@x`,
-//! `x+status=NO_DEVICE@y`, `x+after=2s..3s@y`, `x+fault=420:421@y`. A tag of the form
+//! `x+status=NO_DEVICE@y`, `x+after=2s..3s@y`, `x+fault=420:421@y`,
+//! `x+notified=0.4s+downloaded=1.1s+seen=1.5s+after=1.9s@y`. A tag of the form
 //! `key=value` with an unknown key or a bad value is refused (420, code 400); a bare word that
 //! is not `approve`, `deny` or `ignore` is part of the ID and ignored (`alice+work@x`). When
 //! several recipients carry a fault tag for the same call, the first one wins.
@@ -185,7 +193,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "approve")]
     pub answer: Answer,
 
-    /// When the phone answers: a duration (500ms, 3s, 2m) or a range MIN..MAX drawn per message.
+    /// When the phone answers: a duration (500ms, 0.5s, 3s, 2m) or a range MIN..MAX drawn per message.
     #[arg(long, value_name = "DURATION", default_value = "3s")]
     pub after: Delay,
 
@@ -282,22 +290,12 @@ impl fmt::Display for Delay {
     }
 }
 
-/// `500ms`, `3s`, `2m`: a whole number and a unit.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration such as 500ms, 3s or 2m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        _ => return Err(format!("`{s}`: the unit must be ms, s or m")),
-    };
+/// A duration of the emulator's flags and tags: the project's one parser
+/// ([`pam_passbyme::config::parse_duration`]: `500ms`, `0.5s`, `3s`, `2m`), at most a year.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = pam_passbyme::config::parse_duration(s)?;
     if d > Duration::from_secs(366 * 86_400) {
-        return Err(format!("`{s}` is longer than a year"));
+        return Err(format!("`{}` is longer than a year", s.trim()));
     }
     Ok(d)
 }
@@ -598,11 +596,31 @@ mod tests {
                 max: Duration::from_secs(8)
             })
         );
+        // Decimal forms, through the project's one duration parser.
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!("0.5s".parse(), Ok(Delay::fixed(ms(500))));
+        assert_eq!("1.5s".parse(), Ok(Delay::fixed(ms(1500))));
+        assert_eq!("0.25m".parse(), Ok(Delay::fixed(ms(15_000))));
+        assert_eq!("1h".parse(), Ok(Delay::fixed(Duration::from_secs(3600))));
+        assert_eq!(
+            "0.5s..1.25s".parse(),
+            Ok(Delay {
+                min: ms(500),
+                max: ms(1250)
+            })
+        );
         for bad in [
-            "", "3", "s", "1h", "-1s", "1.5s", "8s..2s", "1s..", "999999m",
+            "", "3", "s", "-1s", "-0.5s", "NaNs", "inf", "0.5ms", "1.0005s", "8s..2s", "1s..",
+            "..1s", "999999m", "9000h",
         ] {
             assert!(bad.parse::<Delay>().is_err(), "{bad}");
         }
+        assert!(parse_duration("9000h")
+            .unwrap_err()
+            .contains("longer than a year"));
+        assert!(parse_duration("0.5ms")
+            .unwrap_err()
+            .contains("finer than a millisecond"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{Answer, Delay, Fault};
+use super::{parse_duration, Answer, Delay, Fault};
 
 /// Statuses after which nothing changes: the protocol's final statuses, as the client
 /// library defines them (an unknown string is not final).
@@ -45,7 +45,16 @@ pub struct Scenario {
     pub send_fault: Option<Fault>,
     /// On the cancel (`DELETE`).
     pub cancel_fault: Option<Fault>,
+    /// Times since the send given by `notified=`, `downloaded=`, `seen=` tags (in that
+    /// order); `None` keeps the default step.
+    pub steps: Steps,
 }
+
+/// The phone's progress steps, in order, before the answer.
+pub const STEPS: [&str; 3] = ["NOTIFIED", "DOWNLOADED", "SEEN"];
+
+/// Explicit times for [`STEPS`] (`notified=…`, `downloaded=…`, `seen=…`), each optional.
+pub type Steps = [Option<Duration>; 3];
 
 impl Scenario {
     /// Read the `+tag` parts of the local part of `user_id`.
@@ -60,6 +69,7 @@ impl Scenario {
             fault: None,
             send_fault: None,
             cancel_fault: None,
+            steps: [None; 3],
         };
         let local = user_id.rsplit_once('@').map_or(user_id, |(local, _)| local);
         for tag in local.split('+').skip(1) {
@@ -72,16 +82,38 @@ impl Scenario {
                     _ => {} // an ordinary part of the ID, such as alice+work@x
                 },
                 Some(("after", v)) => s.after = v.parse().map_err(bad)?,
+                Some((step @ ("notified" | "downloaded" | "seen"), v)) => {
+                    let i = STEPS
+                        .iter()
+                        .position(|n| n.eq_ignore_ascii_case(step))
+                        .unwrap_or(0);
+                    s.steps[i] = Some(parse_duration(v).map_err(bad)?);
+                }
                 Some(("status", v)) if !v.is_empty() => s.outcome = Outcome::Status(v.to_owned()),
                 Some(("fault", v)) => s.fault = Some(v.parse().map_err(bad)?),
                 Some(("sendfault", v)) => s.send_fault = Some(v.parse().map_err(bad)?),
                 Some(("cancelfault", v)) => s.cancel_fault = Some(v.parse().map_err(bad)?),
                 Some((key, _)) => {
                     return Err(bad(format!(
-                    "unknown scenario key `{key}` (after, status, fault, sendfault, cancelfault)"
+                    "unknown scenario key `{key}` (after, notified, downloaded, seen, status, fault, sendfault, cancelfault)"
                 )))
                 }
             }
+        }
+        // Explicit steps keep the phone's order (the last tag of a kind has won above).
+        let given: Vec<(&str, Duration)> = STEPS
+            .iter()
+            .zip(s.steps)
+            .filter_map(|(n, t)| t.map(|t| (*n, t)))
+            .collect();
+        if let Some(w) = given.windows(2).find(|w| w[0].1 > w[1].1) {
+            return Err(format!(
+                "recipient `{user_id}`: {} at {:?} comes after {} at {:?} (steps go NOTIFIED, DOWNLOADED, SEEN)",
+                w[0].0.to_lowercase(),
+                w[0].1,
+                w[1].0.to_lowercase(),
+                w[1].1
+            ));
         }
         Ok(s)
     }
@@ -97,26 +129,47 @@ fn expired(status: &str) -> Option<&'static str> {
     }
 }
 
-/// The status changes a recipient goes through if left alone: (time since send, status).
-/// `delay` is the answer time, `expiry` the message's availability.
-pub fn timeline(outcome: &Outcome, delay: Duration, expiry: Duration) -> Vec<(Duration, String)> {
-    let steps = [
-        (Duration::from_millis(300).min(delay / 4), "NOTIFIED"),
-        (Duration::from_secs(1).min(delay / 2), "DOWNLOADED"),
-        (Duration::from_secs(2).min(delay * 3 / 4), "SEEN"),
+/// When each of [`STEPS`] happens: the explicit time of a `notified=`/`downloaded=`/`seen=`
+/// tag, else the default (min(0.3 s, D/4), min(1 s, D/2), min(2 s, 3D/4) for the answer time
+/// D), a default moved only as far as needed to keep the order with the explicit ones.
+pub fn step_times(steps: &Steps, delay: Duration) -> [Duration; 3] {
+    let default = [
+        Duration::from_millis(300).min(delay / 4),
+        Duration::from_secs(1).min(delay / 2),
+        Duration::from_secs(2).min(delay * 3 / 4),
     ];
-    let mut events = vec![(Duration::ZERO, "PENDING".to_owned())];
-    for (at, status) in steps {
-        if at < expiry {
-            events.push((at, status.to_owned()));
+    std::array::from_fn(|i| match steps[i] {
+        Some(t) => t,
+        None => {
+            let lo = steps[..i].iter().flatten().max().copied();
+            let hi = steps[i + 1..].iter().flatten().min().copied();
+            let t = lo.map_or(default[i], |lo| default[i].max(lo));
+            hi.map_or(t, |hi| t.min(hi))
         }
-    }
+    })
+}
+
+/// The status changes a recipient goes through if left alone: (time since send, status).
+/// `delay` is the answer time, `expiry` the message's availability. A step that would come
+/// after the answer never comes.
+pub fn timeline(
+    outcome: &Outcome,
+    steps: &Steps,
+    delay: Duration,
+    expiry: Duration,
+) -> Vec<(Duration, String)> {
     let answer = match outcome {
         Outcome::Approve => Some("APPROVED"),
         Outcome::Deny => Some("DENIED"),
         Outcome::Ignore => None,
         Outcome::Status(s) => Some(s.as_str()),
     };
+    let mut events = vec![(Duration::ZERO, "PENDING".to_owned())];
+    for (at, status) in step_times(steps, delay).into_iter().zip(STEPS) {
+        if at < expiry && (answer.is_none() || at <= delay) {
+            events.push((at, status.to_owned()));
+        }
+    }
     if let Some(answer) = answer.filter(|_| delay <= expiry) {
         events.push((delay, answer.to_owned()));
     }
@@ -152,7 +205,12 @@ pub struct Recipient {
 impl Recipient {
     /// Every status change up to `now`, forced answers included.
     fn events(&self, expiry: Duration, now: Duration) -> Vec<(Duration, String)> {
-        let mut events = timeline(&self.scenario.outcome, self.delay, expiry);
+        let mut events = timeline(
+            &self.scenario.outcome,
+            &self.scenario.steps,
+            self.delay,
+            expiry,
+        );
         if let Some((at, status)) = &self.forced {
             events.retain(|(t, _)| t <= at);
             events.push((*at, status.clone()));
@@ -385,7 +443,7 @@ mod tests {
     const S: fn(u64) -> Duration = Duration::from_secs;
 
     fn at(outcome: Outcome, delay: Duration, expiry: Duration, t: Duration) -> String {
-        status_at(&timeline(&outcome, delay, expiry), t).to_owned()
+        status_at(&timeline(&outcome, &[None; 3], delay, expiry), t).to_owned()
     }
 
     #[test]
@@ -526,6 +584,100 @@ mod tests {
         assert_eq!(defaults.outcome, Outcome::Ignore);
     }
 
+    #[test]
+    fn timeline_tags_set_each_step() {
+        let s = scenario("t+notified=0.35s+downloaded=1200ms+seen=1.9s+after=2.45s@x").unwrap();
+        assert_eq!(s.steps, [Some(MS(350)), Some(MS(1200)), Some(MS(1900))]);
+        assert_eq!(s.after, Delay::fixed(MS(2450)));
+        let tl = timeline(&s.outcome, &s.steps, MS(2450), S(300));
+        let want: Vec<(Duration, String)> = [
+            (0, "PENDING"),
+            (350, "NOTIFIED"),
+            (1200, "DOWNLOADED"),
+            (1900, "SEEN"),
+            (2450, "APPROVED"),
+        ]
+        .iter()
+        .map(|&(t, st)| (MS(t), st.to_owned()))
+        .collect();
+        assert_eq!(tl, want);
+        // Off the default grid: SEEN at 1.275 s, answered 425 ms later.
+        let st = |t| status_at(&tl, MS(t)).to_owned();
+        assert_eq!(
+            [
+                st(349),
+                st(350),
+                st(1199),
+                st(1200),
+                st(1899),
+                st(1900),
+                st(2449),
+                st(2450)
+            ],
+            [
+                "PENDING",
+                "NOTIFIED",
+                "NOTIFIED",
+                "DOWNLOADED",
+                "DOWNLOADED",
+                "SEEN",
+                "SEEN",
+                "APPROVED"
+            ]
+        );
+        // The last tag of a kind wins, as for the other tags.
+        assert_eq!(
+            scenario("t+seen=1s+seen=1.5s@x").unwrap().steps[2],
+            Some(MS(1500))
+        );
+    }
+
+    #[test]
+    fn timeline_tags_keep_the_order() {
+        // One step given: the defaults around it move just enough to keep the order.
+        let only_seen = [None, None, Some(MS(500))];
+        assert_eq!(step_times(&only_seen, S(4)), [MS(300), MS(500), MS(500)]);
+        let late_notified = [Some(S(5)), None, None];
+        assert_eq!(step_times(&late_notified, S(8)), [S(5), S(5), S(5)]);
+        assert_eq!(step_times(&[None; 3], S(4)), [MS(300), S(1), S(2)]);
+        // Steps after the answer never come; an ignored message goes through all of them.
+        let steps = [Some(MS(100)), Some(MS(900)), Some(S(3))];
+        let tl = timeline(&Outcome::Approve, &steps, S(2), S(300));
+        assert_eq!(
+            tl.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+            ["PENDING", "NOTIFIED", "DOWNLOADED", "APPROVED"]
+        );
+        let tl = timeline(&Outcome::Ignore, &steps, S(2), S(300));
+        assert_eq!(status_at(&tl, S(4)), "SEEN");
+        assert_eq!(status_at(&tl, S(300)), "NOT_SEEN");
+        // Expiration still wins over a late step.
+        let tl = timeline(&Outcome::Ignore, &steps, S(2), S(2));
+        assert_eq!(status_at(&tl, S(2)), "NOT_SEEN");
+        // Out of order, or not a duration: the tag is refused, naming the steps.
+        let e = scenario("t+seen=1s+downloaded=2s@x").unwrap_err();
+        assert!(e.contains("downloaded at 2s comes after seen at 1s"), "{e}");
+        for bad in [
+            "t+seen=soon@x",
+            "t+notified=-1s@x",
+            "t+downloaded=0.5ms@x",
+            "t+seen=@x",
+        ] {
+            assert!(scenario(bad).is_err(), "{bad}");
+        }
+        // Through the message: the session shows the tagged statuses.
+        let mut m = message(Outcome::Approve, MS(2450));
+        m.recipients[0].scenario.steps = [Some(MS(350)), Some(MS(1200)), Some(MS(1900))];
+        assert_eq!(
+            m.session_at(MS(1250))["recipients"][0]["status"],
+            "DOWNLOADED"
+        );
+        assert_eq!(m.session_at(MS(1950))["recipients"][0]["status"], "SEEN");
+        assert_eq!(
+            m.session_at(MS(2450))["recipients"][0]["status"],
+            "APPROVED"
+        );
+    }
+
     fn message(outcome: Outcome, delay: Duration) -> Message {
         let scenario = Scenario {
             outcome,
@@ -533,6 +685,7 @@ mod tests {
             fault: None,
             send_fault: None,
             cancel_fault: None,
+            steps: [None; 3],
         };
         Message {
             id: "abc".into(),
