@@ -120,9 +120,11 @@ cat >"$work/ring.supp" <<'SUPP'
 }
 SUPP
 cargo build --locked --quiet
+# In the tests' private namespace: the module maps only users the user database knows, and
+# the test adds its users to private copies of /etc/passwd and /etc/group there.
 PBM_VALGRIND=1 PBM_CHILD=1 \
 CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 --suppressions=$work/ring.supp --log-file=$work/valgrind.%p.log" \
-    cargo test --locked --quiet --test integration -- \
+    tests/private-dev.sh cargo test --locked --quiet --test integration -- \
     --exact hardening::valgrind_login_loop --ignored --test-threads=1
 # One log per traced process (the test binary; a forked child before its exec leaves an
 # empty one). Each summary must show 0 errors and nothing definitely lost.
