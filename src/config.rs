@@ -1045,4 +1045,94 @@ mod tests {
             Limits::GRACE_RANGE
         )));
     }
+
+    /// The text the man page gives `key` after `.BR key " (`, up to `)"`, and the first value
+    /// after the next `Default:` (with any `.B`/`.BR`/`.I`/`.IR` and the final period removed).
+    fn man_entry<'a>(man: &'a str, key: &str) -> (&'a str, &'a str) {
+        let head = format!("\n.BR {key} \" (");
+        let at = man
+            .find(&head)
+            .unwrap_or_else(|| panic!("{key}: not in the man page"))
+            + head.len();
+        let kind = &man[at..at + man[at..].find(")\"").unwrap()];
+        let after = &man[at + man[at..].find("Default:").unwrap() + "Default:".len()..];
+        let value = after
+            .split_whitespace()
+            .find(|w| !w.starts_with('.'))
+            .unwrap()
+            .trim_end_matches(['.', ','])
+            .trim_start_matches("\\(dq");
+        (kind, value)
+    }
+
+    #[test]
+    fn the_man_page_states_the_same_ranges_and_defaults() {
+        let man = include_str!("../packaging/passbyme.toml.5");
+        let durations = [
+            (
+                "connect_timeout",
+                Service::CONNECT_TIMEOUT_RANGE,
+                client::DEFAULT_CONNECT_TIMEOUT,
+            ),
+            (
+                "request_timeout",
+                Service::REQUEST_TIMEOUT_RANGE,
+                client::DEFAULT_REQUEST_TIMEOUT,
+            ),
+            ("timeout", Login::TIMEOUT_RANGE, Login::DEFAULT_TIMEOUT),
+            (
+                "poll_interval",
+                Login::POLL_INTERVAL_RANGE,
+                Login::DEFAULT_POLL_INTERVAL,
+            ),
+            (
+                "poll_interval_seen",
+                Login::POLL_INTERVAL_RANGE,
+                Login::DEFAULT_POLL_INTERVAL_SEEN,
+            ),
+            (
+                "poll_fast_after",
+                Login::POLL_FAST_AFTER_RANGE,
+                Login::DEFAULT_POLL_FAST_AFTER,
+            ),
+            (
+                "poll_slow_after",
+                Login::POLL_SLOW_AFTER_RANGE,
+                Login::DEFAULT_POLL_SLOW_AFTER,
+            ),
+            ("window", Limits::WINDOW_RANGE, Limits::DEFAULT_WINDOW),
+            ("lockout", Limits::LOCKOUT_RANGE, Limits::DEFAULT_LOCKOUT),
+            ("grace", Limits::GRACE_RANGE, Limits::DEFAULT_GRACE),
+        ];
+        for (key, range, default) in durations {
+            let (kind, value) = man_entry(man, key);
+            let (min, max) = kind
+                .rsplit_once(' ')
+                .and_then(|(rest, max)| rest.strip_suffix(" to").map(|r| (r, max)))
+                .and_then(|(rest, max)| Some((rest.rsplit(' ').next()?, max)))
+                .unwrap_or_else(|| panic!("{key}: {kind:?}"));
+            assert_eq!(parse_duration(min), Ok(range.min), "{key}: {kind}");
+            assert_eq!(parse_duration(max), Ok(range.max), "{key}: {kind}");
+            assert_eq!(parse_duration(value), Ok(default), "{key}: default {value}");
+        }
+        let counts = [
+            (
+                "max_pushes",
+                (1, MAX_PUSHES_BOUND),
+                Limits::DEFAULT_MAX_PUSHES,
+            ),
+            (
+                "lockout_after",
+                (0, LOCKOUT_AFTER_BOUND),
+                Limits::DEFAULT_LOCKOUT_AFTER,
+            ),
+        ];
+        for (key, (min, max), default) in counts {
+            let (kind, value) = man_entry(man, key);
+            assert_eq!(kind, format!("integer, {min} to {max}"), "{key}");
+            assert_eq!(value, default.to_string(), "{key}");
+        }
+        let (_, state_dir) = man_entry(man, "state_dir");
+        assert_eq!(state_dir, Limits::DEFAULT_STATE_DIR);
+    }
 }
