@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{self, Prompt};
+use crate::config::{self, Login, Prompt};
+use crate::duration::parse_duration;
 
 /// Parsed module arguments; each overrides the file where set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,10 +46,12 @@ impl Args {
                     )
                 }
                 ("timeout", Some(v)) => {
-                    let d = config::parse_duration(v)
-                        .map_err(|e| format!("argument 'timeout': {e}"))?;
-                    if d < Duration::from_secs(5) || d > Duration::from_secs(600) {
-                        return Err(format!("argument 'timeout={v}': outside 5s to 10m"));
+                    let d = parse_duration(v).map_err(|e| format!("argument 'timeout': {e}"))?;
+                    if !Login::TIMEOUT_RANGE.contains(d) {
+                        return Err(format!(
+                            "argument 'timeout={v}': outside {}",
+                            Login::TIMEOUT_RANGE
+                        ));
                     }
                     out.timeout = Some(d);
                 }
@@ -94,6 +97,7 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn good_and_bad_arguments() {
@@ -157,6 +161,35 @@ mod tests {
             let e = Args::parse(&[arg]).unwrap_err();
             assert!(e.starts_with("argument 'timeout"), "{arg}: {e}");
             assert!(e.contains(want), "{arg}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_timeout_argument_and_the_file_share_one_range() {
+        let file = |v: &str| {
+            let text =
+                format!("[service]\ncredentials = \"/a\"\n[login]\ntimeout = \"{v}\"\n[users]\n");
+            Config::parse(std::path::Path::new("/c.toml"), &text).map(|c| c.login.timeout)
+        };
+        let r = Login::TIMEOUT_RANGE;
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
+        let one = Duration::from_millis(1);
+        for (d, ok) in [
+            (r.min, true),
+            (r.max, true),
+            (r.min - one, false),
+            (r.max + one, false),
+        ] {
+            let v = ms(d);
+            let arg = Args::parse(&[format!("timeout={v}")]).map(|a| a.timeout);
+            assert_eq!(arg.is_ok(), ok, "timeout={v}: {arg:?}");
+            assert_eq!(file(&v).is_ok(), ok, "login.timeout = {v}");
+            if !ok {
+                assert_eq!(
+                    arg.unwrap_err(),
+                    format!("argument 'timeout={v}': outside {r}")
+                );
+            }
         }
     }
 }

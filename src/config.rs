@@ -1,178 +1,33 @@
 //! The configuration file (`/etc/passbyme/passbyme.toml` unless `config=` says otherwise):
-//! TOML parsed strictly into raw structs, then validated into types that cannot be wrong.
-//! Files are opened once and checked on the open descriptor.
+//! data only. TOML is parsed strictly into raw structs, then validated into types that cannot
+//! be wrong; each default and range is stated once, next to its field. The file is read with
+//! the rules of [`crate::files`]; the files it names are read by [`crate::connect`].
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::client::{self, Client, Credentials};
-use crate::limiter::{Concurrent, Limits};
+use crate::client;
+use crate::duration::{format_duration, parse_duration, Range};
+use crate::files::{self, Secrecy};
+use crate::limiter::{
+    Concurrent, Limits, LOCKOUT_AFTER_BOUND, LOCKOUT_AFTER_USER_BOUND, MAX_PUSHES_BOUND,
+};
+use crate::template::check_template;
+
+pub use crate::files::Error;
 
 /// Where the module and the `passbyme` command look by default.
 pub const DEFAULT_PATH: &str = "/etc/passbyme/passbyme.toml";
 /// The largest configuration file read.
 pub const MAX_CONFIG_FILE: u64 = 64 * 1024;
-/// The placeholders a subject or body template may use.
-pub const PLACEHOLDERS: [&str; 7] = ["user", "host", "service", "rhost", "tty", "time", "code"];
-
-/// A configuration problem, naming the file and the key or rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    /// The file concerned.
-    pub path: PathBuf,
-    /// What is wrong, e.g. `login.timeout: must be at least 5s`.
-    pub message: String,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
-    }
-}
-
-impl std::error::Error for Error {}
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
-    Error {
-        path: path.to_owned(),
-        message: message.into(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Safe file access
-
-/// Who may read a file: a secret must not be readable by group or others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secrecy {
-    /// Group/others may read it (but never write it).
-    Public,
-    /// Only the owner may read it.
-    Secret,
-}
-
-/// Opens `path` once and checks, on the open descriptor: absolute path, not a symlink, a
-/// regular file, owned by root (or by the effective user, for the `passbyme` command run
-/// by someone else), not writable by group or others, not readable by them if secret, at
-/// most `max` bytes. Returns the content.
-pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
-    read_checked_meta(path, secrecy, max).map(|(content, _)| content)
-}
-
-/// Checks every directory above `path`, as sshd's StrictModes does: each must be owned by
-/// root (or by the effective user) and writable by nobody else. A root-owned directory
-/// with the sticky bit (`/tmp`) passes: others may add entries there, but not rename or
-/// remove root's. Symbolic links in the directory part are resolved first, so the
-/// directories checked are the ones the file is really in.
-pub fn check_parents(path: &Path) -> Result<(), Error> {
-    let Some(parent) = path.parent() else {
-        return Ok(());
-    };
-    let real = std::fs::canonicalize(parent).map_err(|e| err(parent, e.to_string()))?;
-    let euid = crate::os::euid();
-    for dir in real.ancestors() {
-        let meta = std::fs::symlink_metadata(dir).map_err(|e| err(dir, e.to_string()))?;
-        let mode = meta.mode();
-        let sticky = mode & 0o1000 != 0;
-        if meta.uid() != 0 && meta.uid() != euid {
-            return Err(err(
-                path,
-                format!(
-                    "its directory {} is owned by uid {}, not by root (refused)",
-                    dir.display(),
-                    meta.uid()
-                ),
-            ));
-        }
-        if mode & 0o022 != 0 && !(sticky && meta.uid() == 0) {
-            return Err(err(
-                path,
-                format!(
-                    "its directory {} is writable by group or others (mode {:04o}; refused)",
-                    dir.display(),
-                    mode & 0o7777
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// [`read_checked`], also returning the metadata of the descriptor that was read.
-fn read_checked_meta(
-    path: &Path,
-    secrecy: Secrecy,
-    max: u64,
-) -> Result<(Zeroizing<Vec<u8>>, std::fs::Metadata), Error> {
-    if !path.is_absolute() {
-        return Err(err(path, "the path must be absolute"));
-    }
-    check_parents(path)?;
-    let file = File::options()
-        .read(true)
-        // No symlinks; O_NONBLOCK so a FIFO in place of the file cannot hang the login.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => err(path, "is a symbolic link (refused)"),
-            _ => err(path, e.to_string()),
-        })?;
-    let meta = file.metadata().map_err(|e| err(path, e.to_string()))?;
-    if !meta.file_type().is_file() {
-        return Err(err(path, "is not a regular file (refused)"));
-    }
-    let euid = crate::os::euid();
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(err(
-            path,
-            format!("is owned by uid {}, not by root (refused)", meta.uid()),
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(err(
-            path,
-            format!(
-                "is writable by group or others (mode {:04o}; refused)",
-                meta.mode() & 0o7777
-            ),
-        ));
-    }
-    if secrecy == Secrecy::Secret {
-        check_secret(path, &meta)?;
-    }
-    if meta.len() > max {
-        return Err(err(path, format!("is larger than {max} bytes (refused)")));
-    }
-    let mut buf = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| err(path, e.to_string()))?;
-    if buf.len() as u64 > max {
-        return Err(err(path, format!("is larger than {max} bytes (refused)")));
-    }
-    Ok((buf, meta))
-}
-
-/// The secrecy rule on metadata already read: not readable by group or others.
-fn check_secret(path: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
-    if meta.mode() & 0o044 != 0 {
-        return Err(err(
-            path,
-            format!(
-                "holds a secret but is readable by group or others (mode {:04o}; refused, use chmod 600)",
-                meta.mode() & 0o7777
-            ),
-        ));
-    }
-    Ok(())
+    Error::new(path, message)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -299,7 +154,7 @@ pub enum Local {
 /// The service settings.
 #[derive(Debug, Clone)]
 pub struct Service {
-    /// `host:port` of the service. Default `auth-sp.passbyme.com:443`.
+    /// `host:port` of the service. Defaults to [`client::DEFAULT_ADDRESS`].
     pub address: String,
     /// The credentials PEM (chain, and the key unless `key` is set).
     pub credentials: PathBuf,
@@ -311,10 +166,21 @@ pub struct Service {
     pub ca_bundle: Option<PathBuf>,
     /// An HTTP CONNECT proxy; never taken from the environment.
     pub proxy: Option<String>,
-    /// Default 5s.
+    /// Time to connect (TCP and TLS). Defaults to [`client::DEFAULT_CONNECT_TIMEOUT`];
+    /// within [`Service::CONNECT_TIMEOUT_RANGE`].
     pub connect_timeout: Duration,
-    /// Default 10s.
+    /// Time for one whole request. Defaults to [`client::DEFAULT_REQUEST_TIMEOUT`]; within
+    /// [`Service::REQUEST_TIMEOUT_RANGE`].
     pub request_timeout: Duration,
+}
+
+impl Service {
+    /// The values `service.connect_timeout` accepts: 100ms to 1m.
+    pub const CONNECT_TIMEOUT_RANGE: Range =
+        Range::new(Duration::from_millis(100), Duration::from_secs(60));
+    /// The values `service.request_timeout` accepts: 100ms to 2m.
+    pub const REQUEST_TIMEOUT_RANGE: Range =
+        Range::new(Duration::from_millis(100), Duration::from_secs(120));
 }
 
 /// The key's password. `Debug` never shows it.
@@ -341,34 +207,63 @@ impl fmt::Debug for Password {
 /// The login settings.
 #[derive(Debug, Clone)]
 pub struct Login {
-    /// How long to wait for an answer. Default 60s, below sshd's LoginGraceTime of 120s.
+    /// How long to wait for an answer. Defaults to [`Login::DEFAULT_TIMEOUT`], within
+    /// [`Login::TIMEOUT_RANGE`] (in the file and in the `timeout=` module argument).
     pub timeout: Duration,
-    /// Seconds the message stays available on the service. Default: the timeout.
+    /// Seconds the message stays available on the service, at least 1. Defaults to the
+    /// timeout (rounded down to whole seconds).
     pub availability: u64,
     /// `availability` was written in the file (else it follows the timeout, also when a
     /// module argument changes the timeout).
     pub availability_set: bool,
     /// Time between polls while no answer can come yet (before `poll_fast_after`, unless the
     /// phone already shows SEEN), and the longest interval the slow-down of long waits
-    /// reaches. Default 1s. The schedule is `login::Schedule`.
+    /// reaches. Defaults to [`Login::DEFAULT_POLL_INTERVAL`], within
+    /// [`Login::POLL_INTERVAL_RANGE`]. The schedule is `login::Schedule`.
     pub poll_interval: Duration,
     /// Time between polls while an answer can come: from `poll_fast_after` after the push
-    /// (or SEEN, if earlier) until `poll_slow_after`. Default 180ms: approval → decision
-    /// p50 ≈ 90 ms, p99 ≈ 180 ms (BENCHMARKS.md).
+    /// (or SEEN, if earlier) until `poll_slow_after`. Defaults to
+    /// [`Login::DEFAULT_POLL_INTERVAL_SEEN`], within [`Login::POLL_INTERVAL_RANGE`]; it bounds
+    /// how long an approval waits to be noticed.
     pub poll_interval_seen: Duration,
     /// How long after the push the fast polling starts even if the phone has not shown SEEN:
-    /// the earliest a person can answer. Default 800ms.
+    /// the earliest a person can answer. Defaults to [`Login::DEFAULT_POLL_FAST_AFTER`],
+    /// within [`Login::POLL_FAST_AFTER_RANGE`].
     pub poll_fast_after: Duration,
     /// How long after the push the fast polling starts to slow down, the interval growing in
     /// proportion to the wait (twice as long at twice this time) up to `poll_interval`.
-    /// Default 15s.
+    /// Defaults to [`Login::DEFAULT_POLL_SLOW_AFTER`], within
+    /// [`Login::POLL_SLOW_AFTER_RANGE`].
     pub poll_slow_after: Duration,
-    /// Subject template.
+    /// Subject template ([`crate::template`]). Defaults to [`DEFAULT_SUBJECT`].
     pub subject: String,
-    /// Body template.
+    /// Body template ([`crate::template`]). Defaults to [`DEFAULT_BODY`].
     pub body: String,
-    /// How the terminal is told. Default `enter`.
+    /// How the terminal is told. Defaults to [`Prompt::Enter`].
     pub prompt: Prompt,
+}
+
+impl Login {
+    /// 60s: below sshd's default LoginGraceTime of 120s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The values `login.timeout` and the `timeout=` module argument accept: 5s to 10m.
+    pub const TIMEOUT_RANGE: Range = Range::new(Duration::from_secs(5), Duration::from_secs(600));
+    /// 1s.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+    /// 180ms.
+    pub const DEFAULT_POLL_INTERVAL_SEEN: Duration = Duration::from_millis(180);
+    /// The values `login.poll_interval` and `login.poll_interval_seen` accept: 50ms to 30s.
+    pub const POLL_INTERVAL_RANGE: Range =
+        Range::new(Duration::from_millis(50), Duration::from_secs(30));
+    /// 800ms.
+    pub const DEFAULT_POLL_FAST_AFTER: Duration = Duration::from_millis(800);
+    /// The values `login.poll_fast_after` accepts: 0s to 10m.
+    pub const POLL_FAST_AFTER_RANGE: Range = Range::new(Duration::ZERO, Duration::from_secs(600));
+    /// 15s.
+    pub const DEFAULT_POLL_SLOW_AFTER: Duration = Duration::from_secs(15);
+    /// The values `login.poll_slow_after` accepts: 1s to 10m.
+    pub const POLL_SLOW_AFTER_RANGE: Range =
+        Range::new(Duration::from_secs(1), Duration::from_secs(600));
 }
 
 /// The default subject: the code first, where a glance at the notification sees it.
@@ -413,13 +308,13 @@ pub struct Config {
 impl Config {
     /// Reads and validates `path` with the file rules.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let (bytes, meta) = read_checked_meta(path, Secrecy::Public, MAX_CONFIG_FILE)?;
+        let (bytes, meta) = files::read_checked_meta(path, Secrecy::Public, MAX_CONFIG_FILE)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| err(path, "is not UTF-8 text"))?;
         let config = Config::parse(path, text)?;
         if matches!(config.service.password, Password::Inline(_)) {
             // An inline password makes the config itself a secret: judged on the
             // descriptor just read, not on a second open by path.
-            check_secret(path, &meta).map_err(|e| Error {
+            files::check_secret(path, &meta).map_err(|e| Error {
                 message: format!("{} (it holds service.password)", e.message),
                 ..e
             })?;
@@ -488,20 +383,26 @@ impl Config {
                 path,
                 "service.connect_timeout",
                 rs.connect_timeout,
-                "5s",
-                (0.1, 60.0),
+                client::DEFAULT_CONNECT_TIMEOUT,
+                Service::CONNECT_TIMEOUT_RANGE,
             )?,
             request_timeout: duration(
                 path,
                 "service.request_timeout",
                 rs.request_timeout,
-                "10s",
-                (0.1, 120.0),
+                client::DEFAULT_REQUEST_TIMEOUT,
+                Service::REQUEST_TIMEOUT_RANGE,
             )?,
         };
 
         let rl = raw.login;
-        let timeout = duration(path, "login.timeout", rl.timeout, "60s", (5.0, 600.0))?;
+        let timeout = duration(
+            path,
+            "login.timeout",
+            rl.timeout,
+            Login::DEFAULT_TIMEOUT,
+            Login::TIMEOUT_RANGE,
+        )?;
         let availability = match rl.availability {
             Some(0) => return Err(e("login.availability: must be at least 1 (seconds)".into())),
             Some(a) => a,
@@ -519,29 +420,29 @@ impl Config {
                 path,
                 "login.poll_interval",
                 rl.poll_interval,
-                "1s",
-                (0.05, 30.0),
+                Login::DEFAULT_POLL_INTERVAL,
+                Login::POLL_INTERVAL_RANGE,
             )?,
             poll_interval_seen: duration(
                 path,
                 "login.poll_interval_seen",
                 rl.poll_interval_seen,
-                "180ms",
-                (0.05, 30.0),
+                Login::DEFAULT_POLL_INTERVAL_SEEN,
+                Login::POLL_INTERVAL_RANGE,
             )?,
             poll_fast_after: duration(
                 path,
                 "login.poll_fast_after",
                 rl.poll_fast_after,
-                "800ms",
-                (0.0, 600.0),
+                Login::DEFAULT_POLL_FAST_AFTER,
+                Login::POLL_FAST_AFTER_RANGE,
             )?,
             poll_slow_after: duration(
                 path,
                 "login.poll_slow_after",
                 rl.poll_slow_after,
-                "15s",
-                (1.0, 600.0),
+                Login::DEFAULT_POLL_SLOW_AFTER,
+                Login::POLL_SLOW_AFTER_RANGE,
             )?,
             subject,
             body,
@@ -581,7 +482,6 @@ impl Config {
         };
 
         let rl = raw.limits;
-        let defaults = Limits::default();
         let limits = if rl.enabled == Some(false) {
             None
         } else {
@@ -592,7 +492,7 @@ impl Config {
                         "limits.state_dir: '{d}' is not an absolute path"
                     )))
                 }
-                None => defaults.state_dir.clone(),
+                None => PathBuf::from(Limits::DEFAULT_STATE_DIR),
             };
             // Every count is bounded: the state file must stay below what its reader accepts.
             let count = |key: &str, v: u32, (min, max): (u32, u32)| {
@@ -602,8 +502,7 @@ impl Config {
                     Ok(v)
                 }
             };
-            use crate::limiter::{LOCKOUT_AFTER_BOUND, LOCKOUT_AFTER_USER_BOUND, MAX_PUSHES_BOUND};
-            let max_pushes = rl.max_pushes.unwrap_or(defaults.max_pushes);
+            let max_pushes = rl.max_pushes.unwrap_or(Limits::DEFAULT_MAX_PUSHES);
             if max_pushes == 0 {
                 return Err(e("limits.max_pushes: must be at least 1 (set limits.enabled = false to turn the limits off)".into()));
             }
@@ -611,7 +510,7 @@ impl Config {
             let max_pushes_user = count(
                 "max_pushes_user",
                 rl.max_pushes_user
-                    .unwrap_or_else(|| max_pushes.saturating_mul(4).min(MAX_PUSHES_BOUND)),
+                    .unwrap_or_else(|| Limits::default_max_pushes_user(max_pushes)),
                 (max_pushes, MAX_PUSHES_BOUND),
             )
             .map_err(|_| {
@@ -621,13 +520,13 @@ impl Config {
             })?;
             let lockout_after = count(
                 "lockout_after",
-                rl.lockout_after.unwrap_or(defaults.lockout_after),
+                rl.lockout_after.unwrap_or(Limits::DEFAULT_LOCKOUT_AFTER),
                 (0, LOCKOUT_AFTER_BOUND),
             )?;
             let lockout_after_user = count(
                 "lockout_after_user",
                 rl.lockout_after_user
-                    .unwrap_or_else(|| lockout_after.saturating_mul(3)),
+                    .unwrap_or_else(|| Limits::default_lockout_after_user(lockout_after)),
                 (0, LOCKOUT_AFTER_USER_BOUND),
             )?;
             if lockout_after_user != 0 && lockout_after_user < lockout_after {
@@ -639,10 +538,22 @@ impl Config {
                 state_dir,
                 max_pushes,
                 max_pushes_user,
-                window: duration(path, "limits.window", rl.window, "10m", (1.0, 86400.0))?,
+                window: duration(
+                    path,
+                    "limits.window",
+                    rl.window,
+                    Limits::DEFAULT_WINDOW,
+                    Limits::WINDOW_RANGE,
+                )?,
                 lockout_after,
                 lockout_after_user,
-                lockout: duration(path, "limits.lockout", rl.lockout, "15m", (1.0, 86400.0))?,
+                lockout: duration(
+                    path,
+                    "limits.lockout",
+                    rl.lockout,
+                    Limits::DEFAULT_LOCKOUT,
+                    Limits::LOCKOUT_RANGE,
+                )?,
                 concurrent: match rl.concurrent.as_deref() {
                     None | Some("refuse") => Concurrent::Refuse,
                     Some("replace") => Concurrent::Replace,
@@ -654,7 +565,13 @@ impl Config {
                 },
                 grace: match rl.grace.as_deref() {
                     None | Some("0s") | Some("0") => Duration::ZERO,
-                    Some(_) => duration(path, "limits.grace", rl.grace, "0s", (1.0, 86400.0))?,
+                    Some(_) => duration(
+                        path,
+                        "limits.grace",
+                        rl.grace,
+                        Limits::DEFAULT_GRACE,
+                        Limits::GRACE_RANGE,
+                    )?,
                 },
                 grace_local: rl.grace_local.unwrap_or(false),
             })
@@ -691,51 +608,6 @@ impl Config {
             limits,
             users,
         })
-    }
-
-    /// Loads the credentials (with the file rules) and builds the client the module uses.
-    pub fn client(&self) -> Result<Client, Error> {
-        Ok(self.client_and_credentials()?.0)
-    }
-
-    /// Like [`Config::client`], also returning the loaded credentials (for `passbyme check`).
-    pub fn client_and_credentials(&self) -> Result<(Client, Credentials), Error> {
-        let s = &self.service;
-        let password = match &s.password {
-            Password::None => None,
-            Password::Inline(p) => Some(p.clone()),
-            Password::File(f) => {
-                let bytes = read_checked(f, Secrecy::Secret, 4096)?;
-                let text = std::str::from_utf8(&bytes).map_err(|_| err(f, "is not UTF-8 text"))?;
-                let text = text.strip_suffix('\n').unwrap_or(text);
-                let text = text.strip_suffix('\r').unwrap_or(text);
-                Some(Zeroizing::new(text.to_owned()))
-            }
-        };
-        let cert_pem = read_checked(&s.credentials, Secrecy::Secret, client::MAX_PEM_FILE)?;
-        let key_pem = match &s.key {
-            Some(k) => read_checked(k, Secrecy::Secret, client::MAX_PEM_FILE)?,
-            None => cert_pem.clone(),
-        };
-        let key_path = s.key.as_deref().unwrap_or(&s.credentials);
-        let creds =
-            Credentials::from_pem(&cert_pem, &key_pem, password.as_deref().map(|p| p.as_str()))
-                .map_err(|e| err(key_path, e.to_string()))?;
-        let mut builder = Client::builder(creds.clone())
-            .address(s.address.clone())
-            .proxy(s.proxy.clone())
-            .connect_timeout(s.connect_timeout)
-            .request_timeout(s.request_timeout);
-        if let Some(ca) = &s.ca_bundle {
-            let pem = read_checked(ca, Secrecy::Public, client::MAX_PEM_FILE)?;
-            let roots = client::parse_certificates(&pem, "CA bundle")
-                .map_err(|e| err(ca, e.to_string()))?;
-            builder = builder.ca_certificates(roots);
-        }
-        let client = builder
-            .build()
-            .map_err(|e| err(&self.path, e.to_string()))?;
-        Ok((client, creds))
     }
 
     /// Every effective setting, for `debug` logging and `passbyme check` (no secrets).
@@ -835,127 +707,22 @@ pub fn parse_prompt(v: &str) -> Result<Prompt, String> {
     }
 }
 
+/// The duration written for `key`, or `default`; either way within `range`.
 fn duration(
     path: &Path,
     key: &str,
     v: Option<String>,
-    default: &str,
-    (min, max): (f64, f64),
+    default: Duration,
+    range: Range,
 ) -> Result<Duration, Error> {
-    let v = v.as_deref().unwrap_or(default);
-    let d = parse_duration(v).map_err(|m| err(path, format!("{key}: {m}")))?;
-    let secs = d.as_secs_f64();
-    if secs < min || secs > max {
-        return Err(err(
-            path,
-            format!(
-                "{key}: {v} is outside {} to {}",
-                format_duration(Duration::from_secs_f64(min)),
-                format_duration(Duration::from_secs_f64(max))
-            ),
-        ));
+    let Some(v) = v else {
+        return Ok(default);
+    };
+    let d = parse_duration(&v).map_err(|m| err(path, format!("{key}: {m}")))?;
+    if !range.contains(d) {
+        return Err(err(path, format!("{key}: {v} is outside {range}")));
     }
     Ok(d)
-}
-
-/// Parses a duration: a number and a unit, `ms`, `s`, `m` or `h`: `250ms`, `5s`, `2m`, `1h`,
-/// and decimal forms of whole milliseconds, `0.5s`, `1.5s`, `0.25m`. The one parser for every
-/// duration the project accepts (configuration, module arguments, the emulator's flags and
-/// tags). Refused: a sign, an exponent, `inf`/`NaN`, a bare number, a value finer than a
-/// millisecond (`0.5ms`, `1.0005s`) and a value too long to count in milliseconds.
-pub fn parse_duration(v: &str) -> Result<Duration, String> {
-    let v = v.trim();
-    let like = || format!("'{v}' is not a duration like 500ms, 0.5s, 30s, 2m");
-    let split = v
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let unit_ms: u64 = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return Err(like()),
-    };
-    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
-    // Digits on both sides of a dot: `0.5s`, not `.5s` nor `5.s`; one dot at most.
-    if whole.is_empty() || num.ends_with('.') || frac.contains('.') {
-        return Err(like());
-    }
-    let too_long = || format!("'{v}' is too long");
-    // Leading zeros are harmless; a number too long for u64 is too long a duration.
-    let whole: u64 = whole.parse().map_err(|_| too_long())?;
-    let mut ms = whole.checked_mul(unit_ms).ok_or_else(too_long)?;
-    let frac = frac.trim_end_matches('0');
-    if !frac.is_empty() {
-        // Exact arithmetic: frac/10^digits of a unit must be whole milliseconds.
-        if frac.len() > 7 {
-            return Err(format!("'{v}' is finer than a millisecond"));
-        }
-        let digits: u64 = frac.parse().map_err(|_| like())?;
-        let scale = 10u64.pow(frac.len() as u32);
-        let part = digits * unit_ms; // < 10^7 * 3.6e6: no overflow
-        if part % scale != 0 {
-            return Err(format!("'{v}' is finer than a millisecond"));
-        }
-        ms = ms.checked_add(part / scale).ok_or_else(too_long)?;
-    }
-    Ok(Duration::from_millis(ms))
-}
-
-/// `1500ms`, `2s`, `2m`: the shortest exact form.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 60_000 == 0 && ms >= 60_000 {
-        format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
-
-/// Checks that a template only uses known placeholders and balanced braces.
-pub fn check_template(t: &str) -> Result<(), String> {
-    render(t, |_| Some(String::new())).map(|_| ())
-}
-
-/// Fills `{name}` placeholders from `value`; `{{` and `}}` are literal braces.
-pub fn render(t: &str, value: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(t.len() + 64);
-    let mut chars = t.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let mut name = String::new();
-                loop {
-                    match chars.next() {
-                        Some('}') => break,
-                        Some(c) if name.len() < 32 => name.push(c),
-                        _ => return Err("unterminated '{' (write '{{' for a brace)".into()),
-                    }
-                }
-                if !PLACEHOLDERS.contains(&name.as_str()) {
-                    return Err(format!(
-                        "unknown placeholder {{{name}}}; known: {}",
-                        PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(" ")
-                    ));
-                }
-                out.push_str(&value(&name).unwrap_or_default());
-            }
-            '}' => return Err("stray '}' (write '}}' for a brace)".into()),
-            c => out.push(c),
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -1186,61 +953,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_in_every_form() {
-        let ms = |v: &str| parse_duration(v).map(|d| d.as_millis());
-        // Whole numbers in each unit, and decimal forms of whole milliseconds.
-        for (v, want) in [
-            ("500ms", 500),
-            ("0ms", 0),
-            ("30s", 30_000),
-            ("2m", 120_000),
-            ("1h", 3_600_000),
-            ("0.5s", 500),
-            ("1.5s", 1500),
-            ("0.25m", 15_000),
-            ("1.5h", 5_400_000),
-            ("0.001s", 1),
-            ("1.250s", 1250),
-            ("2.0s", 2000),
-            ("1.0ms", 1),
-            (" 0.5s ", 500),
-            ("007s", 7000),
-        ] {
-            assert_eq!(ms(v), Ok(want), "{v}");
-        }
-        // Each refusal says why.
-        let why = |v: &str| parse_duration(v).unwrap_err();
-        for v in [
-            "-1s", "-0.5s", "+1s", "NaNs", "NaN", "inf", "infs", "1e3ms", "1", "1.5", "",
-        ] {
-            assert!(
-                why(v).contains("is not a duration like 500ms, 0.5s"),
-                "{v}: {}",
-                why(v)
-            );
-        }
-        for v in [
-            ".5s", "5.s", "1..2s", "1.2.3s", "1,5s", "1 s", "1sec", "1d", "0x10s",
-        ] {
-            assert!(why(v).contains("is not a duration"), "{v}: {}", why(v));
-        }
-        for v in ["0.5ms", "1.0005s", "0.0001s", "1.00000001h", "0.1234567s"] {
-            assert!(
-                why(v).contains("finer than a millisecond"),
-                "{v}: {}",
-                why(v)
-            );
-        }
-        for v in [
-            "18446744073709551615s",
-            "99999999999999999999ms",
-            "5124095576030432h",
-            "18446744073709551615.5s",
-        ] {
-            assert!(why(v).contains("too long"), "{v}: {}", why(v));
-        }
-        // The largest count of milliseconds still parses.
-        assert_eq!(ms("18446744073709551615ms"), Ok(u128::from(u64::MAX)));
+    fn durations_take_the_decimal_forms_within_each_keys_bounds() {
         // The configuration takes the decimal forms too, within each key's bounds.
         let c = parse(&format!(
             "{MIN}[login]\ntimeout = \"1.5m\"\npoll_interval_seen = \"0.15s\"\n"
@@ -1256,61 +969,170 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_templates() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("-1s").is_err());
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-        let out = render("{{x}} {user}@{host}", |n| Some(n.to_uppercase())).unwrap();
-        assert_eq!(out, "{x} USER@HOST");
-        assert!(render("{user", |_| None).is_err());
-        assert!(render("}", |_| None).is_err());
+    fn the_default_templates_are_valid() {
         check_template(DEFAULT_SUBJECT).unwrap();
         check_template(DEFAULT_BODY).unwrap();
     }
 
     #[test]
-    fn file_rules_are_checked_on_the_descriptor() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("pbm-cfg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("c.toml");
-        std::fs::write(&f, MIN).unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(read_checked(&f, Secrecy::Public, 1 << 16).is_ok());
-        let e = read_checked(&f, Secrecy::Secret, 1 << 16)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("readable by group or others (mode 0644"), "{e}");
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let e = read_checked(&f, Secrecy::Public, 1 << 16)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("writable by group or others"), "{e}");
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let e = read_checked(&f, Secrecy::Public, 10)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("larger than 10 bytes"), "{e}");
-        let l = dir.join("link.toml");
-        std::os::unix::fs::symlink(&f, &l).unwrap();
-        let e = read_checked(&l, Secrecy::Public, 1 << 16)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("symbolic link"), "{e}");
-        let e = read_checked(&dir, Secrecy::Public, 1 << 16)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not a regular file"), "{e}");
-        let e = read_checked(Path::new("rel.toml"), Secrecy::Public, 1 << 16)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("must be absolute"), "{e}");
-        let e = read_checked(&dir.join("none"), Secrecy::Public, 1 << 16)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("No such file"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
+    fn every_default_is_stated_once_and_within_its_range() {
+        assert!(Login::TIMEOUT_RANGE.contains(Login::DEFAULT_TIMEOUT));
+        assert!(Login::POLL_INTERVAL_RANGE.contains(Login::DEFAULT_POLL_INTERVAL));
+        assert!(Login::POLL_INTERVAL_RANGE.contains(Login::DEFAULT_POLL_INTERVAL_SEEN));
+        assert!(Login::POLL_FAST_AFTER_RANGE.contains(Login::DEFAULT_POLL_FAST_AFTER));
+        assert!(Login::POLL_SLOW_AFTER_RANGE.contains(Login::DEFAULT_POLL_SLOW_AFTER));
+        assert!(Service::CONNECT_TIMEOUT_RANGE.contains(client::DEFAULT_CONNECT_TIMEOUT));
+        assert!(Service::REQUEST_TIMEOUT_RANGE.contains(client::DEFAULT_REQUEST_TIMEOUT));
+        assert!(Limits::WINDOW_RANGE.contains(Limits::DEFAULT_WINDOW));
+        assert!(Limits::LOCKOUT_RANGE.contains(Limits::DEFAULT_LOCKOUT));
+        // A file that sets nothing gets exactly the limiter's own defaults and the client's.
+        let c = parse(MIN).unwrap();
+        assert_eq!(
+            format!("{:?}", c.limits.unwrap()),
+            format!("{:?}", Limits::default())
+        );
+        assert_eq!(c.service.connect_timeout, client::DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(c.service.request_timeout, client::DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(c.service.address, client::DEFAULT_ADDRESS);
+        assert_eq!(c.login.timeout, Login::DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn each_duration_key_takes_the_ends_of_its_range_and_nothing_beyond() {
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
+        let cases: [(&str, &str, Range); 9] = [
+            ("service", "connect_timeout", Service::CONNECT_TIMEOUT_RANGE),
+            ("service", "request_timeout", Service::REQUEST_TIMEOUT_RANGE),
+            ("login", "timeout", Login::TIMEOUT_RANGE),
+            ("login", "poll_interval", Login::POLL_INTERVAL_RANGE),
+            ("login", "poll_interval_seen", Login::POLL_INTERVAL_RANGE),
+            ("login", "poll_fast_after", Login::POLL_FAST_AFTER_RANGE),
+            ("login", "poll_slow_after", Login::POLL_SLOW_AFTER_RANGE),
+            ("limits", "window", Limits::WINDOW_RANGE),
+            ("limits", "lockout", Limits::LOCKOUT_RANGE),
+        ];
+        for (table, key, range) in cases {
+            let with = |v: String| {
+                let t = format!("[{table}]\n{key} = \"{v}\"\n");
+                let text = if table == "service" {
+                    MIN.replace("[service]\n", &t)
+                } else {
+                    format!("{MIN}{t}")
+                };
+                parse(&text)
+            };
+            assert!(with(ms(range.min)).is_ok(), "{key} = {}", ms(range.min));
+            assert!(with(ms(range.max)).is_ok(), "{key} = {}", ms(range.max));
+            let over = ms(range.max + Duration::from_millis(1));
+            let e = with(over.clone()).unwrap_err();
+            assert!(
+                e.ends_with(&format!("{table}.{key}: {over} is outside {range}")),
+                "{e}"
+            );
+            if let Some(under) = range.min.checked_sub(Duration::from_millis(1)) {
+                let e = with(ms(under)).unwrap_err();
+                assert!(e.contains("is outside"), "{e}");
+            }
+        }
+        // grace: 0 is off, else within its range.
+        let grace = |v: &str| {
+            parse(&format!("{MIN}[limits]\ngrace = \"{v}\"\n")).map(|c| c.limits.unwrap().grace)
+        };
+        assert_eq!(grace("0s"), Ok(Limits::DEFAULT_GRACE));
+        assert_eq!(grace("1s"), Ok(Limits::GRACE_RANGE.min));
+        assert!(grace("500ms").unwrap_err().ends_with(&format!(
+            "limits.grace: 500ms is outside {}",
+            Limits::GRACE_RANGE
+        )));
+    }
+
+    /// The text the man page gives `key` after `.BR key " (`, up to `)"`, and the first value
+    /// after the next `Default:` (with any `.B`/`.BR`/`.I`/`.IR` and the final period removed).
+    fn man_entry<'a>(man: &'a str, key: &str) -> (&'a str, &'a str) {
+        let head = format!("\n.BR {key} \" (");
+        let at = man
+            .find(&head)
+            .unwrap_or_else(|| panic!("{key}: not in the man page"))
+            + head.len();
+        let kind = &man[at..at + man[at..].find(")\"").unwrap()];
+        let after = &man[at + man[at..].find("Default:").unwrap() + "Default:".len()..];
+        let value = after
+            .split_whitespace()
+            .find(|w| !w.starts_with('.'))
+            .unwrap()
+            .trim_end_matches(['.', ','])
+            .trim_start_matches("\\(dq");
+        (kind, value)
+    }
+
+    #[test]
+    fn the_man_page_states_the_same_ranges_and_defaults() {
+        let man = include_str!("../packaging/passbyme.toml.5");
+        let durations = [
+            (
+                "connect_timeout",
+                Service::CONNECT_TIMEOUT_RANGE,
+                client::DEFAULT_CONNECT_TIMEOUT,
+            ),
+            (
+                "request_timeout",
+                Service::REQUEST_TIMEOUT_RANGE,
+                client::DEFAULT_REQUEST_TIMEOUT,
+            ),
+            ("timeout", Login::TIMEOUT_RANGE, Login::DEFAULT_TIMEOUT),
+            (
+                "poll_interval",
+                Login::POLL_INTERVAL_RANGE,
+                Login::DEFAULT_POLL_INTERVAL,
+            ),
+            (
+                "poll_interval_seen",
+                Login::POLL_INTERVAL_RANGE,
+                Login::DEFAULT_POLL_INTERVAL_SEEN,
+            ),
+            (
+                "poll_fast_after",
+                Login::POLL_FAST_AFTER_RANGE,
+                Login::DEFAULT_POLL_FAST_AFTER,
+            ),
+            (
+                "poll_slow_after",
+                Login::POLL_SLOW_AFTER_RANGE,
+                Login::DEFAULT_POLL_SLOW_AFTER,
+            ),
+            ("window", Limits::WINDOW_RANGE, Limits::DEFAULT_WINDOW),
+            ("lockout", Limits::LOCKOUT_RANGE, Limits::DEFAULT_LOCKOUT),
+            ("grace", Limits::GRACE_RANGE, Limits::DEFAULT_GRACE),
+        ];
+        for (key, range, default) in durations {
+            let (kind, value) = man_entry(man, key);
+            let (min, max) = kind
+                .rsplit_once(' ')
+                .and_then(|(rest, max)| rest.strip_suffix(" to").map(|r| (r, max)))
+                .and_then(|(rest, max)| Some((rest.rsplit(' ').next()?, max)))
+                .unwrap_or_else(|| panic!("{key}: {kind:?}"));
+            assert_eq!(parse_duration(min), Ok(range.min), "{key}: {kind}");
+            assert_eq!(parse_duration(max), Ok(range.max), "{key}: {kind}");
+            assert_eq!(parse_duration(value), Ok(default), "{key}: default {value}");
+        }
+        let counts = [
+            (
+                "max_pushes",
+                (1, MAX_PUSHES_BOUND),
+                Limits::DEFAULT_MAX_PUSHES,
+            ),
+            (
+                "lockout_after",
+                (0, LOCKOUT_AFTER_BOUND),
+                Limits::DEFAULT_LOCKOUT_AFTER,
+            ),
+        ];
+        for (key, (min, max), default) in counts {
+            let (kind, value) = man_entry(man, key);
+            assert_eq!(kind, format!("integer, {min} to {max}"), "{key}");
+            assert_eq!(value, default.to_string(), "{key}");
+        }
+        let (_, state_dir) = man_entry(man, "state_dir");
+        assert_eq!(state_dir, Limits::DEFAULT_STATE_DIR);
     }
 }

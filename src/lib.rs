@@ -13,11 +13,15 @@
 pub mod args;
 pub mod client;
 pub mod config;
+pub mod connect;
+pub mod duration;
+pub mod files;
 pub mod limiter;
 pub mod log;
 pub mod login;
 pub mod os;
 mod pam;
 pub mod pamapp;
+pub mod template;
 
 pub use client::{sanitize, Client, Credentials};

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::duration::{format_duration, Range};
 use crate::os::FileLock;
 
 /// The largest state file the reader accepts (and so the largest the writer writes).
@@ -56,45 +57,85 @@ pub enum Concurrent {
 /// The `[limits]` settings.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// The state directory. Default `/run/passbyme`.
+    /// The state directory. Defaults to [`Limits::DEFAULT_STATE_DIR`].
     pub state_dir: PathBuf,
-    /// Pushes allowed per user and source per `window`. Default 5, at most 1000.
+    /// Pushes allowed per user and source per `window`. Defaults to
+    /// [`Limits::DEFAULT_MAX_PUSHES`]; at least 1, at most [`MAX_PUSHES_BOUND`].
     pub max_pushes: u32,
-    /// Pushes allowed per user per `window`, all sources together. Default 4 ×
-    /// `max_pushes` (20), at most 1000, at least `max_pushes`.
+    /// Pushes allowed per user per `window`, all sources together. Defaults to
+    /// [`Limits::default_max_pushes_user`]; at least `max_pushes`, at most
+    /// [`MAX_PUSHES_BOUND`].
     pub max_pushes_user: u32,
-    /// The rate-limit window. Default 10m.
+    /// The rate-limit window. Defaults to [`Limits::DEFAULT_WINDOW`], within
+    /// [`Limits::WINDOW_RANGE`].
     pub window: Duration,
     /// Denials in a row from one source that lock the user out from that source; 0
-    /// disables. Default 3, at most 100.
+    /// disables. Defaults to [`Limits::DEFAULT_LOCKOUT_AFTER`], at most
+    /// [`LOCKOUT_AFTER_BOUND`].
     pub lockout_after: u32,
     /// Denials in a row from all sources together that lock the user out from everywhere;
-    /// 0 disables. Default 3 × `lockout_after` (9), at most 1000, at least `lockout_after`.
+    /// 0 disables. Defaults to [`Limits::default_lockout_after_user`]; 0 or at least
+    /// `lockout_after`, at most [`LOCKOUT_AFTER_USER_BOUND`].
     pub lockout_after_user: u32,
-    /// How long a lockout lasts. Default 15m.
+    /// How long a lockout lasts. Defaults to [`Limits::DEFAULT_LOCKOUT`], within
+    /// [`Limits::LOCKOUT_RANGE`].
     pub lockout: Duration,
-    /// A second login while a push is pending. Default refuse.
+    /// A second login while a push is pending. Defaults to [`Concurrent::Refuse`].
     pub concurrent: Concurrent,
     /// After an approval, the same user from the same remote host and service logs in
-    /// without a push for this long. Default 0 (off).
+    /// without a push for this long. Defaults to [`Limits::DEFAULT_GRACE`] (off); else
+    /// within [`Limits::GRACE_RANGE`].
     pub grace: Duration,
     /// Let the grace period apply to logins with no remote host, keyed by their terminal
-    /// (PAM_TTY; none, no grace). Default false.
+    /// (PAM_TTY; none, no grace). Defaults to false.
     pub grace_local: bool,
 }
 
+impl Limits {
+    /// `/run/passbyme`.
+    pub const DEFAULT_STATE_DIR: &'static str = "/run/passbyme";
+    /// 5.
+    pub const DEFAULT_MAX_PUSHES: u32 = 5;
+    /// 10m.
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+    /// The values `window` accepts: 1s to a day.
+    pub const WINDOW_RANGE: Range = Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
+    /// 3.
+    pub const DEFAULT_LOCKOUT_AFTER: u32 = 3;
+    /// 15m.
+    pub const DEFAULT_LOCKOUT: Duration = Duration::from_secs(900);
+    /// The values `lockout` accepts: 1s to a day.
+    pub const LOCKOUT_RANGE: Range =
+        Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
+    /// 0s: no grace period.
+    pub const DEFAULT_GRACE: Duration = Duration::ZERO;
+    /// The values `grace` accepts besides 0 (off): 1s to a day.
+    pub const GRACE_RANGE: Range = Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
+
+    /// The default `max_pushes_user`: 4 × `max_pushes`, at most [`MAX_PUSHES_BOUND`].
+    pub fn default_max_pushes_user(max_pushes: u32) -> u32 {
+        max_pushes.saturating_mul(4).min(MAX_PUSHES_BOUND)
+    }
+
+    /// The default `lockout_after_user`: 3 × `lockout_after`.
+    pub fn default_lockout_after_user(lockout_after: u32) -> u32 {
+        lockout_after.saturating_mul(3)
+    }
+}
+
 impl Default for Limits {
+    /// Every field at its documented default.
     fn default() -> Limits {
         Limits {
-            state_dir: PathBuf::from("/run/passbyme"),
-            max_pushes: 5,
-            max_pushes_user: 20,
-            window: Duration::from_secs(600),
-            lockout_after: 3,
-            lockout_after_user: 9,
-            lockout: Duration::from_secs(900),
+            state_dir: PathBuf::from(Limits::DEFAULT_STATE_DIR),
+            max_pushes: Limits::DEFAULT_MAX_PUSHES,
+            max_pushes_user: Limits::default_max_pushes_user(Limits::DEFAULT_MAX_PUSHES),
+            window: Limits::DEFAULT_WINDOW,
+            lockout_after: Limits::DEFAULT_LOCKOUT_AFTER,
+            lockout_after_user: Limits::default_lockout_after_user(Limits::DEFAULT_LOCKOUT_AFTER),
+            lockout: Limits::DEFAULT_LOCKOUT,
             concurrent: Concurrent::Refuse,
-            grace: Duration::ZERO,
+            grace: Limits::DEFAULT_GRACE,
             grace_local: false,
         }
     }
@@ -438,7 +479,7 @@ impl Store {
             return Err(e("must be an absolute path".into()));
         }
         // Created or used only below directories nobody else can write (StrictModes).
-        crate::config::check_parents(dir).map_err(|err| e(err.message))?;
+        crate::files::check_parents(dir).map_err(|err| e(err.message))?;
         match fs::symlink_metadata(dir) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 // Another login may create it at the same moment: that is fine.
@@ -674,14 +715,14 @@ impl Store {
             if from_source as u64 >= u64::from(l.max_pushes) {
                 return Begin::Refused(format!(
                     "rate limit: {from_source} pushes in the last {} from {source}",
-                    crate::config::format_duration(l.window)
+                    format_duration(l.window)
                 ));
             }
             if st.pushes.len() as u64 >= u64::from(l.max_pushes_user) {
                 return Begin::Refused(format!(
                     "rate limit: {} pushes in the last {} for this user from all sources",
                     st.pushes.len(),
-                    crate::config::format_duration(l.window)
+                    format_duration(l.window)
                 ));
             }
             let Some(s) = st.source_mut(&source, now) else {

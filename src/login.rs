@@ -278,7 +278,7 @@ fn flow(
             Err(e) => return Outcome::Limited(e.to_string()),
         }
     }
-    let client = match config.client() {
+    let client = match crate::connect::connect(config) {
         Ok(c) => c,
         Err(e) => return Outcome::Config(e.to_string()),
     };
@@ -619,8 +619,8 @@ fn compose(config: &Config, req: &Request, ids: &[String], code: &str) -> Result
             _ => return None,
         })
     };
-    let subject = config::render(&config.login.subject, value)?;
-    let body = config::render(&config.login.body, value)?;
+    let subject = crate::template::render(&config.login.subject, value)?;
+    let body = crate::template::render(&config.login.body, value)?;
     let mut m = Message::authorization(ids.to_vec(), config.login.availability);
     m.subject = Some(subject);
     m.body = Some(body);

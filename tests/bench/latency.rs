@@ -117,7 +117,7 @@ pub fn variant(spec: &str) -> Variant {
     let lines = match spec {
         "old" => OLD.to_owned(),
         "default" => String::new(),
-        s if pam_passbyme::config::parse_duration(s).is_ok() => {
+        s if pam_passbyme::duration::parse_duration(s).is_ok() => {
             format!("poll_interval_seen = \"{s}\"\n")
         }
         s => s
@@ -158,7 +158,7 @@ pub fn variant(spec: &str) -> Variant {
 }
 
 fn fmt(d: Duration) -> String {
-    pam_passbyme::config::format_duration(d)
+    pam_passbyme::duration::format_duration(d)
 }
 
 /// What the schedule alone gives on these phones: polls at exactly the schedule's times

@@ -4,6 +4,7 @@
 
 use pam_passbyme::client::{Client, Error, Message};
 use pam_passbyme::config::Config;
+use pam_passbyme::connect::connect;
 
 use crate::pam::{config, Setup};
 use crate::util::{syslog, Emulator};
@@ -138,7 +139,7 @@ fn answers_about_other_recipients_or_messages_are_refused_and_cancelled() {
 #[test]
 fn the_client_names_the_mismatch() {
     let emu = Emulator::start();
-    let c: Client = Config::load(&emu.config_path()).unwrap().client().unwrap();
+    let c: Client = connect(&Config::load(&emu.config_path()).unwrap()).unwrap();
     let to = "cm+sendfault=extrarecipient+ignore@x";
     match c.send(&Message::authorization(vec![to.into()], 30)) {
         Err(e @ Error::Mismatch { .. }) => {

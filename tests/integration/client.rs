@@ -2,11 +2,12 @@ use std::time::{Duration, Instant};
 
 use pam_passbyme::client::{Client, Credentials, Error, Message, MessageType, Status};
 use pam_passbyme::config::Config;
+use pam_passbyme::connect::{connect, connect_with_credentials};
 
 use crate::util::{Emulator, TempDir};
 
 fn client(emu: &Emulator) -> Client {
-    Config::load(&emu.config_path()).unwrap().client().unwrap()
+    connect(&Config::load(&emu.config_path()).unwrap()).unwrap()
 }
 
 fn auth(to: &str) -> Message {
@@ -18,7 +19,7 @@ fn emulator_identity(
     emu: &Emulator,
 ) -> (Credentials, Vec<rustls_pki_types::CertificateDer<'static>>) {
     let config = Config::load(&emu.config_path()).unwrap();
-    let (_, creds) = config.client_and_credentials().unwrap();
+    let (_, creds) = connect_with_credentials(&config).unwrap();
     let ca = std::fs::read(emu.dir.path().join("ca.pem")).unwrap();
     let roots = pam_passbyme::client::parse_certificates(&ca, "CA").unwrap();
     (creds, roots)

@@ -157,7 +157,7 @@ fn main() -> ExitCode {
 
 fn load_client(path: &std::path::Path) -> Result<pam_passbyme::Client> {
     let config = Config::load(path)?;
-    Ok(config.client()?)
+    Ok(pam_passbyme::connect::connect(&config)?)
 }
 
 fn print_session(s: &Session, json: bool) -> bool {
@@ -272,7 +272,7 @@ fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
     for (k, v) in config.describe() {
         println!("        {k} = {v}");
     }
-    let (client, creds) = match config.client_and_credentials() {
+    let (client, creds) = match pam_passbyme::connect::connect_with_credentials(&config) {
         Ok(x) => x,
         Err(e) => {
             println!("FAIL  {e}");
@@ -328,7 +328,7 @@ fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
             println!("ok    user {user} -> {}", ids.join(", "));
         }
     }
-    let sample = config::render(&config.login.subject, |n| Some(format!("<{n}>")));
+    let sample = pam_passbyme::template::render(&config.login.subject, |n| Some(format!("<{n}>")));
     match sample {
         Ok(s) => println!("ok    subject: {s}"),
         Err(e) => {
@@ -462,7 +462,7 @@ fn status(path: &std::path::Path, user: Option<String>) -> Result<bool> {
     let store = limiter(path)?;
     let l = store.limits().clone();
     let now = pam_passbyme::limiter::now_ms();
-    let window = pam_passbyme::config::format_duration(l.window);
+    let window = pam_passbyme::duration::format_duration(l.window);
     let in_window = |v: &[u64]| {
         v.iter()
             .filter(|&&t| t <= now && now - t < l.window.as_millis() as u64)

@@ -291,9 +291,9 @@ impl fmt::Display for Delay {
 }
 
 /// A duration of the emulator's flags and tags: the project's one parser
-/// ([`pam_passbyme::config::parse_duration`]: `500ms`, `0.5s`, `3s`, `2m`), at most a year.
+/// ([`pam_passbyme::duration::parse_duration`]: `500ms`, `0.5s`, `3s`, `2m`), at most a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = pam_passbyme::config::parse_duration(s)?;
+    let d = pam_passbyme::duration::parse_duration(s)?;
     if d > Duration::from_secs(366 * 86_400) {
         return Err(format!("`{}` is longer than a year", s.trim()));
     }
