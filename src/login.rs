@@ -1023,4 +1023,814 @@ mod tests {
         assert_eq!(d(&[("a", "approved"), ("b", "APPROVED ")]), None);
         assert_eq!(d(&[]), None);
     }
+
+    // -----------------------------------------------------------------------------------
+    // The flow's paths, with canned fakes for the host, the service and the person.
+
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use crate::limiter::Limits;
+
+    /// A host whose user database knows `alice` (also spelt `ALICE`) and `bob`; `nss-down`
+    /// makes the lookup fail. Groups are canned.
+    struct FakeHost {
+        groups: Result<Vec<String>, String>,
+    }
+
+    impl Default for FakeHost {
+        fn default() -> FakeHost {
+            FakeHost {
+                groups: Ok(vec!["users".into()]),
+            }
+        }
+    }
+
+    impl Host for FakeHost {
+        fn canonical_user(&self, user: &str) -> Result<Option<String>, String> {
+            match user {
+                "alice" | "ALICE" => Ok(Some("alice".into())),
+                "bob" => Ok(Some("bob".into())),
+                "nss-down" => Err("user database lookup failed: timeout".into()),
+                _ => Ok(None),
+            }
+        }
+        fn groups(&self, _: &str) -> Result<Vec<String>, String> {
+            self.groups.clone()
+        }
+        fn hostname(&self) -> String {
+            "testhost".into()
+        }
+        fn random_below(&self, _: u32) -> Option<u32> {
+            Some(32) // code 42
+        }
+        fn now(&self) -> time::OffsetDateTime {
+            time::OffsetDateTime::UNIX_EPOCH
+        }
+    }
+
+    /// A service with canned answers: one for the send, then one per poll (the last
+    /// status repeats once they run out). Records what it was asked.
+    #[derive(Default)]
+    struct FakeService {
+        send: Mutex<Option<Result<SessionInfo, ClientError>>>,
+        polls: Mutex<VecDeque<Result<SessionInfo, ClientError>>>,
+        connected: bool,
+        cancel_fails: bool,
+        sent: Mutex<Vec<Message>>,
+        cancelled: Mutex<Vec<String>>,
+        tracked: Mutex<u32>,
+    }
+
+    impl Service for Arc<FakeService> {
+        fn send(&self, m: &Message, _: Instant) -> Result<SessionInfo, ClientError> {
+            self.sent.lock().unwrap().push(m.clone());
+            self.send
+                .lock()
+                .unwrap()
+                .take()
+                .unwrap_or_else(|| Err(ClientError::Connection("no canned send".into())))
+        }
+        fn track(&self, id: &str, _: Instant) -> Result<SessionInfo, ClientError> {
+            *self.tracked.lock().unwrap() += 1;
+            let mut polls = self.polls.lock().unwrap();
+            match polls.len() {
+                0 => Ok(msg(id, &[("a@x", "PENDING")])),
+                1 => match polls.front() {
+                    Some(Ok(i)) => Ok(i.clone()),
+                    _ => polls.pop_front().unwrap(),
+                },
+                _ => polls.pop_front().unwrap(),
+            }
+        }
+        fn cancel(&self, id: &str, _: Instant) -> Result<SessionInfo, ClientError> {
+            self.cancelled.lock().unwrap().push(id.into());
+            if self.cancel_fails {
+                return Err(ClientError::Connection("reset\x1b[2J".into()));
+            }
+            Ok(msg(id, &[("a@x", "CANCELLED")]))
+        }
+        fn has_connected(&self) -> bool {
+            self.connected
+        }
+    }
+
+    fn msg(id: &str, list: &[(&str, &str)]) -> SessionInfo {
+        SessionInfo {
+            message_id: id.into(),
+            expiration_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            ..info(list)
+        }
+    }
+
+    fn pending() -> Result<SessionInfo, ClientError> {
+        Ok(msg("m1", &[("a@x", "PENDING")]))
+    }
+
+    /// Hands out the fake service, and a limiter store when given one; counts the calls.
+    struct FakeConnect {
+        service: Arc<FakeService>,
+        limits: Option<Limits>,
+        fail: Option<String>,
+        calls: u32,
+    }
+
+    impl Connect for FakeConnect {
+        fn connect(&mut self, _: &Config) -> Result<Backend, String> {
+            self.calls += 1;
+            if let Some(e) = &self.fail {
+                return Err(e.clone());
+            }
+            Ok(Backend {
+                service: Box::new(self.service.clone()),
+                limiter: self.limits.as_ref().map(|l| Store::open(l).unwrap()),
+            })
+        }
+    }
+
+    /// The person: answers the prompt, records what is shown and logged; `interrupt_after`
+    /// polls of `interrupted`, reports SIGTERM.
+    #[derive(Default)]
+    struct FakeUi {
+        shown: Vec<String>,
+        lines: Vec<(Level, String)>,
+        conversation_fails: bool,
+        interrupt_after: Option<u32>,
+        asked: u32,
+    }
+
+    impl Ui for FakeUi {
+        fn info(&mut self, text: &str) -> Result<(), String> {
+            if self.conversation_fails {
+                return Err("conversation failed (PAM code 19)".into());
+            }
+            self.shown.push(text.into());
+            Ok(())
+        }
+        fn prompt(
+            &mut self,
+            text: &str,
+            _: &(dyn Fn(i32) -> String + Sync),
+        ) -> Result<String, String> {
+            self.info(text).map(|_| String::new())
+        }
+        fn interrupted(&mut self) -> Option<i32> {
+            self.asked += 1;
+            match self.interrupt_after {
+                Some(n) if self.asked > n => Some(libc::SIGTERM),
+                _ => None,
+            }
+        }
+        fn log(&mut self, level: Level, line: &str) {
+            self.lines.push((level, line.into()));
+        }
+    }
+
+    /// alice → a@x; fast polls, a 2 s deadline, no limits unless a test adds them.
+    fn config(extra: &str) -> Config {
+        let mut c = Config::parse(
+            std::path::Path::new("/x.toml"),
+            &format!(
+                "[service]\ncredentials = \"/nonexistent/x.pem\"\n[login]\nprompt = \"info\"\n{extra}\n[users]\nalice = \"a@x\"\n"
+            ),
+        )
+        .unwrap();
+        c.limits = None;
+        c.login.timeout = Duration::from_secs(2);
+        c.login.poll_interval = MS(20);
+        c.login.poll_interval_seen = MS(20);
+        c.login.poll_fast_after = Duration::ZERO;
+        c
+    }
+
+    fn remote(user: &str) -> Request {
+        Request {
+            user: user.into(),
+            service: "sshd".into(),
+            rhost: Some("192.0.2.1".into()),
+            tty: Some("ssh".into()),
+        }
+    }
+
+    struct Run {
+        report: Report,
+        line: String,
+        level: Level,
+        ui: FakeUi,
+        service: Arc<FakeService>,
+        connects: u32,
+    }
+
+    fn login_with(
+        config: &Config,
+        req: Request,
+        host: &FakeHost,
+        service: FakeService,
+        limits: Option<Limits>,
+        mut ui: FakeUi,
+    ) -> Run {
+        let service = Arc::new(service);
+        let mut connect = FakeConnect {
+            service: service.clone(),
+            limits,
+            fail: None,
+            calls: 0,
+        };
+        let mut req = req;
+        let report = run(config, &mut req, host, &mut connect, &mut ui);
+        record(&mut ui, &req, &report);
+        let (level, line) = ui.lines.last().cloned().unwrap();
+        Run {
+            report,
+            line,
+            level,
+            ui,
+            service,
+            connects: connect.calls,
+        }
+    }
+
+    fn login(config: &Config, user: &str, service: FakeService) -> Run {
+        login_with(
+            config,
+            remote(user),
+            &FakeHost::default(),
+            service,
+            None,
+            FakeUi::default(),
+        )
+    }
+
+    fn answering(polls: &[&[(&str, &str)]]) -> FakeService {
+        FakeService {
+            send: Mutex::new(Some(pending())),
+            polls: Mutex::new(polls.iter().map(|l| Ok(msg("m1", l))).collect()),
+            ..FakeService::default()
+        }
+    }
+
+    fn state_dir(tag: &str) -> Limits {
+        let dir = std::env::temp_dir().join(format!("pbm-flow-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Limits {
+            state_dir: dir,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn flow_unmapped_user_follows_the_policy_without_connecting() {
+        let r = login(&config(""), "bob", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::Unmapped(Unmapped::Deny));
+        assert_eq!(r.connects, 0, "no credentials read for an unmapped user");
+        assert!(
+            r.line
+                .starts_with("decision=unmapped user=bob ids=- service=sshd"),
+            "{}",
+            r.line
+        );
+        assert!(r.line.contains("policy=unmapped:deny"), "{}", r.line);
+        let c = config("[policy]\nunmapped = \"ignore\"");
+        let r = login(&c, "bob", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::Unmapped(Unmapped::Ignore));
+        assert!(!r.report.outcome.allows());
+    }
+
+    #[test]
+    fn flow_unknown_user_is_unmapped_and_redacted_in_the_log() {
+        let r = login(&config(""), "hunter2-password", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::UnknownUser(Unmapped::Deny));
+        assert!(
+            r.line.contains(&redacted_user("hunter2-password")),
+            "{}",
+            r.line
+        );
+        assert!(r.line.contains("reason=\"unknown to the user database\""));
+        assert_eq!(r.level, Level::Notice);
+        // Only the debug line (shown with `debug` only) names it.
+        for (level, line) in &r.ui.lines {
+            assert!(
+                *level == Level::Debug || !line.contains("hunter2"),
+                "{line}"
+            );
+        }
+        assert_eq!(r.connects, 0);
+    }
+
+    #[test]
+    fn flow_user_lookup_failure_is_an_error() {
+        let r = login(&config(""), "nss-down", FakeService::default());
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Error("user lookup: user database lookup failed: timeout".into())
+        );
+        assert_eq!(r.level, Level::Err);
+    }
+
+    #[test]
+    fn flow_maps_the_canonical_name_and_logs_the_spelling_typed() {
+        let r = login(&config(""), "ALICE", answering(&[&[("a@x", "APPROVED")]]));
+        assert_eq!(r.report.outcome, Outcome::Approved);
+        assert!(r.line.contains("user=alice ids=a@x "), "{}", r.line);
+        assert!(r.line.contains(" typed=ALICE "), "{}", r.line);
+        assert!(r.line.ends_with("message=m1 settled=final"), "{}", r.line);
+        assert_eq!(r.level, Level::Info);
+    }
+
+    #[test]
+    fn flow_exempt_and_only_groups_step_aside_without_connecting() {
+        let host = FakeHost {
+            groups: Ok(vec!["users".into(), "wheel".into()]),
+        };
+        let go = |c: &Config, host: &FakeHost| {
+            login_with(
+                c,
+                remote("alice"),
+                host,
+                FakeService::default(),
+                None,
+                FakeUi::default(),
+            )
+        };
+        let r = go(&config("[policy]\nexempt_groups = [\"wheel\"]"), &host);
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("member of exempt group wheel".into())
+        );
+        assert_eq!(r.connects, 0);
+        assert!(
+            r.line.contains("policy=\"member of exempt group wheel\""),
+            "{}",
+            r.line
+        );
+        let r = go(&config("[policy]\nonly_groups = [\"ops\"]"), &host);
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("not in only_groups".into())
+        );
+        assert_eq!(r.connects, 0);
+        // In only_groups: the login goes on (and the fake service denies the send).
+        let r = go(&config("[policy]\nonly_groups = [\"wheel\"]"), &host);
+        assert_eq!(r.connects, 1);
+        // A failed group lookup denies.
+        let broken = FakeHost {
+            groups: Err("getgrouplist failed".into()),
+        };
+        let r = go(&config("[policy]\nexempt_groups = [\"wheel\"]"), &broken);
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Error("group lookup: getgrouplist failed".into())
+        );
+    }
+
+    #[test]
+    fn flow_local_logins_push_deny_or_ignore() {
+        let local = Request {
+            rhost: None,
+            ..remote("alice")
+        };
+        let go = |c: &Config, service| {
+            login_with(
+                c,
+                local.clone(),
+                &FakeHost::default(),
+                service,
+                None,
+                FakeUi::default(),
+            )
+        };
+        let r = go(&config(""), answering(&[&[("a@x", "APPROVED")]]));
+        assert_eq!(r.report.outcome, Outcome::Approved, "default: push");
+        assert!(r.line.contains(" rhost=- "), "{}", r.line);
+        let r = go(
+            &config("[policy]\nlocal = \"deny\""),
+            FakeService::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::LocalDenied);
+        assert!(r.line.contains("policy=local:deny"));
+        assert_eq!(r.connects, 0);
+        let r = go(
+            &config("[policy]\nlocal = \"ignore\""),
+            FakeService::default(),
+        );
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("local login (policy.local = ignore)".into())
+        );
+        assert_eq!(r.connects, 0);
+    }
+
+    #[test]
+    fn flow_approval_shows_the_code_and_needs_no_cancel() {
+        let r = login(
+            &config(""),
+            "alice",
+            answering(&[&[("a@x", "SEEN")], &[("a@x", "APPROVED")]]),
+        );
+        assert_eq!(r.report.outcome, Outcome::Approved);
+        assert_eq!(r.report.code.as_deref(), Some("42"));
+        assert_eq!(r.report.settled, Settled::Final);
+        assert!(
+            r.ui.shown[0].ends_with("Verification code: 42"),
+            "{:?}",
+            r.ui.shown
+        );
+        assert!(r.service.cancelled.lock().unwrap().is_empty());
+        let sent = r.service.sent.lock().unwrap();
+        assert_eq!(sent[0].recipients, vec!["a@x".to_string()]);
+        let subject = sent[0].subject.as_deref().unwrap_or_default();
+        assert_eq!(subject, "Code 42: log in as alice on testhost?");
+        let body = sent[0].body.as_deref().unwrap_or_default();
+        assert!(body.contains("1970-01-01"), "the host's clock: {body}");
+    }
+
+    #[test]
+    fn flow_each_refusal_carries_its_status() {
+        let r = login(&config(""), "alice", answering(&[&[("a@x", "DENIED")]]));
+        assert_eq!(r.report.outcome, Outcome::Refused(Status::Denied));
+        assert!(
+            r.line.contains("status=DENIED message=m1 settled=final"),
+            "{}",
+            r.line
+        );
+        assert_eq!(r.level, Level::Notice);
+        for (wire, status) in [
+            ("NO_DEVICE", Status::NoDevice),
+            ("NOT_SEEN", Status::NotSeen),
+            ("FAILED", Status::Failed),
+            ("DISABLED", Status::Disabled),
+            ("CANCELLED", Status::Cancelled),
+        ] {
+            let r = login(&config(""), "alice", answering(&[&[("a@x", wire)]]));
+            assert_eq!(r.report.outcome, Outcome::Refused(status), "{wire}");
+            assert!(r.line.contains(&format!("status={wire} ")), "{}", r.line);
+            assert!(r.service.cancelled.lock().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn flow_timeout_cancels_the_message() {
+        let mut c = config("");
+        c.login.timeout = MS(300);
+        let r = login(&c, "alice", answering(&[&[("a@x", "SEEN")]]));
+        assert_eq!(r.report.outcome, Outcome::TimedOut);
+        assert_eq!(r.report.settled, Settled::Cancelled);
+        assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m1".to_string()]);
+        assert!(
+            r.line.ends_with("message=m1 settled=cancelled"),
+            "{}",
+            r.line
+        );
+        assert!(*r.service.tracked.lock().unwrap() >= 1);
+    }
+
+    #[test]
+    fn flow_a_signal_interrupts_and_cancels() {
+        let ui = FakeUi {
+            interrupt_after: Some(2),
+            ..FakeUi::default()
+        };
+        let r = login_with(
+            &config(""),
+            remote("alice"),
+            &FakeHost::default(),
+            answering(&[]),
+            None,
+            ui,
+        );
+        assert_eq!(r.report.outcome, Outcome::Interrupted(libc::SIGTERM));
+        assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m1".to_string()]);
+        assert!(
+            r.line
+                .contains("signal=SIGTERM message=m1 settled=cancelled"),
+            "{}",
+            r.line
+        );
+    }
+
+    #[test]
+    fn flow_a_failed_cancel_is_named_sanitised() {
+        let mut c = config("");
+        c.login.timeout = MS(100);
+        let service = FakeService {
+            cancel_fails: true,
+            ..answering(&[])
+        };
+        let r = login(&c, "alice", service);
+        assert_eq!(r.report.outcome, Outcome::TimedOut);
+        assert!(matches!(r.report.settled, Settled::CancelFailed(_)));
+        assert!(
+            r.line.contains(" settled=cancel-failed:\"") && r.line.ends_with("reset?[2J\""),
+            "{}",
+            r.line
+        );
+        assert!(!r.line.contains('\x1b'), "{}", r.line);
+    }
+
+    #[test]
+    fn flow_fail_open_only_when_no_connection_could_be_made() {
+        let allow = config("[policy]\nunreachable = \"allow\"");
+        let failing = |e: ClientError, connected| FakeService {
+            send: Mutex::new(Some(Err(e))),
+            connected,
+            ..FakeService::default()
+        };
+        let r = login(
+            &allow,
+            "alice",
+            failing(ClientError::Unreachable("refused".into()), false),
+        );
+        assert!(
+            matches!(r.report.outcome, Outcome::FailOpen(_)),
+            "{:?}",
+            r.report.outcome
+        );
+        assert!(r.report.outcome.allows());
+        assert_eq!(r.level, Level::Warning);
+        assert!(r.line.contains("policy=unreachable:allow"), "{}", r.line);
+        // Denied under the default policy.
+        let r = login(
+            &config(""),
+            "alice",
+            failing(ClientError::Unreachable("refused".into()), false),
+        );
+        assert!(matches!(r.report.outcome, Outcome::Unreachable(_)));
+        assert!(r.line.contains("policy=unreachable:deny"), "{}", r.line);
+        // Every other failure denies, and under `allow` says why it did not open.
+        for (e, connected, why) in [
+            (
+                ClientError::Connection("reset".into()),
+                true,
+                "a TCP connection had been made",
+            ),
+            (
+                ClientError::Timeout("late".into()),
+                false,
+                "the login's own time ran out",
+            ),
+            (
+                ClientError::Status {
+                    status: 503,
+                    body: String::new(),
+                },
+                true,
+                "the service answered",
+            ),
+            (
+                ClientError::Tls("bad certificate".into()),
+                false,
+                "not a failure to connect",
+            ),
+        ] {
+            let r = login(&allow, "alice", failing(e, connected));
+            match &r.report.outcome {
+                Outcome::Unreachable(m) => {
+                    assert!(m.ends_with(&format!("(no fail-open: {why})")), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!r.report.outcome.allows());
+        }
+    }
+
+    #[test]
+    fn flow_a_mismatched_answer_is_refused_and_cancelled() {
+        let service = FakeService {
+            send: Mutex::new(Some(Err(ClientError::Mismatch {
+                message_id: "m9".into(),
+                reason: "the answer lists recipient 'mallory', which was not sent to".into(),
+            }))),
+            ..FakeService::default()
+        };
+        let r = login(&config(""), "alice", service);
+        assert!(
+            matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("send: malformed response: the answer lists recipient 'mallory'")),
+            "{:?}",
+            r.report.outcome
+        );
+        assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m9".to_string()]);
+        assert!(
+            r.line.ends_with("message=m9 settled=cancelled"),
+            "{}",
+            r.line
+        );
+        assert!(r.ui.shown.is_empty(), "no hint for a message not trusted");
+    }
+
+    #[test]
+    fn flow_a_malformed_answer_is_an_error() {
+        let service = FakeService {
+            send: Mutex::new(Some(Err(ClientError::MalformedResponse("not JSON".into())))),
+            ..FakeService::default()
+        };
+        let r = login(&config(""), "alice", service);
+        assert!(matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("send: ")));
+        assert_eq!(r.report.settled, Settled::None);
+        // A malformed poll answer, once a message exists: an error, and it is cancelled.
+        let service = FakeService {
+            send: Mutex::new(Some(pending())),
+            polls: Mutex::new(VecDeque::from([
+                Err(ClientError::MalformedResponse("bad".into())),
+                pending(),
+            ])),
+            ..FakeService::default()
+        };
+        let r = login(&config(""), "alice", service);
+        assert!(
+            matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("poll: ")),
+            "{:?}",
+            r.report.outcome
+        );
+        assert_eq!(r.report.settled, Settled::Cancelled);
+        assert_eq!(r.level, Level::Err);
+    }
+
+    #[test]
+    fn flow_a_failed_conversation_cancels() {
+        let ui = FakeUi {
+            conversation_fails: true,
+            ..FakeUi::default()
+        };
+        let r = login_with(
+            &config(""),
+            remote("alice"),
+            &FakeHost::default(),
+            answering(&[]),
+            None,
+            ui,
+        );
+        assert!(matches!(r.report.outcome, Outcome::ConversationFailed(_)));
+        assert_eq!(r.report.settled, Settled::Cancelled);
+        assert!(
+            !r.report.outcome.is_final(),
+            "a retry in the transaction may succeed"
+        );
+    }
+
+    #[test]
+    fn flow_config_error_never_touches_the_limiter() {
+        // The real connector: the credentials file is missing; the state directory does
+        // not exist yet and must not be created.
+        let mut c = config("");
+        let limits = state_dir("config");
+        c.limits = Some(limits.clone());
+        let mut ui = FakeUi::default();
+        let mut req = remote("alice");
+        let r = run(&c, &mut req, &FakeHost::default(), &mut Connector, &mut ui);
+        assert!(
+            matches!(&r.outcome, Outcome::Config(e) if e.contains("/nonexistent")),
+            "{:?}",
+            r.outcome
+        );
+        assert!(!limits.state_dir.exists(), "the limiter was not touched");
+        record(&mut ui, &req, &r);
+        let (level, line) = ui.lines.last().unwrap();
+        assert_eq!(*level, Level::Alert);
+        assert!(
+            line.starts_with("decision=error user=alice ids=a@x "),
+            "{line}"
+        );
+        // With a fake connector that fails: the same outcome, and no send.
+        let service = Arc::new(FakeService::default());
+        let mut connect = FakeConnect {
+            service: service.clone(),
+            limits: None,
+            fail: Some("x.pem: is a symbolic link (refused)".into()),
+            calls: 0,
+        };
+        let r = run(
+            &c,
+            &mut remote("alice"),
+            &FakeHost::default(),
+            &mut connect,
+            &mut ui,
+        );
+        assert_eq!(
+            r.outcome,
+            Outcome::Config("x.pem: is a symbolic link (refused)".into())
+        );
+        assert!(service.sent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn flow_limits_refuse_without_a_push() {
+        let mut limits = state_dir("limited");
+        limits.max_pushes = 1;
+        let c = config("");
+        let go = |service| {
+            login_with(
+                &c,
+                remote("alice"),
+                &FakeHost::default(),
+                service,
+                Some(limits.clone()),
+                FakeUi::default(),
+            )
+        };
+        assert_eq!(
+            go(answering(&[&[("a@x", "APPROVED")]])).report.outcome,
+            Outcome::Approved
+        );
+        let r = go(answering(&[&[("a@x", "APPROVED")]]));
+        assert!(
+            matches!(&r.report.outcome, Outcome::Limited(why) if why.starts_with("rate limit: 1 pushes")),
+            "{:?}",
+            r.report.outcome
+        );
+        assert!(r.service.sent.lock().unwrap().is_empty(), "no push");
+        assert!(
+            r.line.contains("policy=limits reason=\"rate limit"),
+            "{}",
+            r.line
+        );
+        let _ = std::fs::remove_dir_all(&limits.state_dir);
+    }
+
+    #[test]
+    fn flow_denials_count_and_lock_out() {
+        let mut limits = state_dir("lockout");
+        limits.lockout_after = 1;
+        let c = config("");
+        let go = |service| {
+            login_with(
+                &c,
+                remote("alice"),
+                &FakeHost::default(),
+                service,
+                Some(limits.clone()),
+                FakeUi::default(),
+            )
+        };
+        let r = go(answering(&[&[("a@x", "DENIED")]]));
+        assert_eq!(r.report.outcome, Outcome::Refused(Status::Denied));
+        // The limiter was told it was a denial (Finish::Denied): the source is locked out.
+        let r = go(answering(&[&[("a@x", "APPROVED")]]));
+        assert!(
+            matches!(&r.report.outcome, Outcome::Limited(why) if why.contains("locked out")),
+            "{:?}",
+            r.report.outcome
+        );
+        let _ = std::fs::remove_dir_all(&limits.state_dir);
+    }
+
+    #[test]
+    fn flow_grace_after_an_approval_needs_no_push() {
+        let mut limits = state_dir("grace");
+        limits.grace = Duration::from_secs(300);
+        let c = config("");
+        let go = |service| {
+            login_with(
+                &c,
+                remote("alice"),
+                &FakeHost::default(),
+                service,
+                Some(limits.clone()),
+                FakeUi::default(),
+            )
+        };
+        assert_eq!(
+            go(answering(&[&[("a@x", "APPROVED")]])).report.outcome,
+            Outcome::Approved
+        );
+        let r = go(FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::Grace);
+        assert!(r.report.outcome.allows());
+        assert!(r.service.sent.lock().unwrap().is_empty());
+        assert!(r.line.contains("policy=limits:grace"), "{}", r.line);
+        let _ = std::fs::remove_dir_all(&limits.state_dir);
+    }
+
+    #[test]
+    fn early_decision_lines() {
+        let start = Instant::now();
+        let req = Request {
+            user: String::new(),
+            ..remote("")
+        };
+        let line = |req: &Request, r: Report| crate::log::decision(req, &r);
+        let l = line(
+            &req,
+            Report::early(Outcome::Config("unknown argument 'nullok'".into()), start),
+        );
+        assert!(
+            l.starts_with("decision=error user=- ids=- service=sshd rhost=192.0.2.1"),
+            "{l}"
+        );
+        assert!(l.ends_with("error=\"unknown argument 'nullok'\""), "{l}");
+        let l = line(&req, Report::early(Outcome::BadUserName(7), start));
+        assert!(l.starts_with("decision=unmapped user=(len=7) "), "{l}");
+        let prev = Outcome::Repeat(Box::new(Outcome::Refused(Status::Denied)));
+        assert!(!prev.allows());
+        let l = line(&remote("alice"), Report::early(prev, start));
+        assert!(l.starts_with("decision=repeat user=alice "), "{l}");
+        assert!(l.contains("previous=refused"), "{l}");
+        // A configuration that cannot be loaded: the name only if the user database knows it.
+        let host = FakeHost::default();
+        let r = config_failed(&host, "s3cret", false, "config: x".into(), start);
+        assert!(line(&remote("s3cret"), r).contains(&redacted_user("s3cret")));
+        let r = config_failed(&host, "s3cret", true, "config: x".into(), start);
+        assert!(line(&remote("s3cret"), r).contains("user=s3cret "));
+        let r = config_failed(&host, "alice", false, "config: x".into(), start);
+        assert!(line(&remote("alice"), r).contains("user=alice "));
+    }
 }

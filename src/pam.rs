@@ -360,3 +360,56 @@ fn converse(pamh: &Pam, style: c_int, text: &str) -> Result<Option<String>, Stri
     }
     Ok(answer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Status;
+
+    #[test]
+    fn one_match_maps_every_outcome_to_its_code() {
+        use Outcome as O;
+        let cases = [
+            (O::Approved, PamError::SUCCESS),
+            (O::Grace, PamError::SUCCESS),
+            (O::FailOpen("x".into()), PamError::SUCCESS),
+            (O::Refused(Status::Denied), PamError::MAXTRIES),
+            (O::Refused(Status::NoDevice), PamError::MAXTRIES),
+            (O::TimedOut, PamError::MAXTRIES),
+            (O::Limited("x".into()), PamError::MAXTRIES),
+            (O::Unmapped(Unmapped::Deny), PamError::USER_UNKNOWN),
+            (O::UnknownUser(Unmapped::Deny), PamError::USER_UNKNOWN),
+            (O::BadUserName(0), PamError::USER_UNKNOWN),
+            (O::Unmapped(Unmapped::Ignore), PamError::IGNORE),
+            (O::UnknownUser(Unmapped::Ignore), PamError::IGNORE),
+            (O::Skipped("x".into()), PamError::IGNORE),
+            (O::Unreachable("x".into()), PamError::AUTHINFO_UNAVAIL),
+            (O::ConversationFailed("x".into()), PamError::CONV_ERR),
+            (O::Config("x".into()), PamError::SERVICE_ERR),
+            (O::Interrupted(15), PamError::AUTH_ERR),
+            (O::LocalDenied, PamError::AUTH_ERR),
+            (O::Error("x".into()), PamError::AUTH_ERR),
+            (
+                O::NoUser {
+                    again: false,
+                    error: "x".into(),
+                },
+                PamError::AUTH_ERR,
+            ),
+            (
+                O::NoUser {
+                    again: true,
+                    error: "x".into(),
+                },
+                PamError::INCOMPLETE,
+            ),
+            (O::Repeat(Box::new(O::Approved)), PamError::SUCCESS),
+            (O::Repeat(Box::new(O::TimedOut)), PamError::MAXTRIES),
+        ];
+        for (outcome, code) in cases {
+            assert_eq!(pam_code(&outcome), code, "{outcome:?}");
+            // Only these let the user in, and PAM agrees.
+            assert_eq!(outcome.allows(), code == PamError::SUCCESS, "{outcome:?}");
+        }
+    }
+}
