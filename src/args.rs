@@ -33,6 +33,10 @@ impl Args {
             };
             match (key, value) {
                 ("debug", None) => out.debug = true,
+                // Only a module built for the tests knows it (the hook panics on it); in
+                // any other build it is an unknown argument like any other.
+                #[cfg(feature = "test-panic")]
+                ("test_panic", None) => {}
                 ("config", Some(v)) => {
                     let p = PathBuf::from(v);
                     if !p.is_absolute() {
@@ -125,9 +129,21 @@ mod tests {
             ("timeout=1s", "argument 'timeout=1s': outside 5s to 10m"),
             ("nullok", "unknown argument 'nullok'"),
             ("x\x1b[2J", "unknown argument 'x?[2J'"),
+            ("test_other", "unknown argument 'test_other'"),
+            ("test_panic=1", "unknown argument 'test_panic=1'"),
         ];
         for (arg, want) in bad {
             assert_eq!(Args::parse(&[arg]).unwrap_err(), want);
+        }
+    }
+
+    #[test]
+    fn test_panic_is_known_only_to_the_test_build() {
+        let got = Args::parse(&["test_panic"]);
+        if cfg!(feature = "test-panic") {
+            assert_eq!(got, Ok(Args::default()));
+        } else {
+            assert_eq!(got.unwrap_err(), "unknown argument 'test_panic'");
         }
     }
 

@@ -1,11 +1,23 @@
-//! Log levels (Linux-PAM's use of syslog's) and the one place that turns them into
-//! syslog priorities. The module logs through `pam_syslog` (facility authpriv, prefix
+//! Every log line the module writes is built here, and every value in it sanitised here
+//! (with the client's own sanitiser, [`crate::client::sanitize`]): the one decision line of a
+//! login, the other lines (`debug`, warnings), and the two lines written straight to syslog
+//! when no PAM handle can be used (the panic hook, a signal during the prompt).
+//!
+//! The module logs through `pam_syslog` (facility authpriv, prefix
 //! `pam_passbyme(<service>:auth):`); it never calls openlog/closelog and never writes to
 //! stdout or stderr.
+#![allow(unsafe_code)] // one libc::syslog call, in `direct`
+
+use std::fmt::Write as _;
+
+use crate::client::sanitize;
+use crate::login::{Outcome, Report, Request, Settled};
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// An internal error (a panic caught at the PAM boundary).
+    Crit,
     /// An unusable configuration: nobody can log in through this module.
     Alert,
     /// An error (service unreachable, malformed answer, credentials).
@@ -22,8 +34,9 @@ pub enum Level {
 
 impl Level {
     /// The syslog priority (without facility).
-    pub fn priority(self) -> i32 {
+    fn priority(self) -> i32 {
         match self {
+            Level::Crit => libc::LOG_CRIT,
             Level::Alert => libc::LOG_ALERT,
             Level::Err => libc::LOG_ERR,
             Level::Warning => libc::LOG_WARNING,
@@ -36,6 +49,7 @@ impl Level {
     /// Lowercase name, as `passbyme` prints it.
     pub fn name(self) -> &'static str {
         match self {
+            Level::Crit => "critical",
             Level::Alert => "alert",
             Level::Err => "error",
             Level::Warning => "warning",
@@ -44,4 +58,171 @@ impl Level {
             Level::Debug => "debug",
         }
     }
+}
+
+/// Untrusted text made safe for a log line: control characters replaced, at most `max`
+/// characters.
+pub fn clean(s: &str, max: usize) -> String {
+    sanitize::clean(s, max)
+}
+
+/// Untrusted bytes (PAM items) made safe for a log line, as [`clean`].
+pub fn clean_bytes(b: &[u8], max: usize) -> String {
+    sanitize::clean_bytes(b, max)
+}
+
+/// A user name in a form that does not reveal it, for names the user database does not
+/// know (often a password typed at the user prompt): its length and the first 24 bits of
+/// its SHA-256, enough to tell repeated attempts apart.
+pub fn redacted_user(user: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, user.as_bytes());
+    let h = digest.as_ref();
+    format!(
+        "(unknown:len={},sha256={:02x}{:02x}{:02x})",
+        user.len(),
+        h[0],
+        h[1],
+        h[2]
+    )
+}
+
+/// The level of a login's decision line.
+pub fn decision_level(outcome: &Outcome) -> Level {
+    match outcome {
+        Outcome::Approved | Outcome::Skipped(_) | Outcome::Grace | Outcome::Repeat(_) => {
+            Level::Info
+        }
+        Outcome::FailOpen(_) => Level::Warning,
+        Outcome::Config(_) => Level::Alert,
+        Outcome::Error(_) | Outcome::Unreachable(_) | Outcome::NoUser { .. } => Level::Err,
+        _ => Level::Notice,
+    }
+}
+
+/// How the decision line shows what became of the message.
+pub fn settled(s: &Settled) -> String {
+    match s {
+        Settled::None => "none".into(),
+        Settled::Final => "final".into(),
+        Settled::Cancelled => "cancelled".into(),
+        Settled::CancelFailed(e) => format!("cancel-failed:\"{}\"", clean(e, 120)),
+    }
+}
+
+/// The one decision line: `key=value` pairs, values sanitised.
+pub fn decision(req: &Request, r: &Report) -> String {
+    let mut s = String::with_capacity(200);
+    let user = match &r.outcome {
+        Outcome::UnknownUser(_) => redacted_user(&req.user),
+        Outcome::BadUserName(len) => format!("(len={len})"),
+        _ if req.user.is_empty() => "-".into(),
+        _ if r.redact_user => redacted_user(&req.user),
+        _ => clean(&req.user, 64),
+    };
+    let _ = write!(
+        s,
+        "decision={} user={} ids={} service={} rhost={} tty={} duration={:.1}s",
+        r.outcome.word(),
+        user,
+        if r.ids.is_empty() {
+            "-".into()
+        } else {
+            clean(&r.ids.join(","), 400)
+        },
+        clean(&req.service, 32),
+        req.rhost.as_deref().map_or("-".into(), |h| clean(h, 64)),
+        req.tty.as_deref().map_or("-".into(), |t| clean(t, 32)),
+        r.duration.as_secs_f64(),
+    );
+    let unmapped = |p: &crate::config::Unmapped| format!("{p:?}").to_lowercase();
+    let why = match &r.outcome {
+        Outcome::Refused(st) => format!("status={}", clean(st.as_str(), 32)),
+        Outcome::Interrupted(sig) => format!("signal={}", crate::os::signal_name(*sig)),
+        Outcome::Unmapped(p) => format!("policy=unmapped:{}", unmapped(p)),
+        Outcome::UnknownUser(p) => format!(
+            "policy=unmapped:{} reason=\"unknown to the user database\"",
+            unmapped(p)
+        ),
+        Outcome::BadUserName(_) => "error=\"user name is empty or not UTF-8\"".into(),
+        Outcome::NoUser { error, .. } => {
+            format!("error=\"cannot get the user: {}\"", clean(error, 100))
+        }
+        Outcome::Repeat(prev) => format!(
+            "previous={} reason=\"this transaction already decided; no new push\"",
+            prev.word()
+        ),
+        Outcome::Skipped(why) => format!("policy=\"{}\"", clean(why, 200)),
+        Outcome::LocalDenied => "policy=local:deny".into(),
+        Outcome::FailOpen(e) => format!("policy=unreachable:allow error=\"{}\"", clean(e, 200)),
+        Outcome::Unreachable(e) => format!("policy=unreachable:deny error=\"{}\"", clean(e, 200)),
+        Outcome::ConversationFailed(e) | Outcome::Config(e) | Outcome::Error(e) => {
+            format!("error=\"{}\"", clean(e, 300))
+        }
+        Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", clean(why, 200)),
+        Outcome::Grace => "policy=limits:grace".into(),
+        Outcome::Approved | Outcome::TimedOut => String::new(),
+    };
+    if !why.is_empty() {
+        s.push(' ');
+        s.push_str(&why);
+    }
+    if let Some(typed) = &r.typed {
+        let _ = write!(s, " typed={}", clean(typed, 64));
+    }
+    if let Some(id) = &r.message_id {
+        let _ = write!(
+            s,
+            " message={} settled={}",
+            clean(id, 64),
+            settled(&r.settled)
+        );
+    }
+    s
+}
+
+/// The `debug` line of the effective settings (never a secret: see `Config::describe`).
+pub fn settings(pairs: &[(String, String)]) -> String {
+    let mut s = String::from("settings");
+    for (k, v) in pairs {
+        let _ = write!(s, " {}={}", clean(k, 64), clean(v, 300));
+    }
+    s
+}
+
+/// A free-form line (`what: detail`), the detail sanitised.
+pub fn event(what: &str, detail: &str) -> String {
+    format!("{what}: {}", clean(detail, 300))
+}
+
+/// The panic hook's line: written with [`direct`], as the panic may not leave a usable handle.
+pub fn panic_line(panic: &str) -> String {
+    format!(
+        "pam_passbyme: internal error (denied): {}",
+        clean(panic, 400)
+    )
+}
+
+/// The line of a login abandoned by a signal during the prompt, written with [`direct`]
+/// from the helper thread (pam_syslog's handle is not ours to use there).
+pub fn abandoned_line(service: &str, decision: &str) -> String {
+    format!(
+        "pam_passbyme({}:auth): {decision} (during the prompt)",
+        clean(service, 32)
+    )
+}
+
+/// Writes one line straight to syslog (facility authpriv), for the two places with no PAM
+/// handle to log through. Never calls openlog: the host's ident and facility stay its own.
+pub fn direct(level: Level, line: &str) {
+    let Ok(c) = std::ffi::CString::new(line.replace('\0', "?")) else {
+        return;
+    };
+    // SAFETY: constant format string, one NUL-terminated argument.
+    unsafe {
+        libc::syslog(
+            libc::LOG_AUTHPRIV | level.priority(),
+            c"%s".as_ptr(),
+            c.as_ptr(),
+        )
+    };
 }

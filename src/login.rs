@@ -1,14 +1,21 @@
 //! The login flow, free of PAM: user → IDs → push → tell the terminal → poll → decide,
 //! with the message cancelled on every exit that leaves it open. The PAM hook and
-//! `passbyme login` both call [`run`]; a [`Ui`] carries everything host-specific.
+//! `passbyme login` both call [`run`] and then [`record`], which writes the one decision line.
+//!
+//! Everything the flow needs from outside comes through a seam, so that every path is a
+//! plain unit test: the host's facts ([`Host`]: the user database, groups, host name,
+//! randomness, the clock of the message), the service and the limiter ([`Connect`] builds a
+//! [`Backend`] once the login is going to push, before the limiter claims anything), and the
+//! person ([`Ui`]).
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::client::{sanitize, Error as ClientError, Message, Session, SessionInfo, Status};
+use crate::client::{self, Client, Error as ClientError, Message, SessionInfo, Status};
 use crate::config::{self, Config, Local, Prompt, Unmapped, Unreachable};
 use crate::limiter::{self, Begin, Finish, Origin, Store, Ticket, Wait};
-use crate::log::Level;
+use crate::log::{self, Level};
+
+pub use crate::log::redacted_user;
 
 /// How long a cancel may take after the login has ended.
 pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -53,14 +60,101 @@ pub trait Ui {
     fn log(&mut self, level: Level, line: &str);
 }
 
+/// The facts of the machine the login runs on. [`crate::os::System`] reads them from the
+/// operating system; tests hand in canned ones.
+pub trait Host {
+    /// The canonical name the user database (NSS) knows `user` by; `Ok(None)` if it does
+    /// not know the name, `Err` if the lookup itself failed.
+    fn canonical_user(&self, user: &str) -> Result<Option<String>, String>;
+    /// The names of the groups `user` belongs to.
+    fn groups(&self, user: &str) -> Result<Vec<String>, String>;
+    /// This machine's name, for the message.
+    fn hostname(&self) -> String;
+    /// A uniformly random number below `n` from a secure source; `None` if there is none.
+    fn random_below(&self, n: u32) -> Option<u32>;
+    /// The time shown in the message.
+    fn now(&self) -> time::OffsetDateTime;
+}
+
+/// The PassBy\[ME\] calls the flow makes, each bounded by a deadline. [`Client`] is the
+/// real one; tests hand in canned answers.
+pub trait Service: Sync {
+    /// `POST` a message (see [`Client::send`]).
+    fn send(&self, message: &Message, deadline: Instant) -> Result<SessionInfo, ClientError>;
+    /// `GET` a message's state (see [`Client::track`]).
+    fn track(&self, message_id: &str, deadline: Instant) -> Result<SessionInfo, ClientError>;
+    /// `DELETE` a message (see [`Client::cancel`]).
+    fn cancel(&self, message_id: &str, deadline: Instant) -> Result<SessionInfo, ClientError>;
+    /// True once a TCP connection to the service was made (see [`Client::has_connected`]).
+    fn has_connected(&self) -> bool;
+}
+
+impl Service for Client {
+    fn send(&self, message: &Message, deadline: Instant) -> Result<SessionInfo, ClientError> {
+        self.with_deadline(Some(deadline))
+            .send(message)
+            .map(|s| s.info().clone())
+    }
+
+    fn track(&self, message_id: &str, deadline: Instant) -> Result<SessionInfo, ClientError> {
+        self.with_deadline(Some(deadline))
+            .track(message_id)
+            .map(|s| s.info().clone())
+    }
+
+    fn cancel(&self, message_id: &str, deadline: Instant) -> Result<SessionInfo, ClientError> {
+        self.with_deadline(Some(deadline))
+            .cancel(message_id)
+            .map(|s| s.info().clone())
+    }
+
+    fn has_connected(&self) -> bool {
+        Client::has_connected(self)
+    }
+}
+
+/// What a login that is going to push talks to: the service, and the limiter's store when
+/// `[limits]` is on.
+pub struct Backend {
+    /// The PassBy\[ME\] service.
+    pub service: Box<dyn Service>,
+    /// The push-fatigue state, if enabled.
+    pub limiter: Option<Store>,
+}
+
+/// Builds the [`Backend`] from the configuration, once the login is going to push (an
+/// unmapped, exempt or local login never reads the secret files). A failure is a
+/// configuration error.
+pub trait Connect {
+    /// The service and the limiter, in that order: a credentials failure never touches
+    /// the limiter.
+    fn connect(&mut self, config: &Config) -> Result<Backend, String>;
+}
+
+/// The real [`Connect`]: the client from the configured credentials, then the limiter's
+/// state directory.
+pub struct Connector;
+
+impl Connect for Connector {
+    fn connect(&mut self, config: &Config) -> Result<Backend, String> {
+        let client = crate::connect::connect(config).map_err(|e| e.to_string())?;
+        let limiter = config.limits.as_ref().map(Store::open).transpose()?;
+        Ok(Backend {
+            service: Box::new(client),
+            limiter,
+        })
+    }
+}
+
 /// How a login ended. Exactly one variant lets the user in without the administrator's
-/// explicit fail-open choice: [`Outcome::Approved`].
+/// explicit fail-open choice: [`Outcome::Approved`] ([`Outcome::Grace`] and
+/// [`Outcome::Repeat`] repeat an earlier approval).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// `APPROVED` for this user's ID, for the message this login sent, before the deadline.
     Approved,
     /// A final status other than APPROVED (DENIED, NO_DEVICE, CANCELLED, …).
-    Refused(String),
+    Refused(Status),
     /// No answer before the deadline (or the message expired); the message was cancelled.
     TimedOut,
     /// A signal abandoned the login; the message was cancelled.
@@ -71,6 +165,19 @@ pub enum Outcome {
     /// often a password typed in the wrong place, so it is logged only in a form that does
     /// not reveal it (length and a short hash), in full only with `debug`.
     UnknownUser(Unmapped),
+    /// The application gave an empty user name, or one that is not UTF-8 (its length in
+    /// bytes; never logged as it is: it may be a password).
+    BadUserName(usize),
+    /// The application could not give the user name; `again` when it asked to be called
+    /// again (PAM_CONV_AGAIN).
+    NoUser {
+        /// The application asked to be called again.
+        again: bool,
+        /// What went wrong.
+        error: String,
+    },
+    /// This PAM transaction already decided for this user (no new push): the earlier outcome.
+    Repeat(Box<Outcome>),
     /// The module steps aside (exempt group, not in `only_groups`, local login ignored).
     Skipped(String),
     /// A local login (no remote host) refused by policy.
@@ -88,7 +195,7 @@ pub enum Outcome {
     /// Refused by the push-fatigue limits (rate, lockout, a push already pending), with
     /// no push sent.
     Limited(String),
-    /// The configuration or the credentials it names are unusable.
+    /// The module arguments, the configuration or the credentials it names are unusable.
     Config(String),
     /// Anything else (a refused request, a malformed answer).
     Error(String),
@@ -102,7 +209,8 @@ impl Outcome {
             Outcome::Refused(_) => "refused",
             Outcome::TimedOut => "timeout",
             Outcome::Interrupted(_) => "interrupted",
-            Outcome::Unmapped(_) | Outcome::UnknownUser(_) => "unmapped",
+            Outcome::Unmapped(_) | Outcome::UnknownUser(_) | Outcome::BadUserName(_) => "unmapped",
+            Outcome::Repeat(_) => "repeat",
             Outcome::Skipped(_) => "skipped",
             Outcome::LocalDenied => "local-denied",
             Outcome::FailOpen(_) => "fail-open",
@@ -110,7 +218,7 @@ impl Outcome {
             Outcome::ConversationFailed(_) => "conversation-failed",
             Outcome::Grace => "grace",
             Outcome::Limited(_) => "limited",
-            Outcome::Config(_) | Outcome::Error(_) => "error",
+            Outcome::Config(_) | Outcome::Error(_) | Outcome::NoUser { .. } => "error",
         }
     }
 
@@ -131,11 +239,25 @@ impl Outcome {
 
     /// Lets the user in (approval, or the explicit fail-open policy).
     pub fn allows(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace
-        )
+        match self {
+            Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace => true,
+            Outcome::Repeat(prev) => prev.allows(),
+            _ => false,
+        }
     }
+}
+
+/// What became of the message this login sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// No message was sent.
+    None,
+    /// Every one of the user's IDs had a final status: nothing to cancel.
+    Final,
+    /// The message was cancelled.
+    Cancelled,
+    /// The cancel failed (why).
+    CancelFailed(String),
 }
 
 /// The end of a login: the outcome, and what the log line needs.
@@ -151,87 +273,122 @@ pub struct Report {
     pub code: Option<String>,
     /// From start to decision.
     pub duration: Duration,
-    /// What happened to the message at the end: `none`, `final`, `cancelled`, or the error.
-    pub settled: String,
+    /// What happened to the message at the end.
+    pub settled: Settled,
     /// The name as the login gave it, when the user database knows it by another spelling
     /// (the request then carries the canonical name).
     pub typed: Option<String>,
+    /// Log the user name only redacted (a name the user database does not know, in a
+    /// decision taken before the login flow looked it up).
+    pub redact_user: bool,
 }
 
-/// Runs one login and writes its one decision line to the log.
-pub fn run(config: &Config, req: &Request, ui: &mut dyn Ui) -> Report {
+impl Report {
+    /// The report of a login decided before the flow ran (arguments, user name,
+    /// configuration, a repeated call).
+    pub fn early(outcome: Outcome, start: Instant) -> Report {
+        Report {
+            outcome,
+            ids: Vec::new(),
+            message_id: None,
+            code: None,
+            duration: start.elapsed(),
+            settled: Settled::None,
+            typed: None,
+            redact_user: false,
+        }
+    }
+}
+
+/// The report of a configuration that cannot be loaded: the user's name is logged only
+/// when the user database knows it (or with `debug`), else redacted (it may be a mistyped
+/// password).
+pub fn config_failed(
+    host: &dyn Host,
+    user: &str,
+    debug: bool,
+    error: String,
+    start: Instant,
+) -> Report {
+    let known = debug || matches!(host.canonical_user(user), Ok(Some(_)));
+    Report {
+        redact_user: !known,
+        ..Report::early(Outcome::Config(error), start)
+    }
+}
+
+/// Writes the one decision line of a login, at the level its outcome calls for.
+pub fn record(ui: &mut dyn Ui, req: &Request, report: &Report) {
+    ui.log(
+        log::decision_level(&report.outcome),
+        &log::decision(req, report),
+    );
+}
+
+/// Runs one login. `req.user` becomes the name the user database knows (the report's
+/// `typed` keeps the spelling given). The caller writes the decision line with [`record`].
+pub fn run(
+    config: &Config,
+    req: &mut Request,
+    host: &dyn Host,
+    connect: &mut dyn Connect,
+    ui: &mut dyn Ui,
+) -> Report {
     let start = Instant::now();
-    let mut report = Report {
-        outcome: Outcome::Error("not started".into()),
-        ids: Vec::new(),
-        message_id: None,
-        code: None,
-        duration: Duration::ZERO,
-        settled: "none".into(),
-        typed: None,
-    };
-    let mut pending = Pending::default();
+    let mut login = Pending::default();
+    let mut typed = None;
     // Map the name the user database knows, not the spelling typed: with a source that
     // accepts other spellings (SSSD's AD provider is case-insensitive by default), `ALICE`
     // must not escape `alice`'s second factor.
-    let canonical;
-    let req = match crate::os::lookup_user(&req.user) {
-        Ok(Some(account)) => {
-            if account.name != req.user {
-                report.typed = Some(req.user.clone());
+    let outcome = match host.canonical_user(&req.user) {
+        Ok(Some(name)) => {
+            if name != req.user {
+                typed = Some(std::mem::replace(&mut req.user, name));
             }
-            canonical = Request {
-                user: account.name,
-                ..req.clone()
-            };
-            report.outcome = flow(config, &canonical, ui, start, &mut report, &mut pending);
-            &canonical
+            flow(config, req, host, connect, ui, start, &mut login)
         }
         Ok(None) => {
             ui.log(
                 Level::Debug,
                 &format!(
                     "user name unknown to the user database: '{}'",
-                    sanitize::clean(&req.user, 64)
+                    log::clean(&req.user, 64)
                 ),
             );
-            report.outcome = Outcome::UnknownUser(config.policy.unmapped);
-            req
+            Outcome::UnknownUser(config.policy.unmapped)
         }
-        Err(e) => {
-            report.outcome = Outcome::Error(format!("user lookup: {e}"));
-            req
-        }
+        Err(e) => Outcome::Error(format!("user lookup: {e}")),
     };
     let mut interrupted = || ui.interrupted();
-    report.settled = pending.settle(Some(&report.outcome), Some(&mut interrupted));
-    report.duration = start.elapsed();
-    let level = match &report.outcome {
-        Outcome::Approved | Outcome::Skipped(_) | Outcome::Grace => Level::Info,
-        Outcome::FailOpen(_) => Level::Warning,
-        Outcome::Config(_) => Level::Alert,
-        Outcome::Error(_) | Outcome::Unreachable(_) => Level::Err,
-        _ => Level::Notice,
-    };
-    ui.log(level, &decision_line(req, &report));
-    report
+    let settled = login.settle(Some(&outcome), Some(&mut interrupted));
+    Report {
+        outcome,
+        ids: std::mem::take(&mut login.ids),
+        message_id: login.message.as_ref().map(|m| m.message_id.clone()),
+        code: login.code.take(),
+        duration: start.elapsed(),
+        settled,
+        typed,
+        redact_user: false,
+    }
 }
 
 fn flow(
     config: &Config,
     req: &Request,
+    host: &dyn Host,
+    connect: &mut dyn Connect,
     ui: &mut dyn Ui,
     start: Instant,
-    report: &mut Report,
-    pending: &mut Pending,
+    login: &mut Pending,
 ) -> Outcome {
     let Some(ids) = config.users.get(&req.user) else {
         return Outcome::Unmapped(config.policy.unmapped);
     };
-    report.ids = ids.clone();
+    login.ids = ids.clone();
     let policy = &config.policy;
     if !policy.only_groups.is_empty() || !policy.exempt_groups.is_empty() {
-        let groups = match crate::os::user_groups(&req.user) {
+        let groups = match host.groups(&req.user) {
             Ok(g) => g,
             Err(e) => return Outcome::Error(format!("group lookup: {e}")),
         };
@@ -250,12 +407,15 @@ fn flow(
             Local::Ignore => return Outcome::Skipped("local login (policy.local = ignore)".into()),
         }
     }
+    // The client first (it reads the secret files): a configuration failure never
+    // touches the limiter.
+    let backend = match connect.connect(config) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Config(e),
+    };
+    let deadline = start + config.login.timeout;
     let mut cancel_first = None;
-    if let Some(limits) = &config.limits {
-        let store = match Store::open(limits) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Config(e),
-        };
+    if let Some(store) = &backend.limiter {
         let origin = Origin {
             rhost: req.rhost.as_deref(),
             tty: req.tty.as_deref(),
@@ -264,13 +424,13 @@ fn flow(
         // The user's own lock, waited for until the login's deadline or a signal.
         let mut interrupted = || ui.interrupted();
         let mut wait = Wait {
-            deadline: start + config.login.timeout,
+            deadline,
             interrupted: Some(&mut interrupted),
         };
         match store.begin(&req.user, &origin, config.login.timeout, &mut wait) {
             Ok(Begin::Push { ticket, cancel }) => {
                 cancel_first = cancel;
-                pending.limiter = Some(Claim { store, ticket });
+                login.ticket = Some(ticket);
             }
             Ok(Begin::Grace) => return Outcome::Grace,
             Ok(Begin::Refused(why)) => return Outcome::Limited(why),
@@ -278,48 +438,56 @@ fn flow(
             Err(e) => return Outcome::Limited(e.to_string()),
         }
     }
-    let client = match crate::connect::connect(config) {
-        Ok(c) => c,
-        Err(e) => return Outcome::Config(e.to_string()),
-    };
+    let backend = login.backend.insert(backend);
+    let service = backend.service.as_ref();
     if let Some(id) = cancel_first {
         // The push of a login that crashed, or that this one replaces (policy).
-        let r = client
-            .with_deadline(Some(Instant::now() + CANCEL_TIMEOUT))
-            .cancel(&id);
+        let r = service.cancel(&id, Instant::now() + CANCEL_TIMEOUT);
         ui.log(
             Level::Info,
-            &format!(
-                "limits: cancelled earlier message {id}: {}",
-                r.map_or_else(|e| e.to_string(), |_| "ok".into())
+            &log::event(
+                &format!("limits: cancelled earlier message {}", log::clean(&id, 64)),
+                &r.map_or_else(|e| e.to_string(), |_| "ok".into()),
             ),
         );
     }
-    let deadline = start + config.login.timeout;
-    let client = client.with_deadline(Some(deadline));
 
-    let Some(n) = crate::os::random_below(90) else {
+    let Some(n) = host.random_below(90) else {
         return Outcome::Error("no randomness for the verification code".into());
     };
     let code = (n + 10).to_string();
-    report.code = Some(code.clone());
-    let message = match compose(config, req, ids, &code) {
+    login.code = Some(code.clone());
+    let message = match compose(config, req, host, ids, &code) {
         Ok(m) => m,
         Err(e) => return Outcome::Error(e),
     };
     let allow = policy.unreachable == Unreachable::Allow;
-    let (session, mismatch) = match client.send(&message) {
-        Ok(s) => (s, None),
+    let (info, mismatch) = match service.send(&message, deadline) {
+        Ok(info) => (info, None),
         // Fail-open applies to exactly one failure: no TCP connection to the service could
         // be made (see `client::Error::Unreachable`), before any message exists.
         Err(e @ ClientError::Unreachable(_)) if allow => return Outcome::FailOpen(e.to_string()),
         Err(e @ ClientError::Unreachable(_)) => return Outcome::Unreachable(e.to_string()),
         // A message exists but the answer does not match what was sent: refuse, and keep
-        // the message so that it is cancelled like any other.
-        Err(ClientError::Mismatch { message_id, reason }) => match client.session(&message_id) {
-            Ok(s) => (s, Some(reason)),
-            Err(e) => return Outcome::Error(format!("send: malformed response: {reason} ({e})")),
-        },
+        // the message so that it is cancelled like any other. Its statuses are not
+        // trusted: it is kept with none listed.
+        Err(ClientError::Mismatch { message_id, reason }) => {
+            match client::check_message_id(&message_id) {
+                Ok(()) => (
+                    SessionInfo {
+                        message_id,
+                        expiration_date: time::OffsetDateTime::UNIX_EPOCH,
+                        recipients: Vec::new(),
+                    },
+                    Some(reason),
+                ),
+                Err(e) => {
+                    return Outcome::Error(format!(
+                        "send: malformed response: {reason} (invalid argument: {e})"
+                    ))
+                }
+            }
+        }
         Err(e @ (ClientError::Api { .. } | ClientError::MalformedResponse(_))) => {
             return Outcome::Error(format!("send: {e}"))
         }
@@ -327,7 +495,7 @@ fn flow(
         Err(e) if allow => {
             let why = match &e {
                 ClientError::Status { .. } => "the service answered",
-                _ if client.has_connected() => "a TCP connection had been made",
+                _ if service.has_connected() => "a TCP connection had been made",
                 ClientError::Timeout(_) => "the login's own time ran out",
                 _ => "not a failure to connect",
             };
@@ -335,45 +503,47 @@ fn flow(
         }
         Err(e) => return Outcome::Unreachable(e.to_string()),
     };
-    // First thing once the POST is answered: hold the session (every exit now cancels it)
+    // First thing once the POST is answered: hold the message (every exit now cancels it)
     // and record its id with the limiter, so that a crash from here on leaves a push the
     // next login of this user cancels. Logging comes after.
-    let recorded = pending.limiter.as_ref().map(|c| {
-        let mut interrupted = || ui.interrupted();
-        c.store.sent(
-            &c.ticket,
-            session.message_id(),
-            &mut Wait {
-                deadline,
-                interrupted: Some(&mut interrupted),
-            },
-        )
-    });
-    report.message_id = Some(session.message_id().to_owned());
-    pending.session = Some((session, ids.clone()));
+    let message_id = info.message_id.clone();
+    login.message = Some(info);
+    let recorded = match (&backend.limiter, &login.ticket) {
+        (Some(store), Some(ticket)) => {
+            let mut interrupted = || ui.interrupted();
+            Some(store.sent(
+                ticket,
+                &message_id,
+                &mut Wait {
+                    deadline,
+                    interrupted: Some(&mut interrupted),
+                },
+            ))
+        }
+        _ => None,
+    };
     if let Some(Err(e)) = recorded {
         ui.log(
             Level::Warning,
-            &format!("limits: message id not recorded: {e}"),
+            &log::event("limits: message id not recorded", &e.to_string()),
         );
     }
-    if let Some(id) = &report.message_id {
-        ui.log(
-            Level::Debug,
-            &format!(
-                "sent message={id} user={} code={code}",
-                sanitize::clean(&req.user, 64)
-            ),
-        );
-    }
+    ui.log(
+        Level::Debug,
+        &format!(
+            "sent message={} user={} code={code}",
+            log::clean(&message_id, 64),
+            log::clean(&req.user, 64)
+        ),
+    );
     if let Some(reason) = mismatch {
-        // Its statuses are not trusted (the session lists none): `Pending` cancels it.
+        // `Pending` cancels it.
         return Outcome::Error(format!("send: malformed response: {reason}"));
     }
-    let Some((session, _)) = pending.session.as_mut() else {
-        return Outcome::Error("internal: lost the session".into());
+    let Some(info) = login.message.as_mut() else {
+        return Outcome::Error("internal: lost the message".into());
     };
-    if let Some(decided) = decide(session.info(), ids) {
+    if let Some(decided) = decide(info, ids) {
         return decided;
     }
 
@@ -388,17 +558,20 @@ fn flow(
         Prompt::Enter => {
             // sshd shows a prompt at once, and a plain message only with the next prompt.
             let text = format!("{hint}\nPress Enter once you have approved: ");
-            let open = session.clone();
-            let seen = report.clone();
-            let abandon = move |sig: i32| {
-                let mut s = open.clone();
-                s.set_client(
-                    s.client()
-                        .with_deadline(Some(Instant::now() + CANCEL_TIMEOUT)),
-                );
-                let settled = match s.cancel() {
-                    Ok(()) => "cancelled".into(),
-                    Err(e) => format!("cancel-failed:\"{}\"", sanitize::clean(&e.to_string(), 120)),
+            let seen = Report {
+                outcome: Outcome::Error("abandoned".into()),
+                ids: ids.clone(),
+                message_id: Some(message_id.clone()),
+                code: Some(code.clone()),
+                duration: Duration::ZERO,
+                settled: Settled::None,
+                typed: None,
+                redact_user: false,
+            };
+            let abandon = |sig: i32| {
+                let settled = match service.cancel(&message_id, Instant::now() + CANCEL_TIMEOUT) {
+                    Ok(_) => Settled::Cancelled,
+                    Err(e) => Settled::CancelFailed(e.to_string()),
                 };
                 let r = Report {
                     outcome: Outcome::Interrupted(sig),
@@ -406,14 +579,14 @@ fn flow(
                     settled,
                     ..seen.clone()
                 };
-                decision_line(req, &r)
+                log::decision(req, &r)
             };
             if let Err(e) = ui.prompt(&text, &abandon) {
                 return Outcome::ConversationFailed(e);
             }
         }
     }
-    wait(config, session, ids, ui, start, deadline)
+    wait(config, service, info, ids, ui, start, deadline)
 }
 
 /// When the login polls the service: every `fast` interval while an answer can come, slower
@@ -473,7 +646,8 @@ impl Schedule {
 /// (a few milliseconds before the push): the schedule counts from it.
 fn wait(
     config: &Config,
-    session: &mut Session,
+    service: &dyn Service,
+    info: &mut SessionInfo,
     ids: &[String],
     ui: &mut dyn Ui,
     pushed: Instant,
@@ -489,7 +663,7 @@ fn wait(
     loop {
         let seen = ids
             .iter()
-            .any(|id| session.info().status_of(id) == Some(&Status::Seen));
+            .any(|id| info.status_of(id) == Some(&Status::Seen));
         let at = if first {
             // After a prompt the user may already have approved: look at once.
             Instant::now()
@@ -505,8 +679,11 @@ fn wait(
             return Outcome::TimedOut;
         }
         previous = Instant::now();
-        match session.refresh() {
-            Ok(()) => errors = 0,
+        match service.track(&info.message_id, deadline) {
+            Ok(fresh) => {
+                errors = 0;
+                *info = fresh;
+            }
             Err(e) => {
                 errors += 1;
                 if Instant::now() >= deadline {
@@ -514,7 +691,10 @@ fn wait(
                 }
                 ui.log(
                     Level::Warning,
-                    &format!("poll failed ({errors}/{MAX_POLL_ERRORS}): {e}"),
+                    &log::event(
+                        &format!("poll failed ({errors}/{MAX_POLL_ERRORS})"),
+                        &e.to_string(),
+                    ),
                 );
                 if errors >= MAX_POLL_ERRORS || !retryable(&e) {
                     return Outcome::Error(format!("poll: {e}"));
@@ -526,7 +706,6 @@ fn wait(
         if Instant::now() > deadline {
             return Outcome::TimedOut;
         }
-        let info = session.info();
         if let Some(st) = ids.iter().find_map(|id| info.status_of(id)) {
             if last.as_ref() != Some(st) {
                 ui.progress(st);
@@ -577,7 +756,7 @@ pub fn decide(info: &SessionInfo, ids: &[String]) -> Option<Outcome> {
         .map(|r| &r.status)
         .collect();
     if statuses.contains(&&Status::Denied) {
-        return Some(Outcome::Refused("DENIED".into()));
+        return Some(Outcome::Refused(Status::Denied));
     }
     if statuses.iter().any(|s| s.is_approved()) {
         return Some(Outcome::Approved);
@@ -591,29 +770,34 @@ pub fn decide(info: &SessionInfo, ids: &[String]) -> Option<Outcome> {
         mine.peek().is_some() && mine.all(|r| r.status.is_final())
     });
     if every_id_final {
-        return statuses.first().map(|s| Outcome::Refused(s.to_string()));
+        return statuses.first().map(|s| Outcome::Refused((*s).clone()));
     }
     None
 }
 
-fn compose(config: &Config, req: &Request, ids: &[String], code: &str) -> Result<Message, String> {
-    let host = crate::os::hostname();
-    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+fn compose(
+    config: &Config,
+    req: &Request,
+    host: &dyn Host,
+    ids: &[String],
+    code: &str,
+) -> Result<Message, String> {
+    let hostname = host.hostname();
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let when = now.format(&fmt).unwrap_or_default();
+    let when = host.now().format(&fmt).unwrap_or_default();
     let value = |name: &str| {
         Some(match name {
-            "user" => sanitize::clean(&req.user, 64),
-            "host" => sanitize::clean(&host, 64),
-            "service" => sanitize::clean(&req.service, 32),
+            "user" => log::clean(&req.user, 64),
+            "host" => log::clean(&hostname, 64),
+            "service" => log::clean(&req.service, 32),
             "rhost" => req
                 .rhost
                 .as_deref()
-                .map_or("(local)".into(), |r| sanitize::clean(r, 64)),
+                .map_or("(local)".into(), |r| log::clean(r, 64)),
             "tty" => req
                 .tty
                 .as_deref()
-                .map_or("(none)".into(), |t| sanitize::clean(t, 32)),
+                .map_or("(none)".into(), |t| log::clean(t, 32)),
             "time" => when.clone(),
             "code" => code.to_owned(),
             _ => return None,
@@ -627,99 +811,18 @@ fn compose(config: &Config, req: &Request, ids: &[String], code: &str) -> Result
     Ok(m)
 }
 
-/// A user name in a form that does not reveal it, for names the user database does not
-/// know (often a password typed at the user prompt): its length and the first 24 bits of
-/// its SHA-256, enough to tell repeated attempts apart.
-pub fn redacted_user(user: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, user.as_bytes());
-    let h = digest.as_ref();
-    format!(
-        "(unknown:len={},sha256={:02x}{:02x}{:02x})",
-        user.len(),
-        h[0],
-        h[1],
-        h[2]
-    )
-}
-
-/// The one decision line: `key=value` pairs, values sanitised.
-pub fn decision_line(req: &Request, r: &Report) -> String {
-    let mut s = String::with_capacity(200);
-    let user = match r.outcome {
-        Outcome::UnknownUser(_) => redacted_user(&req.user),
-        _ => sanitize::clean(&req.user, 64),
-    };
-    let _ = write!(
-        s,
-        "decision={} user={} ids={} service={} rhost={} tty={} duration={:.1}s",
-        r.outcome.word(),
-        user,
-        if r.ids.is_empty() {
-            "-".into()
-        } else {
-            r.ids.join(",")
-        },
-        sanitize::clean(&req.service, 32),
-        req.rhost
-            .as_deref()
-            .map_or("-".into(), |h| sanitize::clean(h, 64)),
-        req.tty
-            .as_deref()
-            .map_or("-".into(), |t| sanitize::clean(t, 32)),
-        r.duration.as_secs_f64(),
-    );
-    let why = match &r.outcome {
-        Outcome::Refused(st) => format!("status={}", sanitize::clean(st, 32)),
-        Outcome::Interrupted(sig) => format!("signal={}", crate::os::signal_name(*sig)),
-        Outcome::Unmapped(p) => format!("policy=unmapped:{}", format!("{p:?}").to_lowercase()),
-        Outcome::UnknownUser(p) => format!(
-            "policy=unmapped:{} reason=\"unknown to the user database\"",
-            format!("{p:?}").to_lowercase()
-        ),
-        Outcome::Skipped(why) => format!("policy=\"{why}\""),
-        Outcome::LocalDenied => "policy=local:deny".into(),
-        Outcome::FailOpen(e) => format!(
-            "policy=unreachable:allow error=\"{}\"",
-            sanitize::clean(e, 200)
-        ),
-        Outcome::Unreachable(e) => format!(
-            "policy=unreachable:deny error=\"{}\"",
-            sanitize::clean(e, 200)
-        ),
-        Outcome::ConversationFailed(e) | Outcome::Config(e) | Outcome::Error(e) => {
-            format!("error=\"{}\"", sanitize::clean(e, 300))
-        }
-        Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", sanitize::clean(why, 200)),
-        Outcome::Grace => "policy=limits:grace".into(),
-        Outcome::Approved | Outcome::TimedOut => String::new(),
-    };
-    if !why.is_empty() {
-        s.push(' ');
-        s.push_str(&why);
-    }
-    if let Some(typed) = &r.typed {
-        let _ = write!(s, " typed={}", sanitize::clean(typed, 64));
-    }
-    if let Some(id) = &r.message_id {
-        let _ = write!(s, " message={id} settled={}", r.settled);
-    }
-    s
-}
-
-/// The message this login sent, until it is settled: dropping it (on any path, a panic
-/// included) cancels a message that is still open, and hands the limiter its result.
-/// Whether the message is final is judged by this user's IDs only: statuses the server
-/// reports for other recipients prove nothing.
+/// A login under way: what it talks to, its facts so far, and what must be settled at its
+/// end. Dropping it (on any path, a panic included) cancels a message that is still open,
+/// and hands the limiter its result. Whether the message is final is judged by this user's
+/// IDs only: statuses the server reports for other recipients prove nothing.
 #[derive(Default)]
 struct Pending {
-    session: Option<(Session, Vec<String>)>,
-    limiter: Option<Claim>,
-}
-
-/// This login's claim with the limiter: the store and its pending entry.
-struct Claim {
-    store: Store,
-    ticket: Ticket,
+    backend: Option<Backend>,
+    ids: Vec<String>,
+    code: Option<String>,
+    message: Option<SessionInfo>,
+    ticket: Option<Ticket>,
+    settled: bool,
 }
 
 impl Pending {
@@ -729,12 +832,16 @@ impl Pending {
         &mut self,
         outcome: Option<&Outcome>,
         interrupted: Option<&mut dyn FnMut() -> Option<i32>>,
-    ) -> String {
+    ) -> Settled {
+        if std::mem::replace(&mut self.settled, true) {
+            return Settled::None;
+        }
         let settled = self.cancel_open();
-        if let Some(Claim { store, ticket }) = self.limiter.take() {
+        let store = self.backend.as_ref().and_then(|b| b.limiter.as_ref());
+        if let (Some(store), Some(ticket)) = (store, self.ticket.take()) {
             let how = match outcome {
                 Some(Outcome::Approved) => Finish::Approved,
-                Some(Outcome::Refused(st)) if st == "DENIED" => Finish::Denied,
+                Some(Outcome::Refused(Status::Denied)) => Finish::Denied,
                 _ => Finish::Other,
             };
             // A failure here only loses one count; the pending entry goes stale by itself.
@@ -750,24 +857,26 @@ impl Pending {
         settled
     }
 
-    fn cancel_open(&mut self) -> String {
-        let Some((mut session, ids)) = self.session.take() else {
-            return "none".into();
+    fn cancel_open(&mut self) -> Settled {
+        let Some(info) = self.message.as_ref() else {
+            return Settled::None;
         };
-        let info = session.info();
-        if ids
+        if self
+            .ids
             .iter()
             .all(|id| info.status_of(id).is_some_and(Status::is_final))
         {
-            return "final".into();
+            return Settled::Final;
         }
-        let client = session
-            .client()
-            .with_deadline(Some(Instant::now() + CANCEL_TIMEOUT));
-        session.set_client(client);
-        match session.cancel() {
-            Ok(()) => "cancelled".into(),
-            Err(e) => format!("cancel-failed:\"{}\"", sanitize::clean(&e.to_string(), 120)),
+        let Some(backend) = &self.backend else {
+            return Settled::CancelFailed("internal: no service".into());
+        };
+        let r = backend
+            .service
+            .cancel(&info.message_id, Instant::now() + CANCEL_TIMEOUT);
+        match r {
+            Ok(_) => Settled::Cancelled,
+            Err(e) => Settled::CancelFailed(e.to_string()),
         }
     }
 }
@@ -898,20 +1007,830 @@ mod tests {
         );
         assert_eq!(
             d(&[("a", "APPROVED"), ("b", "DENIED")]),
-            Some(Outcome::Refused("DENIED".into()))
+            Some(Outcome::Refused(Status::Denied))
         );
         assert_eq!(
             d(&[("a", "APPROVED"), ("a", "DENIED")]),
-            Some(Outcome::Refused("DENIED".into()))
+            Some(Outcome::Refused(Status::Denied))
         );
         assert_eq!(d(&[("a", "NO_DEVICE"), ("b", "SEEN")]), None);
         assert_eq!(
             d(&[("a", "NO_DEVICE"), ("b", "FAILED")]),
-            Some(Outcome::Refused("NO_DEVICE".into()))
+            Some(Outcome::Refused(Status::NoDevice))
         );
         assert_eq!(d(&[("a", "NO_DEVICE")]), None, "b not reported: not final");
         assert_eq!(d(&[("mallory", "APPROVED")]), None);
         assert_eq!(d(&[("a", "approved"), ("b", "APPROVED ")]), None);
         assert_eq!(d(&[]), None);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // The flow's paths, with canned fakes for the host, the service and the person.
+
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use crate::limiter::Limits;
+
+    /// A host whose user database knows `alice` (also spelt `ALICE`) and `bob`; `nss-down`
+    /// makes the lookup fail. Groups are canned.
+    struct FakeHost {
+        groups: Result<Vec<String>, String>,
+    }
+
+    impl Default for FakeHost {
+        fn default() -> FakeHost {
+            FakeHost {
+                groups: Ok(vec!["users".into()]),
+            }
+        }
+    }
+
+    impl Host for FakeHost {
+        fn canonical_user(&self, user: &str) -> Result<Option<String>, String> {
+            match user {
+                "alice" | "ALICE" => Ok(Some("alice".into())),
+                "bob" => Ok(Some("bob".into())),
+                "nss-down" => Err("user database lookup failed: timeout".into()),
+                _ => Ok(None),
+            }
+        }
+        fn groups(&self, _: &str) -> Result<Vec<String>, String> {
+            self.groups.clone()
+        }
+        fn hostname(&self) -> String {
+            "testhost".into()
+        }
+        fn random_below(&self, _: u32) -> Option<u32> {
+            Some(32) // code 42
+        }
+        fn now(&self) -> time::OffsetDateTime {
+            time::OffsetDateTime::UNIX_EPOCH
+        }
+    }
+
+    /// A service with canned answers: one for the send, then one per poll (the last
+    /// status repeats once they run out). Records what it was asked.
+    #[derive(Default)]
+    struct FakeService {
+        send: Mutex<Option<Result<SessionInfo, ClientError>>>,
+        polls: Mutex<VecDeque<Result<SessionInfo, ClientError>>>,
+        connected: bool,
+        cancel_fails: bool,
+        sent: Mutex<Vec<Message>>,
+        cancelled: Mutex<Vec<String>>,
+        tracked: Mutex<u32>,
+    }
+
+    impl Service for Arc<FakeService> {
+        fn send(&self, m: &Message, _: Instant) -> Result<SessionInfo, ClientError> {
+            self.sent.lock().unwrap().push(m.clone());
+            self.send
+                .lock()
+                .unwrap()
+                .take()
+                .unwrap_or_else(|| Err(ClientError::Connection("no canned send".into())))
+        }
+        fn track(&self, id: &str, _: Instant) -> Result<SessionInfo, ClientError> {
+            *self.tracked.lock().unwrap() += 1;
+            let mut polls = self.polls.lock().unwrap();
+            match polls.len() {
+                0 => Ok(msg(id, &[("a@x", "PENDING")])),
+                1 => match polls.front() {
+                    Some(Ok(i)) => Ok(i.clone()),
+                    _ => polls.pop_front().unwrap(),
+                },
+                _ => polls.pop_front().unwrap(),
+            }
+        }
+        fn cancel(&self, id: &str, _: Instant) -> Result<SessionInfo, ClientError> {
+            self.cancelled.lock().unwrap().push(id.into());
+            if self.cancel_fails {
+                return Err(ClientError::Connection("reset\x1b[2J".into()));
+            }
+            Ok(msg(id, &[("a@x", "CANCELLED")]))
+        }
+        fn has_connected(&self) -> bool {
+            self.connected
+        }
+    }
+
+    fn msg(id: &str, list: &[(&str, &str)]) -> SessionInfo {
+        SessionInfo {
+            message_id: id.into(),
+            expiration_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            ..info(list)
+        }
+    }
+
+    fn pending() -> Result<SessionInfo, ClientError> {
+        Ok(msg("m1", &[("a@x", "PENDING")]))
+    }
+
+    /// Hands out the fake service, and a limiter store when given one; counts the calls.
+    struct FakeConnect {
+        service: Arc<FakeService>,
+        limits: Option<Limits>,
+        fail: Option<String>,
+        calls: u32,
+    }
+
+    impl Connect for FakeConnect {
+        fn connect(&mut self, _: &Config) -> Result<Backend, String> {
+            self.calls += 1;
+            if let Some(e) = &self.fail {
+                return Err(e.clone());
+            }
+            Ok(Backend {
+                service: Box::new(self.service.clone()),
+                limiter: self.limits.as_ref().map(|l| Store::open(l).unwrap()),
+            })
+        }
+    }
+
+    /// The person: answers the prompt, records what is shown and logged; `interrupt_after`
+    /// polls of `interrupted`, reports SIGTERM.
+    #[derive(Default)]
+    struct FakeUi {
+        shown: Vec<String>,
+        lines: Vec<(Level, String)>,
+        conversation_fails: bool,
+        interrupt_after: Option<u32>,
+        asked: u32,
+    }
+
+    impl Ui for FakeUi {
+        fn info(&mut self, text: &str) -> Result<(), String> {
+            if self.conversation_fails {
+                return Err("conversation failed (PAM code 19)".into());
+            }
+            self.shown.push(text.into());
+            Ok(())
+        }
+        fn prompt(
+            &mut self,
+            text: &str,
+            _: &(dyn Fn(i32) -> String + Sync),
+        ) -> Result<String, String> {
+            self.info(text).map(|_| String::new())
+        }
+        fn interrupted(&mut self) -> Option<i32> {
+            self.asked += 1;
+            match self.interrupt_after {
+                Some(n) if self.asked > n => Some(libc::SIGTERM),
+                _ => None,
+            }
+        }
+        fn log(&mut self, level: Level, line: &str) {
+            self.lines.push((level, line.into()));
+        }
+    }
+
+    /// alice → a@x; fast polls, a 2 s deadline, no limits unless a test adds them.
+    fn config(extra: &str) -> Config {
+        let mut c = Config::parse(
+            std::path::Path::new("/x.toml"),
+            &format!(
+                "[service]\ncredentials = \"/nonexistent/x.pem\"\n[login]\nprompt = \"info\"\n{extra}\n[users]\nalice = \"a@x\"\n"
+            ),
+        )
+        .unwrap();
+        c.limits = None;
+        c.login.timeout = Duration::from_secs(2);
+        c.login.poll_interval = MS(20);
+        c.login.poll_interval_seen = MS(20);
+        c.login.poll_fast_after = Duration::ZERO;
+        c
+    }
+
+    fn remote(user: &str) -> Request {
+        Request {
+            user: user.into(),
+            service: "sshd".into(),
+            rhost: Some("192.0.2.1".into()),
+            tty: Some("ssh".into()),
+        }
+    }
+
+    struct Run {
+        report: Report,
+        line: String,
+        level: Level,
+        ui: FakeUi,
+        service: Arc<FakeService>,
+        connects: u32,
+    }
+
+    fn login_with(
+        config: &Config,
+        req: Request,
+        host: &FakeHost,
+        service: FakeService,
+        limits: Option<Limits>,
+        mut ui: FakeUi,
+    ) -> Run {
+        let service = Arc::new(service);
+        let mut connect = FakeConnect {
+            service: service.clone(),
+            limits,
+            fail: None,
+            calls: 0,
+        };
+        let mut req = req;
+        let report = run(config, &mut req, host, &mut connect, &mut ui);
+        record(&mut ui, &req, &report);
+        let (level, line) = ui.lines.last().cloned().unwrap();
+        Run {
+            report,
+            line,
+            level,
+            ui,
+            service,
+            connects: connect.calls,
+        }
+    }
+
+    fn login(config: &Config, user: &str, service: FakeService) -> Run {
+        login_with(
+            config,
+            remote(user),
+            &FakeHost::default(),
+            service,
+            None,
+            FakeUi::default(),
+        )
+    }
+
+    fn answering(polls: &[&[(&str, &str)]]) -> FakeService {
+        FakeService {
+            send: Mutex::new(Some(pending())),
+            polls: Mutex::new(polls.iter().map(|l| Ok(msg("m1", l))).collect()),
+            ..FakeService::default()
+        }
+    }
+
+    fn state_dir(tag: &str) -> Limits {
+        let dir = std::env::temp_dir().join(format!("pbm-flow-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Limits {
+            state_dir: dir,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn flow_unmapped_user_follows_the_policy_without_connecting() {
+        let r = login(&config(""), "bob", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::Unmapped(Unmapped::Deny));
+        assert_eq!(r.connects, 0, "no credentials read for an unmapped user");
+        assert!(
+            r.line
+                .starts_with("decision=unmapped user=bob ids=- service=sshd"),
+            "{}",
+            r.line
+        );
+        assert!(r.line.contains("policy=unmapped:deny"), "{}", r.line);
+        let c = config("[policy]\nunmapped = \"ignore\"");
+        let r = login(&c, "bob", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::Unmapped(Unmapped::Ignore));
+        assert!(!r.report.outcome.allows());
+    }
+
+    #[test]
+    fn flow_unknown_user_is_unmapped_and_redacted_in_the_log() {
+        let r = login(&config(""), "hunter2-password", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::UnknownUser(Unmapped::Deny));
+        assert!(
+            r.line.contains(&redacted_user("hunter2-password")),
+            "{}",
+            r.line
+        );
+        assert!(r.line.contains("reason=\"unknown to the user database\""));
+        assert_eq!(r.level, Level::Notice);
+        // Only the debug line (shown with `debug` only) names it.
+        for (level, line) in &r.ui.lines {
+            assert!(
+                *level == Level::Debug || !line.contains("hunter2"),
+                "{line}"
+            );
+        }
+        assert_eq!(r.connects, 0);
+    }
+
+    #[test]
+    fn flow_user_lookup_failure_is_an_error() {
+        let r = login(&config(""), "nss-down", FakeService::default());
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Error("user lookup: user database lookup failed: timeout".into())
+        );
+        assert_eq!(r.level, Level::Err);
+    }
+
+    #[test]
+    fn flow_maps_the_canonical_name_and_logs_the_spelling_typed() {
+        let r = login(&config(""), "ALICE", answering(&[&[("a@x", "APPROVED")]]));
+        assert_eq!(r.report.outcome, Outcome::Approved);
+        assert!(r.line.contains("user=alice ids=a@x "), "{}", r.line);
+        assert!(r.line.contains(" typed=ALICE "), "{}", r.line);
+        assert!(r.line.ends_with("message=m1 settled=final"), "{}", r.line);
+        assert_eq!(r.level, Level::Info);
+    }
+
+    #[test]
+    fn flow_exempt_and_only_groups_step_aside_without_connecting() {
+        let host = FakeHost {
+            groups: Ok(vec!["users".into(), "wheel".into()]),
+        };
+        let go = |c: &Config, host: &FakeHost| {
+            login_with(
+                c,
+                remote("alice"),
+                host,
+                FakeService::default(),
+                None,
+                FakeUi::default(),
+            )
+        };
+        let r = go(&config("[policy]\nexempt_groups = [\"wheel\"]"), &host);
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("member of exempt group wheel".into())
+        );
+        assert_eq!(r.connects, 0);
+        assert!(
+            r.line.contains("policy=\"member of exempt group wheel\""),
+            "{}",
+            r.line
+        );
+        let r = go(&config("[policy]\nonly_groups = [\"ops\"]"), &host);
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("not in only_groups".into())
+        );
+        assert_eq!(r.connects, 0);
+        // In only_groups: the login goes on (and the fake service denies the send).
+        let r = go(&config("[policy]\nonly_groups = [\"wheel\"]"), &host);
+        assert_eq!(r.connects, 1);
+        // A failed group lookup denies.
+        let broken = FakeHost {
+            groups: Err("getgrouplist failed".into()),
+        };
+        let r = go(&config("[policy]\nexempt_groups = [\"wheel\"]"), &broken);
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Error("group lookup: getgrouplist failed".into())
+        );
+    }
+
+    #[test]
+    fn flow_local_logins_push_deny_or_ignore() {
+        let local = Request {
+            rhost: None,
+            ..remote("alice")
+        };
+        let go = |c: &Config, service| {
+            login_with(
+                c,
+                local.clone(),
+                &FakeHost::default(),
+                service,
+                None,
+                FakeUi::default(),
+            )
+        };
+        let r = go(&config(""), answering(&[&[("a@x", "APPROVED")]]));
+        assert_eq!(r.report.outcome, Outcome::Approved, "default: push");
+        assert!(r.line.contains(" rhost=- "), "{}", r.line);
+        let r = go(
+            &config("[policy]\nlocal = \"deny\""),
+            FakeService::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::LocalDenied);
+        assert!(r.line.contains("policy=local:deny"));
+        assert_eq!(r.connects, 0);
+        let r = go(
+            &config("[policy]\nlocal = \"ignore\""),
+            FakeService::default(),
+        );
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("local login (policy.local = ignore)".into())
+        );
+        assert_eq!(r.connects, 0);
+    }
+
+    #[test]
+    fn flow_approval_shows_the_code_and_needs_no_cancel() {
+        let r = login(
+            &config(""),
+            "alice",
+            answering(&[&[("a@x", "SEEN")], &[("a@x", "APPROVED")]]),
+        );
+        assert_eq!(r.report.outcome, Outcome::Approved);
+        assert_eq!(r.report.code.as_deref(), Some("42"));
+        assert_eq!(r.report.settled, Settled::Final);
+        assert!(
+            r.ui.shown[0].ends_with("Verification code: 42"),
+            "{:?}",
+            r.ui.shown
+        );
+        assert!(r.service.cancelled.lock().unwrap().is_empty());
+        let sent = r.service.sent.lock().unwrap();
+        assert_eq!(sent[0].recipients, vec!["a@x".to_string()]);
+        let subject = sent[0].subject.as_deref().unwrap_or_default();
+        assert_eq!(subject, "Code 42: log in as alice on testhost?");
+        let body = sent[0].body.as_deref().unwrap_or_default();
+        assert!(body.contains("1970-01-01"), "the host's clock: {body}");
+    }
+
+    #[test]
+    fn flow_each_refusal_carries_its_status() {
+        let r = login(&config(""), "alice", answering(&[&[("a@x", "DENIED")]]));
+        assert_eq!(r.report.outcome, Outcome::Refused(Status::Denied));
+        assert!(
+            r.line.contains("status=DENIED message=m1 settled=final"),
+            "{}",
+            r.line
+        );
+        assert_eq!(r.level, Level::Notice);
+        for (wire, status) in [
+            ("NO_DEVICE", Status::NoDevice),
+            ("NOT_SEEN", Status::NotSeen),
+            ("FAILED", Status::Failed),
+            ("DISABLED", Status::Disabled),
+            ("CANCELLED", Status::Cancelled),
+        ] {
+            let r = login(&config(""), "alice", answering(&[&[("a@x", wire)]]));
+            assert_eq!(r.report.outcome, Outcome::Refused(status), "{wire}");
+            assert!(r.line.contains(&format!("status={wire} ")), "{}", r.line);
+            assert!(r.service.cancelled.lock().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn flow_timeout_cancels_the_message() {
+        let mut c = config("");
+        c.login.timeout = MS(300);
+        let r = login(&c, "alice", answering(&[&[("a@x", "SEEN")]]));
+        assert_eq!(r.report.outcome, Outcome::TimedOut);
+        assert_eq!(r.report.settled, Settled::Cancelled);
+        assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m1".to_string()]);
+        assert!(
+            r.line.ends_with("message=m1 settled=cancelled"),
+            "{}",
+            r.line
+        );
+        assert!(*r.service.tracked.lock().unwrap() >= 1);
+    }
+
+    #[test]
+    fn flow_a_signal_interrupts_and_cancels() {
+        let ui = FakeUi {
+            interrupt_after: Some(2),
+            ..FakeUi::default()
+        };
+        let r = login_with(
+            &config(""),
+            remote("alice"),
+            &FakeHost::default(),
+            answering(&[]),
+            None,
+            ui,
+        );
+        assert_eq!(r.report.outcome, Outcome::Interrupted(libc::SIGTERM));
+        assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m1".to_string()]);
+        assert!(
+            r.line
+                .contains("signal=SIGTERM message=m1 settled=cancelled"),
+            "{}",
+            r.line
+        );
+    }
+
+    #[test]
+    fn flow_a_failed_cancel_is_named_sanitised() {
+        let mut c = config("");
+        c.login.timeout = MS(100);
+        let service = FakeService {
+            cancel_fails: true,
+            ..answering(&[])
+        };
+        let r = login(&c, "alice", service);
+        assert_eq!(r.report.outcome, Outcome::TimedOut);
+        assert!(matches!(r.report.settled, Settled::CancelFailed(_)));
+        assert!(
+            r.line.contains(" settled=cancel-failed:\"") && r.line.ends_with("reset?[2J\""),
+            "{}",
+            r.line
+        );
+        assert!(!r.line.contains('\x1b'), "{}", r.line);
+    }
+
+    #[test]
+    fn flow_fail_open_only_when_no_connection_could_be_made() {
+        let allow = config("[policy]\nunreachable = \"allow\"");
+        let failing = |e: ClientError, connected| FakeService {
+            send: Mutex::new(Some(Err(e))),
+            connected,
+            ..FakeService::default()
+        };
+        let r = login(
+            &allow,
+            "alice",
+            failing(ClientError::Unreachable("refused".into()), false),
+        );
+        assert!(
+            matches!(r.report.outcome, Outcome::FailOpen(_)),
+            "{:?}",
+            r.report.outcome
+        );
+        assert!(r.report.outcome.allows());
+        assert_eq!(r.level, Level::Warning);
+        assert!(r.line.contains("policy=unreachable:allow"), "{}", r.line);
+        // Denied under the default policy.
+        let r = login(
+            &config(""),
+            "alice",
+            failing(ClientError::Unreachable("refused".into()), false),
+        );
+        assert!(matches!(r.report.outcome, Outcome::Unreachable(_)));
+        assert!(r.line.contains("policy=unreachable:deny"), "{}", r.line);
+        // Every other failure denies, and under `allow` says why it did not open.
+        for (e, connected, why) in [
+            (
+                ClientError::Connection("reset".into()),
+                true,
+                "a TCP connection had been made",
+            ),
+            (
+                ClientError::Timeout("late".into()),
+                false,
+                "the login's own time ran out",
+            ),
+            (
+                ClientError::Status {
+                    status: 503,
+                    body: String::new(),
+                },
+                true,
+                "the service answered",
+            ),
+            (
+                ClientError::Tls("bad certificate".into()),
+                false,
+                "not a failure to connect",
+            ),
+        ] {
+            let r = login(&allow, "alice", failing(e, connected));
+            match &r.report.outcome {
+                Outcome::Unreachable(m) => {
+                    assert!(m.ends_with(&format!("(no fail-open: {why})")), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(!r.report.outcome.allows());
+        }
+    }
+
+    #[test]
+    fn flow_a_mismatched_answer_is_refused_and_cancelled() {
+        let service = FakeService {
+            send: Mutex::new(Some(Err(ClientError::Mismatch {
+                message_id: "m9".into(),
+                reason: "the answer lists recipient 'mallory', which was not sent to".into(),
+            }))),
+            ..FakeService::default()
+        };
+        let r = login(&config(""), "alice", service);
+        assert!(
+            matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("send: malformed response: the answer lists recipient 'mallory'")),
+            "{:?}",
+            r.report.outcome
+        );
+        assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m9".to_string()]);
+        assert!(
+            r.line.ends_with("message=m9 settled=cancelled"),
+            "{}",
+            r.line
+        );
+        assert!(r.ui.shown.is_empty(), "no hint for a message not trusted");
+    }
+
+    #[test]
+    fn flow_a_malformed_answer_is_an_error() {
+        let service = FakeService {
+            send: Mutex::new(Some(Err(ClientError::MalformedResponse("not JSON".into())))),
+            ..FakeService::default()
+        };
+        let r = login(&config(""), "alice", service);
+        assert!(matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("send: ")));
+        assert_eq!(r.report.settled, Settled::None);
+        // A malformed poll answer, once a message exists: an error, and it is cancelled.
+        let service = FakeService {
+            send: Mutex::new(Some(pending())),
+            polls: Mutex::new(VecDeque::from([
+                Err(ClientError::MalformedResponse("bad".into())),
+                pending(),
+            ])),
+            ..FakeService::default()
+        };
+        let r = login(&config(""), "alice", service);
+        assert!(
+            matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("poll: ")),
+            "{:?}",
+            r.report.outcome
+        );
+        assert_eq!(r.report.settled, Settled::Cancelled);
+        assert_eq!(r.level, Level::Err);
+    }
+
+    #[test]
+    fn flow_a_failed_conversation_cancels() {
+        let ui = FakeUi {
+            conversation_fails: true,
+            ..FakeUi::default()
+        };
+        let r = login_with(
+            &config(""),
+            remote("alice"),
+            &FakeHost::default(),
+            answering(&[]),
+            None,
+            ui,
+        );
+        assert!(matches!(r.report.outcome, Outcome::ConversationFailed(_)));
+        assert_eq!(r.report.settled, Settled::Cancelled);
+        assert!(
+            !r.report.outcome.is_final(),
+            "a retry in the transaction may succeed"
+        );
+    }
+
+    #[test]
+    fn flow_config_error_never_touches_the_limiter() {
+        // The real connector: the credentials file is missing; the state directory does
+        // not exist yet and must not be created.
+        let mut c = config("");
+        let limits = state_dir("config");
+        c.limits = Some(limits.clone());
+        let mut ui = FakeUi::default();
+        let mut req = remote("alice");
+        let r = run(&c, &mut req, &FakeHost::default(), &mut Connector, &mut ui);
+        assert!(
+            matches!(&r.outcome, Outcome::Config(e) if e.contains("/nonexistent")),
+            "{:?}",
+            r.outcome
+        );
+        assert!(!limits.state_dir.exists(), "the limiter was not touched");
+        record(&mut ui, &req, &r);
+        let (level, line) = ui.lines.last().unwrap();
+        assert_eq!(*level, Level::Alert);
+        assert!(
+            line.starts_with("decision=error user=alice ids=a@x "),
+            "{line}"
+        );
+        // With a fake connector that fails: the same outcome, and no send.
+        let service = Arc::new(FakeService::default());
+        let mut connect = FakeConnect {
+            service: service.clone(),
+            limits: None,
+            fail: Some("x.pem: is a symbolic link (refused)".into()),
+            calls: 0,
+        };
+        let r = run(
+            &c,
+            &mut remote("alice"),
+            &FakeHost::default(),
+            &mut connect,
+            &mut ui,
+        );
+        assert_eq!(
+            r.outcome,
+            Outcome::Config("x.pem: is a symbolic link (refused)".into())
+        );
+        assert!(service.sent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn flow_limits_refuse_without_a_push() {
+        let mut limits = state_dir("limited");
+        limits.max_pushes = 1;
+        let c = config("");
+        let go = |service| {
+            login_with(
+                &c,
+                remote("alice"),
+                &FakeHost::default(),
+                service,
+                Some(limits.clone()),
+                FakeUi::default(),
+            )
+        };
+        assert_eq!(
+            go(answering(&[&[("a@x", "APPROVED")]])).report.outcome,
+            Outcome::Approved
+        );
+        let r = go(answering(&[&[("a@x", "APPROVED")]]));
+        assert!(
+            matches!(&r.report.outcome, Outcome::Limited(why) if why.starts_with("rate limit: 1 pushes")),
+            "{:?}",
+            r.report.outcome
+        );
+        assert!(r.service.sent.lock().unwrap().is_empty(), "no push");
+        assert!(
+            r.line.contains("policy=limits reason=\"rate limit"),
+            "{}",
+            r.line
+        );
+        let _ = std::fs::remove_dir_all(&limits.state_dir);
+    }
+
+    #[test]
+    fn flow_denials_count_and_lock_out() {
+        let mut limits = state_dir("lockout");
+        limits.lockout_after = 1;
+        let c = config("");
+        let go = |service| {
+            login_with(
+                &c,
+                remote("alice"),
+                &FakeHost::default(),
+                service,
+                Some(limits.clone()),
+                FakeUi::default(),
+            )
+        };
+        let r = go(answering(&[&[("a@x", "DENIED")]]));
+        assert_eq!(r.report.outcome, Outcome::Refused(Status::Denied));
+        // The limiter was told it was a denial (Finish::Denied): the source is locked out.
+        let r = go(answering(&[&[("a@x", "APPROVED")]]));
+        assert!(
+            matches!(&r.report.outcome, Outcome::Limited(why) if why.contains("locked out")),
+            "{:?}",
+            r.report.outcome
+        );
+        let _ = std::fs::remove_dir_all(&limits.state_dir);
+    }
+
+    #[test]
+    fn flow_grace_after_an_approval_needs_no_push() {
+        let mut limits = state_dir("grace");
+        limits.grace = Duration::from_secs(300);
+        let c = config("");
+        let go = |service| {
+            login_with(
+                &c,
+                remote("alice"),
+                &FakeHost::default(),
+                service,
+                Some(limits.clone()),
+                FakeUi::default(),
+            )
+        };
+        assert_eq!(
+            go(answering(&[&[("a@x", "APPROVED")]])).report.outcome,
+            Outcome::Approved
+        );
+        let r = go(FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::Grace);
+        assert!(r.report.outcome.allows());
+        assert!(r.service.sent.lock().unwrap().is_empty());
+        assert!(r.line.contains("policy=limits:grace"), "{}", r.line);
+        let _ = std::fs::remove_dir_all(&limits.state_dir);
+    }
+
+    #[test]
+    fn early_decision_lines() {
+        let start = Instant::now();
+        let req = Request {
+            user: String::new(),
+            ..remote("")
+        };
+        let line = |req: &Request, r: Report| crate::log::decision(req, &r);
+        let l = line(
+            &req,
+            Report::early(Outcome::Config("unknown argument 'nullok'".into()), start),
+        );
+        assert!(
+            l.starts_with("decision=error user=- ids=- service=sshd rhost=192.0.2.1"),
+            "{l}"
+        );
+        assert!(l.ends_with("error=\"unknown argument 'nullok'\""), "{l}");
+        let l = line(&req, Report::early(Outcome::BadUserName(7), start));
+        assert!(l.starts_with("decision=unmapped user=(len=7) "), "{l}");
+        let prev = Outcome::Repeat(Box::new(Outcome::Refused(Status::Denied)));
+        assert!(!prev.allows());
+        let l = line(&remote("alice"), Report::early(prev, start));
+        assert!(l.starts_with("decision=repeat user=alice "), "{l}");
+        assert!(l.contains("previous=refused"), "{l}");
+        // A configuration that cannot be loaded: the name only if the user database knows it.
+        let host = FakeHost::default();
+        let r = config_failed(&host, "s3cret", false, "config: x".into(), start);
+        assert!(line(&remote("s3cret"), r).contains(&redacted_user("s3cret")));
+        let r = config_failed(&host, "s3cret", true, "config: x".into(), start);
+        assert!(line(&remote("s3cret"), r).contains("user=s3cret "));
+        let r = config_failed(&host, "alice", false, "config: x".into(), start);
+        assert!(line(&remote("alice"), r).contains("user=alice "));
     }
 }

@@ -466,6 +466,32 @@ pub fn process_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The real [`crate::login::Host`]: this machine's user database, groups, host name,
+/// random generator and local time.
+pub struct System;
+
+impl crate::login::Host for System {
+    fn canonical_user(&self, user: &str) -> Result<Option<String>, String> {
+        Ok(lookup_user(user)?.map(|a| a.name))
+    }
+
+    fn groups(&self, user: &str) -> Result<Vec<String>, String> {
+        user_groups(user)
+    }
+
+    fn hostname(&self) -> String {
+        hostname()
+    }
+
+    fn random_below(&self, n: u32) -> Option<u32> {
+        random_below(n)
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

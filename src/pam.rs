@@ -1,7 +1,9 @@
-//! The PAM boundary: the only place that talks to libpam. The hooks gather PAM items, call
-//! [`crate::login::run`], and map its outcome to a PAM code in one `match`. Every hook
-//! body runs under `catch_unwind`: a panic is logged and becomes a failure, never an
-//! abort of sshd or sudo.
+//! The PAM boundary: the only place that talks to libpam. The hook gathers PAM items,
+//! turns every way a login can end (bad arguments, no user name, a bad configuration, a
+//! repeated call, or [`crate::login::run`]'s outcome) into one [`Outcome`], writes its one
+//! decision line ([`login::record`]) and maps it to a PAM code in one `match`
+//! ([`pam_code`]). Every hook body runs under `catch_unwind`: a panic is logged and becomes
+//! a failure, never an abort of sshd or sudo.
 //!
 //! pamsm 0.5's own `conv()` dereferences a NULL response and leaks the responses, and it
 //! has no PAM_TTY getter: both are written here against libpam directly.
@@ -10,15 +12,16 @@
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
+use std::time::Instant;
 
 use pamsm::{pam_module, LogLvl, Pam, PamData, PamError, PamFlags, PamLibExt, PamServiceModule};
 
 use crate::args::Args;
 use crate::client::sanitize;
 use crate::config::{Config, Unmapped};
-use crate::log::Level;
-use crate::login::{self, Outcome, Request, Ui};
-use crate::os::SignalGuard;
+use crate::log::{self, Level};
+use crate::login::{self, Outcome, Report, Request, Ui};
+use crate::os::{SignalGuard, System};
 
 /// The key under which a transaction's decision is kept on the handle.
 const DATA_KEY: &str = "pam_passbyme_decision";
@@ -44,27 +47,15 @@ fn guarded(pamh: &Pam, body: impl FnOnce() -> PamError) -> PamError {
     // This std is private to the module's .so: its panic hook only sees our panics.
     HOOK.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            let line = format!(
-                "pam_passbyme: internal error (denied): {}",
-                sanitize::clean(&info.to_string(), 400)
-            );
-            if let Ok(c) = CString::new(line) {
-                // SAFETY: constant format string, one NUL-terminated argument.
-                unsafe {
-                    libc::syslog(
-                        libc::LOG_AUTHPRIV | libc::LOG_CRIT,
-                        c"%s".as_ptr(),
-                        c.as_ptr(),
-                    )
-                };
-            }
+            log::direct(Level::Crit, &log::panic_line(&info.to_string()));
         }))
     });
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(code) => code,
         Err(_) => {
-            let _ = pamh.syslog(
-                LogLvl::CRIT,
+            write(
+                pamh,
+                Level::Crit,
                 "decision=error error=\"internal error (panic); denied\"",
             );
             PamError::AUTH_ERR
@@ -72,10 +63,11 @@ fn guarded(pamh: &Pam, body: impl FnOnce() -> PamError) -> PamError {
     }
 }
 
+/// A final decision of this transaction, kept on the handle.
 #[derive(Clone)]
 struct Decision {
     user: String,
-    code: PamError,
+    outcome: Outcome,
 }
 
 impl PamData for Decision {}
@@ -85,131 +77,105 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
     if args.iter().any(|a| a == "test_panic") {
         panic!("forced by test_panic"); // ok: test-only feature, proves catch_unwind
     }
-    let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("test_")).collect();
-    let args = match Args::parse(&args) {
-        Ok(a) => a,
-        Err(e) => {
-            log(
-                pamh,
-                Level::Alert,
-                &format!("decision=error error=\"{e}; denied\""),
-            );
-            return PamError::SERVICE_ERR;
-        }
-    };
-    let user = match pamh.get_user(None) {
-        Ok(Some(u)) => match u.to_str() {
-            Ok(u) if !u.is_empty() => u.to_owned(),
-            _ => {
-                // Possibly a password typed at the user prompt: never logged as it is.
-                log(
-                    pamh,
-                    Level::Notice,
-                    &format!(
-                        "decision=unmapped user=(len={}) error=\"user name is empty or not UTF-8\"",
-                        u.to_bytes().len()
-                    ),
-                );
-                return PamError::USER_UNKNOWN;
-            }
-        },
-        Ok(None) => return PamError::USER_UNKNOWN,
-        Err(e) => {
-            log(
-                pamh,
-                Level::Err,
-                &format!("decision=error error=\"cannot get the user: {e:?}\""),
-            );
-            return if e == PamError::CONV_AGAIN {
-                PamError::INCOMPLETE
-            } else {
-                PamError::AUTH_ERR
-            };
-        }
-    };
-
-    // One push per PAM transaction: a second call for the same user gets the same answer.
-    // SAFETY: DATA_KEY is only ever stored with the type `Decision`.
-    if let Ok(prev) = unsafe { pamh.retrieve_data::<Decision>(DATA_KEY) } {
-        if prev.user == user {
-            log(
-                pamh,
-                Level::Info,
-                &format!(
-                "decision=repeat user={} code={} (this transaction already decided; no new push)",
-                sanitize::clean(&user, 64),
-                prev.code as c_int
-            ),
-            );
-            return prev.code;
-        }
-    }
-
-    let path = args.config_path();
-    let mut config = match Config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            log(
-                pamh,
-                Level::Alert,
-                &format!(
-                    "decision=error user={} error=\"config: {e}; denied\"",
-                    user_for_log(&user, args.debug)
-                ),
-            );
-            return PamError::SERVICE_ERR;
-        }
-    };
-    args.apply(&mut config);
-    if args.debug {
-        let settings: Vec<String> = config
-            .describe()
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        log(
-            pamh,
-            Level::Debug,
-            &format!("settings {}", settings.join(" ")),
-        );
-    }
-
-    let req = Request {
-        user: user.clone(),
+    let mut req = Request {
+        user: String::new(),
         service: item_string(pamh.get_service()).unwrap_or_else(|| "?".into()),
         rhost: item_string(pamh.get_rhost()),
         tty: tty(pamh),
     };
-    let guard = SignalGuard::install();
-    let code = {
-        let mut ui = PamUi {
-            pamh,
-            debug: args.debug,
-            service: sanitize::clean(&req.service, 32),
-            guard: &guard,
-        };
-        let report = login::run(&config, &req, &mut ui);
-        (pam_code(&report.outcome), report.outcome.is_final())
+    let mut debug = false;
+    let prepared = prepare(pamh, args, &mut req, &mut debug);
+    // Signals are caught only while the login flow runs (not while the application asks
+    // for the user name), and until its line is written.
+    let guard = prepared.is_ok().then(SignalGuard::install);
+    let mut ui = PamUi {
+        pamh,
+        debug,
+        service: req.service.clone(),
+        guard: guard.as_ref(),
     };
-    let (code, is_final) = code;
-    if is_final {
-        // SAFETY: see retrieve_data above.
-        let _ = unsafe { pamh.send_data(DATA_KEY, Decision { user, code }) };
+    let report = match prepared {
+        Ok(config) => login::run(&config, &mut req, &System, &mut login::Connector, &mut ui),
+        Err(early) => *early,
+    };
+    login::record(&mut ui, &req, &report);
+    let code = pam_code(&report.outcome);
+    if report.outcome.is_final() {
+        let decision = Decision {
+            user: req.user,
+            outcome: report.outcome,
+        };
+        // SAFETY: DATA_KEY is only ever stored with the type `Decision`.
+        let _ = unsafe { pamh.send_data(DATA_KEY, decision) };
     }
     drop(guard); // restores the host's handlers; re-raises a caught signal
     code
+}
+
+/// Everything before the login flow: the arguments, the user name, a decision already
+/// taken in this transaction, the configuration. `Err` is the report of a login that ends
+/// here. `debug` is set once the arguments ask for it.
+fn prepare(
+    pamh: &Pam,
+    args: &[String],
+    req: &mut Request,
+    debug: &mut bool,
+) -> Result<Config, Box<Report>> {
+    let start = Instant::now();
+    let early = |outcome| Err(Box::new(Report::early(outcome, start)));
+    let args = match Args::parse(args) {
+        Ok(a) => a,
+        Err(e) => return early(Outcome::Config(e)),
+    };
+    *debug = args.debug;
+    req.user = match pamh.get_user(None) {
+        // Possibly a password typed at the user prompt: never logged as it is.
+        Ok(Some(u)) => match u.to_str() {
+            Ok(u) if !u.is_empty() => u.to_owned(),
+            _ => return early(Outcome::BadUserName(u.to_bytes().len())),
+        },
+        Ok(None) => return early(Outcome::BadUserName(0)),
+        Err(e) => {
+            return early(Outcome::NoUser {
+                again: e == PamError::CONV_AGAIN,
+                error: format!("{e:?}"),
+            })
+        }
+    };
+    // One push per PAM transaction: a second call for the same user gets the same answer.
+    // SAFETY: DATA_KEY is only ever stored with the type `Decision`.
+    if let Ok(prev) = unsafe { pamh.retrieve_data::<Decision>(DATA_KEY) } {
+        if prev.user == req.user {
+            return early(Outcome::Repeat(Box::new(prev.outcome)));
+        }
+    }
+    let mut config = match Config::load(&args.config_path()) {
+        Ok(c) => c,
+        Err(e) => {
+            let error = format!("config: {e}");
+            let report = login::config_failed(&System, &req.user, args.debug, error, start);
+            return Err(Box::new(report));
+        }
+    };
+    args.apply(&mut config);
+    if args.debug {
+        write(pamh, Level::Debug, &log::settings(&config.describe()));
+    }
+    Ok(config)
 }
 
 /// The one translation from outcome to PAM code.
 fn pam_code(outcome: &Outcome) -> PamError {
     match outcome {
         Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace => PamError::SUCCESS,
-        Outcome::Unmapped(Unmapped::Deny) | Outcome::UnknownUser(Unmapped::Deny) => {
-            PamError::USER_UNKNOWN
-        }
+        Outcome::Repeat(prev) => pam_code(prev),
+        Outcome::Unmapped(Unmapped::Deny)
+        | Outcome::UnknownUser(Unmapped::Deny)
+        | Outcome::BadUserName(_) => PamError::USER_UNKNOWN,
         Outcome::Unmapped(Unmapped::Ignore)
         | Outcome::UnknownUser(Unmapped::Ignore)
         | Outcome::Skipped(_) => PamError::IGNORE,
+        Outcome::NoUser { again: true, .. } => PamError::INCOMPLETE,
         Outcome::Unreachable(_) => PamError::AUTHINFO_UNAVAIL,
         Outcome::ConversationFailed(_) => PamError::CONV_ERR,
         Outcome::Config(_) => PamError::SERVICE_ERR,
@@ -217,29 +183,24 @@ fn pam_code(outcome: &Outcome) -> PamError {
         // only sends another push. PAM_MAXTRIES makes sshd end the connection and sudo
         // stop asking, instead of starting over with a new push.
         Outcome::Refused(_) | Outcome::TimedOut | Outcome::Limited(_) => PamError::MAXTRIES,
-        Outcome::Interrupted(_) | Outcome::LocalDenied | Outcome::Error(_) => PamError::AUTH_ERR,
-    }
-}
-
-/// A user name for a log line written before the login flow: as it is when the user
-/// database knows it (or with `debug`), else redacted (it may be a mistyped password).
-fn user_for_log(user: &str, debug: bool) -> String {
-    if debug || matches!(crate::os::lookup_user(user), Ok(Some(_))) {
-        sanitize::clean(user, 64)
-    } else {
-        login::redacted_user(user)
+        Outcome::Interrupted(_)
+        | Outcome::LocalDenied
+        | Outcome::Error(_)
+        | Outcome::NoUser { again: false, .. } => PamError::AUTH_ERR,
     }
 }
 
 fn item_string(item: Result<Option<&CStr>, PamError>) -> Option<String> {
     match item {
-        Ok(Some(s)) if !s.to_bytes().is_empty() => Some(sanitize::clean_bytes(s.to_bytes(), 256)),
+        Ok(Some(s)) if !s.to_bytes().is_empty() => Some(log::clean_bytes(s.to_bytes(), 256)),
         _ => None,
     }
 }
 
-fn log(pamh: &Pam, level: Level, line: &str) {
+/// Writes one line through pam_syslog.
+fn write(pamh: &Pam, level: Level, line: &str) {
     let lvl = match level {
+        Level::Crit => LogLvl::CRIT,
         Level::Alert => LogLvl::ALERT,
         Level::Err => LogLvl::ERR,
         Level::Warning => LogLvl::WARNING,
@@ -255,7 +216,7 @@ struct PamUi<'a> {
     pamh: &'a Pam,
     debug: bool,
     service: String,
-    guard: &'a SignalGuard,
+    guard: Option<&'a SignalGuard>,
 }
 
 impl Ui for PamUi<'_> {
@@ -272,40 +233,30 @@ impl Ui for PamUi<'_> {
         abandon: &(dyn Fn(i32) -> String + Sync),
     ) -> Result<String, String> {
         let pamh = self.pamh;
+        let ask = || converse(pamh, PAM_PROMPT_ECHO_ON, text);
+        let Some(guard) = self.guard else {
+            return ask().map(Option::unwrap_or_default);
+        };
         let service = self.service.clone();
         let abandon_and_log = move |sig: i32| {
-            let line = abandon(sig);
             // The process ends right after this (the host's own disposition of the signal),
             // on a helper thread: pam_syslog's handle is not ours to use there.
-            let line = format!("pam_passbyme({service}:auth): {line} (during the prompt)");
-            if let Ok(c) = CString::new(line.replace('\0', "?")) {
-                // SAFETY: constant format, one NUL-terminated argument.
-                unsafe {
-                    libc::syslog(
-                        libc::LOG_AUTHPRIV | libc::LOG_NOTICE,
-                        c"%s".as_ptr(),
-                        c.as_ptr(),
-                    )
-                };
-            }
+            log::direct(Level::Notice, &log::abandoned_line(&service, &abandon(sig)));
         };
-        self.guard
-            .during(
-                || converse(pamh, PAM_PROMPT_ECHO_ON, text),
-                &abandon_and_log,
-            )
-            .map(|r| r.unwrap_or_default())
+        guard
+            .during(ask, &abandon_and_log)
+            .map(Option::unwrap_or_default)
     }
 
     fn interrupted(&mut self) -> Option<i32> {
-        self.guard.interrupted()
+        self.guard.and_then(SignalGuard::interrupted)
     }
 
     fn log(&mut self, level: Level, line: &str) {
         if level == Level::Debug && !self.debug {
             return;
         }
-        log(self.pamh, level, line);
+        write(self.pamh, level, line);
     }
 }
 
@@ -408,4 +359,57 @@ fn converse(pamh: &Pam, style: c_int, text: &str) -> Result<Option<String>, Stri
         return Err(format!("conversation failed (PAM code {rc})"));
     }
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Status;
+
+    #[test]
+    fn one_match_maps_every_outcome_to_its_code() {
+        use Outcome as O;
+        let cases = [
+            (O::Approved, PamError::SUCCESS),
+            (O::Grace, PamError::SUCCESS),
+            (O::FailOpen("x".into()), PamError::SUCCESS),
+            (O::Refused(Status::Denied), PamError::MAXTRIES),
+            (O::Refused(Status::NoDevice), PamError::MAXTRIES),
+            (O::TimedOut, PamError::MAXTRIES),
+            (O::Limited("x".into()), PamError::MAXTRIES),
+            (O::Unmapped(Unmapped::Deny), PamError::USER_UNKNOWN),
+            (O::UnknownUser(Unmapped::Deny), PamError::USER_UNKNOWN),
+            (O::BadUserName(0), PamError::USER_UNKNOWN),
+            (O::Unmapped(Unmapped::Ignore), PamError::IGNORE),
+            (O::UnknownUser(Unmapped::Ignore), PamError::IGNORE),
+            (O::Skipped("x".into()), PamError::IGNORE),
+            (O::Unreachable("x".into()), PamError::AUTHINFO_UNAVAIL),
+            (O::ConversationFailed("x".into()), PamError::CONV_ERR),
+            (O::Config("x".into()), PamError::SERVICE_ERR),
+            (O::Interrupted(15), PamError::AUTH_ERR),
+            (O::LocalDenied, PamError::AUTH_ERR),
+            (O::Error("x".into()), PamError::AUTH_ERR),
+            (
+                O::NoUser {
+                    again: false,
+                    error: "x".into(),
+                },
+                PamError::AUTH_ERR,
+            ),
+            (
+                O::NoUser {
+                    again: true,
+                    error: "x".into(),
+                },
+                PamError::INCOMPLETE,
+            ),
+            (O::Repeat(Box::new(O::Approved)), PamError::SUCCESS),
+            (O::Repeat(Box::new(O::TimedOut)), PamError::MAXTRIES),
+        ];
+        for (outcome, code) in cases {
+            assert_eq!(pam_code(&outcome), code, "{outcome:?}");
+            // Only these let the user in, and PAM agrees.
+            assert_eq!(outcome.allows(), code == PamError::SUCCESS, "{outcome:?}");
+        }
+    }
 }

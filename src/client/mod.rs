@@ -199,6 +199,16 @@ impl ClientBuilder {
     }
 }
 
+/// The three requests of the protocol.
+enum Method {
+    /// Send a message (the JSON body).
+    Post(Vec<u8>),
+    /// Track a message.
+    Get,
+    /// Cancel a message.
+    Delete,
+}
+
 /// Checks a service address (`host:port`, `host` or `[v6]:port`) and returns the
 /// `https://host:port` base URL; rejects anything that is not a plain host and port.
 pub fn check_address(address: &str) -> Result<String, Error> {
@@ -285,7 +295,7 @@ impl Client {
     /// says about it can be trusted; cancel it.
     pub fn send(&self, message: &Message) -> Result<Session, Error> {
         message.validate()?;
-        let info = self.call("POST", "", Some(message.to_json()))?;
+        let info = self.call(Method::Post(message.to_json()), "")?;
         if let Some(reason) = recipients_mismatch(&message.recipients, &info) {
             return Err(Error::Mismatch {
                 message_id: info.message_id,
@@ -315,7 +325,7 @@ impl Client {
 
     /// Tracks a message (`GET /frontend/messages/{id}`).
     pub fn track(&self, message_id: &str) -> Result<Session, Error> {
-        let info = self.call_on("GET", message_id)?;
+        let info = self.call_on(Method::Get, message_id)?;
         Ok(Session {
             client: self.clone(),
             info,
@@ -324,16 +334,16 @@ impl Client {
 
     /// Cancels a message (`DELETE /frontend/messages/{id}`).
     pub fn cancel(&self, message_id: &str) -> Result<Session, Error> {
-        let info = self.call_on("DELETE", message_id)?;
+        let info = self.call_on(Method::Delete, message_id)?;
         Ok(Session {
             client: self.clone(),
             info,
         })
     }
 
-    fn call_on(&self, method: &str, message_id: &str) -> Result<SessionInfo, Error> {
+    fn call_on(&self, method: Method, message_id: &str) -> Result<SessionInfo, Error> {
         check_message_id(message_id).map_err(Error::InvalidArgument)?;
-        let info = self.call(method, message_id, None)?;
+        let info = self.call(method, message_id)?;
         if info.message_id != message_id {
             return Err(Error::MalformedResponse(format!(
                 "asked about message {message_id}, the answer is about {}",
@@ -343,7 +353,7 @@ impl Client {
         Ok(info)
     }
 
-    fn call(&self, method: &str, id: &str, body: Option<Vec<u8>>) -> Result<SessionInfo, Error> {
+    fn call(&self, method: Method, id: &str) -> Result<SessionInfo, Error> {
         let url = if id.is_empty() {
             format!("{}/frontend/messages", self.base)
         } else {
@@ -359,8 +369,8 @@ impl Client {
             }
             timeout = timeout.min(left);
         }
-        let result = match (method, body) {
-            ("POST", Some(body)) => self
+        let result = match method {
+            Method::Post(body) => self
                 .agent
                 .post(&url)
                 .config()
@@ -369,7 +379,7 @@ impl Client {
                 .header(API_VERSION_HEADER, "1")
                 .content_type("application/json")
                 .send(&body[..]),
-            ("GET", _) => self
+            Method::Get => self
                 .agent
                 .get(&url)
                 .config()
@@ -377,7 +387,7 @@ impl Client {
                 .build()
                 .header(API_VERSION_HEADER, "1")
                 .call(),
-            _ => self
+            Method::Delete => self
                 .agent
                 .delete(&url)
                 .config()
@@ -466,13 +476,13 @@ impl Session {
 
     /// Tracks the message and updates this session.
     pub fn refresh(&mut self) -> Result<(), Error> {
-        self.info = self.client.call_on("GET", &self.info.message_id)?;
+        self.info = self.client.call_on(Method::Get, &self.info.message_id)?;
         Ok(())
     }
 
     /// Cancels the message and updates this session.
     pub fn cancel(&mut self) -> Result<(), Error> {
-        self.info = self.client.call_on("DELETE", &self.info.message_id)?;
+        self.info = self.client.call_on(Method::Delete, &self.info.message_id)?;
         Ok(())
     }
 

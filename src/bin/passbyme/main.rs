@@ -424,7 +424,7 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
             return ExitCode::FAILURE;
         }
     };
-    let req = Request {
+    let mut req = Request {
         user,
         service,
         rhost,
@@ -436,7 +436,14 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
         guard: pam_passbyme::os::SignalGuard::install(),
         verbose: true,
     };
-    let report = login::run(&config, &req, &mut ui);
+    let report = login::run(
+        &config,
+        &mut req,
+        &pam_passbyme::os::System,
+        &mut login::Connector,
+        &mut ui,
+    );
+    login::record(&mut ui, &req, &report);
     ui.guard.restore_quietly(); // print the result instead of dying by the signal
     if report.outcome.allows() {
         println!("login allowed ({})", report.outcome.word());
