@@ -13,6 +13,7 @@
 pub mod args;
 pub mod client;
 pub mod config;
+mod ffi;
 pub mod limiter;
 pub mod log;
 pub mod login;
