@@ -94,7 +94,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 fi
 
 step "valgrind memcheck over real-libpam logins"
-# The integration test binary runs hardening::valgrind_login_loop (approve with the prompt
+# The integration test binary runs host::valgrind_login_loop (approve with the prompt
 # and its watcher thread, deny, unmapped, a poll fault, a bad config, a failed
 # conversation, a non-UTF-8 user; three rounds) in one process under memcheck, through
 # cargo's target runner. The emulator it starts is a child process, not traced.
@@ -123,7 +123,7 @@ cargo build --locked --quiet
 PBM_VALGRIND=1 PBM_CHILD=1 \
 CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 --suppressions=$work/ring.supp --log-file=$work/valgrind.%p.log" \
     cargo test --locked --quiet --test integration -- \
-    --exact hardening::valgrind_login_loop --ignored --test-threads=1
+    --exact host::valgrind_login_loop --ignored --test-threads=1
 # One log per traced process (the test binary; a forked child before its exec leaves an
 # empty one). Each summary must show 0 errors and nothing definitely lost.
 found=0

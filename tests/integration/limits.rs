@@ -1,11 +1,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::pam::{config_limits, run_child, Setup};
+use crate::util::pam::{config_limits, run_child, Setup, MAXTRIES};
 use crate::util::{eventually, passbyme, syslog, Emulator};
-
-/// Refusals by the phone or the limits: PAM_MAXTRIES (no point in trying again).
-const MAXTRIES: i32 = 11;
 
 fn setup(emu: &Emulator, limits: &str, users: &str) -> Setup {
     Setup::new(&config_limits(emu, limits, "prompt = \"info\"", users), "")
@@ -150,7 +147,7 @@ fn a_crashed_login_is_cleaned_up_by_the_next() {
     let emu = Emulator::start();
     let child_cfg = config_limits(&emu, "", "prompt = \"info\"", "lk_crash = \"lk+ignore@x\"");
     let child = run_child(
-        "child_login",
+        "pam::child_login",
         &[
             ("PBM_CONFIG", child_cfg.clone()),
             ("PBM_USER", "lk_crash".into()),
@@ -323,7 +320,7 @@ fn sigterm_ends_a_lock_wait_at_once() {
     );
     let _held = hold_lock(&emu, "lt_term");
     let child = run_child(
-        "child_login",
+        "pam::child_login",
         &[("PBM_CONFIG", cfg), ("PBM_USER", "lt_term".into())],
     );
     let pid = child.id();

@@ -1,10 +1,20 @@
-//! Shared test helpers.
+//! The one harness of the integration tests (and of the benchmark, which includes this
+//! module by path): temporary directories and files, the emulator as a real mTLS server,
+//! the `passbyme` command, syslog capture, the private user database. The submodules hold
+//! the PAM side ([`pam`]), logins in a child process ([`child`]) and servers the emulator
+//! cannot imitate ([`tls`]).
 
 #![allow(dead_code)]
 
+pub mod child;
+pub mod pam;
+pub mod tls;
+
+use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read};
 
 use pam_passbyme::client::Status;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,10 +43,8 @@ impl TempDir {
 
     /// Writes a file with the given mode.
     pub fn write(&self, name: &str, content: &str, mode: u32) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p
+        write_file(&self.0, name, content.as_bytes(), mode);
+        self.0.join(name)
     }
 }
 
@@ -57,6 +65,28 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Makes `path` a FIFO (replacing what is there).
+pub fn make_fifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Makes `path` a private directory (replacing a file there).
+pub fn make_dir(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    std::fs::create_dir(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// Writes `dir/name` with `body` (bytes) and `mode`.
+pub fn write_file(dir: &Path, name: &str, body: &[u8], mode: u32) {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// A running `passbyme emulator` process (real mTLS), killed on drop.
