@@ -9,11 +9,10 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::pam::{child_output, module, raw_login, run_child, Setup};
+use super::pam::{child_output, run_child};
 use super::{config_users, nss_user, syslog, TempDir};
 
 /// One login the child runs: which setup, the user (raw bytes; `{t}` becomes the thread
@@ -288,6 +287,8 @@ fn capture_stdio<T>(f: impl FnOnce() -> T) -> (T, String) {
 #[test]
 #[ignore = "run by in_child in a child process"]
 fn child_host() {
+    use super::pam::{module, raw_login, Setup};
+    use std::time::Instant;
     if std::env::var_os("PBM_CHILD").is_none() {
         return;
     }

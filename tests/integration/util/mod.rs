@@ -104,7 +104,19 @@ impl Emulator {
     }
 
     pub fn start_with(extra: &[&str]) -> Emulator {
-        let dir = TempDir::new("emu");
+        Emulator::spawn(TempDir::new("emu"), extra)
+    }
+
+    /// An emulator keeping its state in `dir` (made afresh, private, removed on drop), as
+    /// the benchmark wants it: on its own work directory.
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Emulator {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Emulator::spawn(TempDir(dir.to_path_buf()), extra)
+    }
+
+    fn spawn(dir: TempDir, extra: &[&str]) -> Emulator {
         let mut child = Command::new(BIN)
             .args([
                 "emulator",
@@ -203,7 +215,13 @@ impl Emulator {
             .get(&format!("http://{}{path}", self.admin))
             .call()
             .unwrap();
-        let body = r.body_mut().read_to_string().unwrap();
+        // The benchmark lists tens of thousands of messages.
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .unwrap();
         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
     }
 
@@ -245,6 +263,29 @@ impl Emulator {
 
     pub fn stats(&self) -> serde_json::Value {
         self.admin_get("/admin/stats")
+    }
+
+    /// (connections, TLS handshakes, requests) since the start or the last reset.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        let s = self.stats();
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        (n("connections"), n("handshakes"), n("requests"))
+    }
+
+    pub fn reset_stats(&self) {
+        self.admin_post("/admin/reset-stats", "{}");
+    }
+
+    /// Every message, by its (only) recipient's ID.
+    pub fn messages_by_id(&self) -> std::collections::HashMap<String, Vec<serde_json::Value>> {
+        let mut map: std::collections::HashMap<String, Vec<serde_json::Value>> =
+            std::collections::HashMap::new();
+        for m in self.messages() {
+            if let Some(id) = m["recipients"][0]["userId"].as_str() {
+                map.entry(id.to_owned()).or_default().push(m);
+            }
+        }
+        map
     }
 
     /// The final status of `user_id` in the (only) message sent to it.
