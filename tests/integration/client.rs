@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use pam_passbyme::client::{Client, Credentials, Error, Message, MessageType, Status};
 use pam_passbyme::config::Config;
 
-use crate::util::{Emulator, TempDir};
+use crate::util::{Emulator, TempDir, OTHER_FINAL_STATUSES};
 
 fn client(emu: &Emulator) -> Client {
     Config::load(&emu.config_path()).unwrap().client().unwrap()
@@ -100,17 +100,10 @@ fn deny_and_every_final_status() {
         until_final(&c, s.message_id(), Duration::from_secs(5))[0].1,
         Status::Denied
     );
-    for name in [
-        "NOT_SEEN",
-        "NOT_NOTIFIED",
-        "NOT_DOWNLOADED",
-        "NO_DEVICE",
-        "FAILED",
-        "DISABLED",
-        "CANCELLED",
-        "APPROVED",
-        "DENIED",
-    ] {
+    for name in OTHER_FINAL_STATUSES
+        .into_iter()
+        .chain(["APPROVED", "DENIED"])
+    {
         let s = c
             .send(&auth(&format!("u+status={name}+after=100ms@x")))
             .unwrap();

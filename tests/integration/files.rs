@@ -193,7 +193,8 @@ fn every_file_rule_denies_with_the_culprit_named() {
             "is owned by uid 65534, not by root",
         ),
     ];
-    for (user, prep, want) in cases {
+    // A setup for `user` with its own copies of the emulator's files next to its config.
+    let own_files = |user: &str| -> Setup {
         nss_user(user);
         let s = Setup::new("", "");
         let dir = s.dir.path();
@@ -207,7 +208,11 @@ fn every_file_rule_denies_with_the_culprit_named() {
         ] {
             write_file(dir, name, body.as_bytes(), m);
         }
-        prep(dir);
+        s
+    };
+    for (user, prep, want) in cases {
+        let s = own_files(user);
+        prep(s.dir.path());
         let start = Instant::now();
         let (rc, conv) = s.login(user);
         assert_eq!(rc, SERVICE_ERR, "{user}");
@@ -219,24 +224,8 @@ fn every_file_rule_denies_with_the_culprit_named() {
     // The other side of the directory rule: a root-owned sticky directory (as /tmp) is
     // safe, others cannot rename or remove root's files in it.
     {
-        nss_user("hf_dir_sticky");
-        let s = Setup::new("", "");
-        let dir = s.dir.path();
-        let text = fast_config(
-            &emu,
-            &fast_service(&emu),
-            "hf_dir_sticky = \"hf_dir_sticky@x\"",
-        )
-        .replace(&d.display().to_string(), &dir.display().to_string());
-        std::fs::write(&s.config, text).unwrap();
-        for (name, body, m) in [
-            ("client.pem", &pem, 0o600),
-            ("client.password", &pw, 0o600),
-            ("ca.pem", &ca, 0o644),
-        ] {
-            write_file(dir, name, body.as_bytes(), m);
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let s = own_files("hf_dir_sticky");
+        std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
         assert_eq!(s.login("hf_dir_sticky").0, SUCCESS);
     }
     // A key that is not the certificate's (the vendor's key with the emulator's chain).

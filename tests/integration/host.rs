@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use crate::util::child::{in_child, in_child_late, Case, ChildSetup};
 use crate::util::pam::{
-    config, decision, fast_config, fast_service, mark_path, mark_reached, panic_module, raw_login,
-    run_child, Setup, AUTHINFO_UNAVAIL, AUTH_ERR, MAXTRIES, SERVICE_ERR, SUCCESS, USER_UNKNOWN,
+    assert_died_by_sigterm, child_at_conversation, config, decision, fast_config, fast_service,
+    mark_reached, panic_module, raw_login, signal_child, Setup, AUTHINFO_UNAVAIL, AUTH_ERR,
+    MAXTRIES, SERVICE_ERR, SUCCESS, USER_UNKNOWN,
 };
-use crate::util::{eventually, remove_child_dirs, syslog, Emulator, TempDir};
+use crate::util::{syslog, Emulator, TempDir};
 
 #[test]
 fn no_environment_variable_changes_the_decision_or_makes_the_module_write() {
@@ -104,33 +105,11 @@ fn child_prompt_small_stack() {
 
 #[test]
 fn a_signal_during_the_prompt_cancels_whatever_rust_min_stack_says() {
-    use std::os::unix::process::ExitStatusExt;
     let emu = Emulator::start();
     let cfg = config(&emu, "", "hz_stack = \"hz_stack+ignore@x\"");
-    syslog();
-    let (_mark_dir, mark) = mark_path("mark");
-    let child = run_child(
-        "host::child_prompt_small_stack",
-        &[
-            ("PBM_CONFIG", cfg),
-            ("PBM_MARK", mark.display().to_string()),
-        ],
-    );
-    let pid = child.id();
-    eventually(Duration::from_secs(20), "the login to prompt", || {
-        mark.exists()
-    });
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    remove_child_dirs(pid);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGTERM),
-        "died by the host's disposition of SIGTERM, not a crash: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let child = child_at_conversation("host::child_prompt_small_stack", cfg, "the login to prompt");
+    let (out, _) = signal_child(child, libc::SIGTERM);
+    assert_died_by_sigterm(&out);
     assert_eq!(
         emu.status_for("hz_stack+ignore@x").as_deref(),
         Some("CANCELLED")

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use pam_passbyme::pamapp::{self, Transaction};
 
 use crate::util::pam::{
-    child_output, config, mark_path, mark_reached, module, run_child, Setup, AUTHINFO_UNAVAIL,
-    AUTH_ERR, CONV_ERR, MAXTRIES, SERVICE_ERR, USER_UNKNOWN,
+    assert_died_by_sigterm, child_at_conversation, child_output, config, mark_reached, module,
+    run_child, signal_child, Setup, AUTHINFO_UNAVAIL, AUTH_ERR, CONV_ERR, MAXTRIES, SERVICE_ERR,
+    USER_UNKNOWN,
 };
-use crate::util::{eventually, syslog, Emulator};
+use crate::util::{syslog, Emulator, OTHER_FINAL_STATUSES};
 
 #[test]
 fn approve_lets_in_and_logs_one_line() {
@@ -67,15 +68,7 @@ fn hostname() -> String {
 fn deny_and_every_final_non_approval_refuse() {
     let emu = Emulator::start();
     let mut users = String::from("pd_deny = \"pd_deny+deny+after=300ms@x\"\n");
-    let statuses = [
-        "NOT_SEEN",
-        "NOT_NOTIFIED",
-        "NOT_DOWNLOADED",
-        "NO_DEVICE",
-        "FAILED",
-        "DISABLED",
-        "CANCELLED",
-    ];
+    let statuses = OTHER_FINAL_STATUSES;
     for st in statuses {
         users.push_str(&format!("pd_{st} = \"pd+status={st}+after=200ms@x\"\n"));
     }
@@ -530,21 +523,12 @@ fn child_sigterm() {
 fn sigterm_during_the_wait_cancels() {
     let emu = Emulator::start();
     let cfg = config(&emu, "prompt = \"info\"", "ps_term = \"ps_term+ignore@x\"");
-    syslog();
-    let (_mark_dir, mark) = mark_path("mark");
-    let child = run_child(
+    let child = child_at_conversation(
         "pam::child_sigterm",
-        &[
-            ("PBM_CONFIG", cfg),
-            ("PBM_MARK", mark.display().to_string()),
-        ],
+        cfg,
+        "the login to show the code and wait",
     );
     let pid = child.id() as i32;
-    eventually(
-        Duration::from_secs(20),
-        "the login to show the code and wait",
-        || mark.exists(),
-    );
     let sent = Instant::now();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let out = child_output(child);
@@ -640,36 +624,12 @@ fn child_prompt_blocks() {
 
 #[test]
 fn sigterm_during_the_prompt_cancels_then_terminates() {
-    use std::os::unix::process::ExitStatusExt;
     let emu = Emulator::start();
     let cfg = config(&emu, "", "pp_prompt = \"pp_prompt+ignore@x\"");
-    syslog();
-    let (_mark_dir, mark) = mark_path("mark");
-    let child = run_child(
-        "pam::child_prompt_blocks",
-        &[
-            ("PBM_CONFIG", cfg),
-            ("PBM_MARK", mark.display().to_string()),
-        ],
-    );
-    let pid = child.id() as i32;
-    eventually(Duration::from_secs(20), "the login to prompt", || {
-        mark.exists()
-    });
-    let sent = Instant::now();
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        sent.elapsed() < Duration::from_secs(20),
-        "ended promptly: {:?}",
-        sent.elapsed()
-    );
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGTERM),
-        "the host's own disposition applied: {:?}",
-        out.status
-    );
+    let child = child_at_conversation("pam::child_prompt_blocks", cfg, "the login to prompt");
+    let (out, took) = signal_child(child, libc::SIGTERM);
+    assert!(took < Duration::from_secs(20), "ended promptly: {took:?}");
+    assert_died_by_sigterm(&out);
     assert_eq!(
         emu.status_for("pp_prompt+ignore@x").as_deref(),
         Some("CANCELLED")

@@ -89,6 +89,17 @@ pub fn write_file(dir: &Path, name: &str, body: &[u8], mode: u32) {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// The final statuses other than APPROVED and DENIED (each one refuses a login).
+pub const OTHER_FINAL_STATUSES: [&str; 7] = [
+    "NOT_SEEN",
+    "NOT_NOTIFIED",
+    "NOT_DOWNLOADED",
+    "NO_DEVICE",
+    "FAILED",
+    "DISABLED",
+    "CANCELLED",
+];
+
 /// A running `passbyme emulator` process (real mTLS), killed on drop.
 pub struct Emulator {
     child: Child,

@@ -4,10 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use pam_passbyme::pamapp::{self, Transaction};
 
-use super::{config_users, nss_user, remove_child_dirs, syslog, Emulator, TempDir, BIN};
+use super::{
+    config_users, eventually, nss_user, remove_child_dirs, syslog, Emulator, TempDir, BIN,
+};
 
 pub const SUCCESS: i32 = 0;
 pub const SERVICE_ERR: i32 = 3;
@@ -257,6 +260,46 @@ pub fn child_output(child: std::process::Child) -> String {
         out.status
     );
     text
+}
+
+/// Starts the child test `test` logging in with `config` (PBM_CONFIG) and waits until its
+/// login reached the conversation ([`mark_reached`]): the moment a test signals it.
+pub fn child_at_conversation(test: &str, config: String, what: &str) -> std::process::Child {
+    syslog(); // listening before the child's module logs
+    let (_mark_dir, mark) = mark_path("mark");
+    let child = run_child(
+        test,
+        &[
+            ("PBM_CONFIG", config),
+            ("PBM_MARK", mark.display().to_string()),
+        ],
+    );
+    eventually(Duration::from_secs(20), what, || mark.exists());
+    child
+}
+
+/// Sends `sig` to a [`run_child`] child and waits for it (removing what it left in the
+/// temporary directory); returns its output and the time from the signal to its end.
+pub fn signal_child(child: std::process::Child, sig: i32) -> (std::process::Output, Duration) {
+    let pid = child.id();
+    let sent = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, sig) };
+    let out = child.wait_with_output().unwrap();
+    remove_child_dirs(pid);
+    (out, sent.elapsed())
+}
+
+/// The child died by SIGTERM: the host's own disposition applied, not a crash.
+pub fn assert_died_by_sigterm(out: &std::process::Output) {
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGTERM),
+        "the host's own disposition of SIGTERM applied, not a crash: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// In a child: tells the parent that the login reached its conversation (the file named by
