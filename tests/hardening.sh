@@ -1,6 +1,6 @@
 #!/bin/sh
-# Hardening checks of issue 6, beyond the integration tests (tests/integration/hardening.rs,
-# which `cargo test` runs): dependency policy (cargo deny, cargo audit), bounded fuzzing of
+# Hardening checks beyond the integration tests (tests/integration/: faults, tls, files,
+# hostile, host; `cargo test` runs them): dependency policy (cargo deny, cargo audit), bounded fuzzing of
 # the three parsers with the committed seed corpus, and valgrind memcheck over a loop of
 # real-libpam logins. Run as root from anywhere, after `cargo build`: sh tests/hardening.sh
 #
