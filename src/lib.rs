@@ -15,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod connect;
 pub mod duration;
+mod ffi;
 pub mod files;
 pub mod limiter;
 pub mod log;

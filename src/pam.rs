@@ -261,42 +261,12 @@ impl Ui for PamUi<'_> {
 }
 
 // ---------------------------------------------------------------------------------------
-// libpam, directly
+// libpam, directly (the declarations are in crate::ffi)
 
-const PAM_TTY: c_int = 3;
-const PAM_CONV: c_int = 5;
-const PAM_PROMPT_ECHO_ON: c_int = 2;
-const PAM_TEXT_INFO: c_int = 4;
-const PAM_SUCCESS: c_int = 0;
-
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
-
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-type ConvFn = unsafe extern "C" fn(
-    num_msg: c_int,
-    msg: *mut *const PamMessage,
-    resp: *mut *mut PamResponse,
-    appdata_ptr: *mut c_void,
-) -> c_int;
-
-#[repr(C)]
-struct PamConv {
-    conv: Option<ConvFn>,
-    appdata_ptr: *mut c_void,
-}
-
-extern "C" {
-    fn pam_get_item(pamh: *const c_void, item_type: c_int, item: *mut *const c_void) -> c_int;
-}
+use crate::ffi::{
+    pam_get_item, PamConv, PamMessage, PamResponse, PAM_CONV, PAM_PROMPT_ECHO_ON, PAM_SUCCESS,
+    PAM_TEXT_INFO, PAM_TTY,
+};
 
 fn raw(pamh: &Pam) -> *const c_void {
     // SAFETY: `Pam` is #[repr(transparent)] over the handle pointer.

@@ -4,75 +4,44 @@
 //! through real libpam without touching `/etc/pam.d`. Not used by the module itself.
 #![allow(unsafe_code)]
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-/// `PAM_PROMPT_ECHO_OFF`.
-pub const PROMPT_ECHO_OFF: i32 = 1;
-/// `PAM_PROMPT_ECHO_ON`.
-pub const PROMPT_ECHO_ON: i32 = 2;
-/// `PAM_ERROR_MSG`.
-pub const ERROR_MSG: i32 = 3;
-/// `PAM_TEXT_INFO`.
-pub const TEXT_INFO: i32 = 4;
-/// `PAM_SILENT`.
-pub const SILENT: i32 = 0x8000;
-/// `PAM_SUCCESS`.
-pub const SUCCESS: i32 = 0;
+use crate::ffi::{
+    pam_authenticate, pam_end, pam_set_item, pam_start, pam_start_confdir, pam_strerror, PamConv,
+    PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_RHOST, PAM_TTY,
+};
 
-const PAM_TTY: c_int = 3;
-const PAM_RHOST: c_int = 4;
-const PAM_CONV_ERR: c_int = 19;
-const PAM_BUF_ERR: c_int = 5;
+/// `PAM_PROMPT_ECHO_OFF`.
+pub const PROMPT_ECHO_OFF: i32 = crate::ffi::PAM_PROMPT_ECHO_OFF;
+/// `PAM_PROMPT_ECHO_ON`.
+pub const PROMPT_ECHO_ON: i32 = crate::ffi::PAM_PROMPT_ECHO_ON;
+/// `PAM_ERROR_MSG`.
+pub const ERROR_MSG: i32 = crate::ffi::PAM_ERROR_MSG;
+/// `PAM_TEXT_INFO`.
+pub const TEXT_INFO: i32 = crate::ffi::PAM_TEXT_INFO;
+/// `PAM_SILENT`.
+pub const SILENT: i32 = crate::ffi::PAM_SILENT;
+/// `PAM_SUCCESS`.
+pub const SUCCESS: i32 = crate::ffi::PAM_SUCCESS;
 
 /// Answers one conversation message: `(style, text)` → the reply (None for no reply),
-/// or `Err(())` to make the conversation fail.
+/// or `Err(())` to make the conversation fail. The text is the message made valid UTF-8
+/// (invalid bytes become U+FFFD); a reply with a NUL in it becomes the empty reply.
 pub type Conversation = Box<dyn FnMut(i32, &str) -> Result<Option<String>, ()> + Send>;
 
-#[repr(C)]
-struct PamMessage {
-    msg_style: c_int,
-    msg: *const c_char,
-}
+/// [`Conversation`] at the byte level: `(style, message bytes as libpam passed them)` →
+/// the reply bytes, for tests of what exactly reaches the terminal. A reply with a NUL in
+/// it becomes the empty reply.
+pub type RawConversation = Box<dyn FnMut(i32, &[u8]) -> Result<Option<Vec<u8>>, ()> + Send>;
 
-#[repr(C)]
-struct PamResponse {
-    resp: *mut c_char,
-    resp_retcode: c_int,
-}
-
-#[repr(C)]
-struct PamConv {
-    conv: unsafe extern "C" fn(
-        c_int,
-        *mut *const PamMessage,
-        *mut *mut PamResponse,
-        *mut c_void,
-    ) -> c_int,
-    appdata_ptr: *mut c_void,
-}
-
-#[link(name = "pam")]
-extern "C" {
-    fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_start(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
-    fn pam_authenticate(pamh: *mut c_void, flags: c_int) -> c_int;
-    fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
-    fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
-    fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
+/// A text [`Conversation`] as a [`RawConversation`].
+fn text_conversation(mut f: Conversation) -> RawConversation {
+    Box::new(move |style, bytes| {
+        f(style, &String::from_utf8_lossy(bytes)).map(|r| r.map(String::into_bytes))
+    })
 }
 
 unsafe extern "C" fn conversation(
@@ -85,7 +54,7 @@ unsafe extern "C" fn conversation(
         return PAM_CONV_ERR;
     }
     let n = num_msg as usize;
-    let f = &mut *(appdata as *mut Conversation);
+    let f = &mut *(appdata as *mut RawConversation);
     let replies = libc::calloc(n, std::mem::size_of::<PamResponse>()) as *mut PamResponse;
     if replies.is_null() {
         return PAM_BUF_ERR;
@@ -96,9 +65,9 @@ unsafe extern "C" fn conversation(
         if m.is_null() || (*m).msg.is_null() {
             continue;
         }
-        let text = CStr::from_ptr((*m).msg).to_string_lossy().into_owned();
+        let text = CStr::from_ptr((*m).msg).to_bytes();
         let style = (*m).msg_style;
-        match catch_unwind(AssertUnwindSafe(|| f(style, &text))) {
+        match catch_unwind(AssertUnwindSafe(|| f(style, text))) {
             Ok(Ok(Some(answer))) => {
                 let c = CString::new(answer).unwrap_or_default();
                 (*replies.add(i)).resp = libc::strdup(c.as_ptr());
@@ -122,7 +91,7 @@ pub struct Transaction {
     handle: *mut c_void,
     last: c_int,
     _conv: Box<PamConv>,
-    _closure: Box<Conversation>,
+    _closure: Box<RawConversation>,
 }
 
 // SAFETY: a transaction is used by one thread at a time (it is not Sync); libpam keeps no
@@ -138,12 +107,23 @@ impl Transaction {
         confdir: Option<&Path>,
         conv: Conversation,
     ) -> Result<Transaction, i32> {
+        Transaction::start_raw(service, user.as_bytes(), confdir, text_conversation(conv))
+    }
+
+    /// [`Transaction::start`] with the user as raw bytes (not necessarily UTF-8, so tests
+    /// can pass hostile names) and a byte-level conversation.
+    pub fn start_raw(
+        service: &str,
+        user: &[u8],
+        confdir: Option<&Path>,
+        conv: RawConversation,
+    ) -> Result<Transaction, i32> {
         let service = CString::new(service).map_err(|_| PAM_BUF_ERR)?;
         let user = CString::new(user).map_err(|_| PAM_BUF_ERR)?;
-        let mut closure: Box<Conversation> = Box::new(conv);
+        let mut closure: Box<RawConversation> = Box::new(conv);
         let pconv = Box::new(PamConv {
-            conv: conversation,
-            appdata_ptr: (&mut *closure) as *mut Conversation as *mut c_void,
+            conv: Some(conversation),
+            appdata_ptr: (&mut *closure) as *mut RawConversation as *mut c_void,
         });
         let mut handle: *mut c_void = std::ptr::null_mut();
         // SAFETY: valid NUL-terminated strings, a conv struct that outlives the handle.

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Hardening checks of issue 6, beyond the integration tests (tests/integration/hardening.rs,
-# which `cargo test` runs): dependency policy (cargo deny, cargo audit), bounded fuzzing of
+# Hardening checks beyond the integration tests (tests/integration/: faults, tls, files,
+# hostile, host; `cargo test` runs them): dependency policy (cargo deny, cargo audit), bounded fuzzing of
 # the three parsers with the committed seed corpus, and valgrind memcheck over a loop of
 # real-libpam logins. Run as root from anywhere, after `cargo build`: sh tests/hardening.sh
 #
@@ -94,7 +94,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
 fi
 
 step "valgrind memcheck over real-libpam logins"
-# The integration test binary runs hardening::valgrind_login_loop (approve with the prompt
+# The integration test binary runs host::valgrind_login_loop (approve with the prompt
 # and its watcher thread, deny, unmapped, a poll fault, a bad config, a failed
 # conversation, a non-UTF-8 user; three rounds) in one process under memcheck, through
 # cargo's target runner. The emulator it starts is a child process, not traced.
@@ -125,7 +125,7 @@ cargo build --locked --quiet
 PBM_VALGRIND=1 PBM_CHILD=1 \
 CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 --suppressions=$work/ring.supp --log-file=$work/valgrind.%p.log" \
     tests/private-dev.sh cargo test --locked --quiet --test integration -- \
-    --exact hardening::valgrind_login_loop --ignored --test-threads=1
+    --exact host::valgrind_login_loop --ignored --test-threads=1
 # One log per traced process (the test binary; a forked child before its exec leaves an
 # empty one). Each summary must show 0 errors and nothing definitely lost.
 found=0

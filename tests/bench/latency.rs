@@ -265,7 +265,7 @@ pub fn run(
         }
     });
     let wall = t.elapsed().as_secs_f64();
-    let (connections, handshakes, _) = emu.stats();
+    let (connections, handshakes, _) = emu.counters();
     let msgs = emu.messages_by_id();
     let results = results.into_inner().unwrap();
     let (mut lat, mut lat_quick, mut rates) = (Vec::new(), Vec::new(), Vec::new());

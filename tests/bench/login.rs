@@ -26,22 +26,23 @@
 #![allow(unsafe_code)] // dlopen in the load-time child
 
 mod latency;
+#[path = "../integration/util/mod.rs"]
+mod util;
 
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pam_passbyme::pamapp::{self, Transaction, TEXT_INFO};
 use serde_json::Value;
+use util::Emulator;
 
-const BIN: &str = env!("CARGO_BIN_EXE_passbyme");
+use util::BIN;
 const SERVICE: &str = "pbm-bench";
 const MAXTRIES: i32 = 11;
 const CONV_ERR: i32 = 19;
@@ -126,6 +127,27 @@ fn mkdir_private(path: &Path) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
+/// A private work directory `target/bench/WORK-PID`, a scratch directory `SHM-PID` on tmpfs
+/// (in the work directory when there is no /dev/shm), and the release module `built`
+/// copied into the work directory under its installed name: (work, scratch, module).
+fn workspace(target: &Path, built: &Path, work: &str, shm: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let pid = std::process::id();
+    let work = target.join("bench").join(format!("{work}-{pid}"));
+    mkdir_private(&work);
+    let shm_base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        work.clone()
+    };
+    let shm = shm_base.join(format!("{shm}-{pid}"));
+    mkdir_private(&shm);
+    let moddir = work.join("module");
+    mkdir_private(&moddir);
+    let module = moddir.join("pam_passbyme.so");
+    std::fs::copy(built, &module).expect("copy the module");
+    (work, shm, module)
+}
+
 /// `target/` (the passbyme binary is `target/release/passbyme`).
 fn target_dir() -> PathBuf {
     Path::new(BIN)
@@ -135,129 +157,7 @@ fn target_dir() -> PathBuf {
 }
 
 // ---------------------------------------------------------------------------------------
-// The emulator
-
-struct Emulator {
-    child: Child,
-    addr: String,
-    admin: String,
-    dir: PathBuf,
-    agent: ureq::Agent,
-}
-
-impl Emulator {
-    fn start(dir: &Path) -> Emulator {
-        mkdir_private(dir);
-        let mut child = Command::new(BIN)
-            .args([
-                "emulator",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--state-dir",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn passbyme emulator");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let (mut addr, mut admin, mut line) = (String::new(), String::new(), String::new());
-        while addr.is_empty() || admin.is_empty() {
-            line.clear();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                let mut err = String::new();
-                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-                panic!("the emulator exited early: {err}");
-            }
-            if let Some(a) = line.trim().strip_prefix("listening on https://") {
-                addr = a.to_owned();
-            }
-            if let Some(a) = line.trim().strip_prefix("admin on http://") {
-                admin = a.to_owned();
-            }
-        }
-        // Drain (and drop) its output: one line per request would otherwise fill the pipe.
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        let mut err = child.stderr.take().unwrap();
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .build()
-            .new_agent();
-        Emulator {
-            child,
-            addr,
-            admin,
-            dir: dir.to_path_buf(),
-            agent,
-        }
-    }
-
-    fn service_table(&self) -> String {
-        let d = self.dir.display();
-        format!(
-            "[service]\naddress = \"{}\"\ncredentials = \"{d}/client.pem\"\n\
-             password_file = \"{d}/client.password\"\nca_bundle = \"{d}/ca.pem\"\n",
-            self.addr
-        )
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let mut r = self
-            .agent
-            .get(&format!("http://{}{path}", self.admin))
-            .call()
-            .expect("admin GET");
-        let body = r
-            .body_mut()
-            .with_config()
-            .limit(256 << 20)
-            .read_to_string()
-            .expect("admin body");
-        serde_json::from_str(&body).unwrap_or(Value::Null)
-    }
-
-    fn post(&self, path: &str) {
-        self.agent
-            .post(&format!("http://{}{path}", self.admin))
-            .content_type("application/json")
-            .send("{}")
-            .expect("admin POST");
-    }
-
-    fn reset_stats(&self) {
-        self.post("/admin/reset-stats");
-    }
-
-    fn stats(&self) -> (u64, u64, u64) {
-        let s = self.get("/admin/stats");
-        let n = |k: &str| s[k].as_u64().unwrap_or(0);
-        (n("connections"), n("handshakes"), n("requests"))
-    }
-
-    /// Every message, by its (only) recipient's ID.
-    fn messages_by_id(&self) -> HashMap<String, Vec<Value>> {
-        let mut map: HashMap<String, Vec<Value>> = HashMap::new();
-        if let Value::Array(list) = self.get("/admin/messages") {
-            for m in list {
-                if let Some(id) = m["recipients"][0]["userId"].as_str() {
-                    map.entry(id.to_owned()).or_default().push(m);
-                }
-            }
-        }
-        map
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// The emulator (tests/integration/util: the harness shared with the integration tests)
 
 /// When a recipient reached `status`, Unix ms (sentAtMs + atMs of its history).
 fn reached_ms(m: &Value, status: &str) -> Option<f64> {
@@ -529,23 +429,10 @@ fn bench() {
     let n_sdk = if quick { 5 } else { 20 };
     let conc = 50;
 
-    let pid = std::process::id();
-    let work = target.join("bench").join(format!("run-{pid}"));
-    mkdir_private(&work);
-    let shm_base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        work.clone()
-    };
-    let shm = shm_base.join(format!("pbm-bench-{pid}"));
-    mkdir_private(&shm);
-    let moddir = work.join("module");
-    mkdir_private(&moddir);
-    let module = moddir.join("pam_passbyme.so");
-    std::fs::copy(&built, &module).expect("copy the module");
+    let (work, shm, module) = workspace(&target, &built, "run", "pbm-bench");
     let syslog = syslog_sink();
     let machine = machine();
-    let emu = Emulator::start(&work.join("emulator"));
+    let emu = Emulator::start_in(&work.join("emulator"), &[]);
     eprintln!("bench: emulator on {} (admin {})", emu.addr, emu.admin);
 
     let mut rep = Report::default();
@@ -621,7 +508,7 @@ fn bench() {
         let confdir = setup.confdir.to_string_lossy().into_owned();
         emu.reset_stats();
         let out = run_child(&["--child-soak", &confdir, "soak", &n_soak.to_string(), "100"]);
-        let (_, hs, req) = emu.stats();
+        let (_, hs, req) = emu.counters();
         let v: Vec<f64> = out
             .split_whitespace()
             .map(|x| x.parse().unwrap_or(f64::NAN))
@@ -830,8 +717,8 @@ fn bench() {
                 None,
             );
         } else {
-            let d = emu.dir.display().to_string();
-            let cfg = emu.dir.join("passbyme.toml");
+            let d = emu.dir.path().display().to_string();
+            let cfg = emu.config_path();
             let id = "sdk+approve+after=0ms@x";
             let time_it = |cmd: &mut Command| {
                 let t = Instant::now();
@@ -1017,20 +904,7 @@ fn limiter_bench() {
     let target = target_dir();
     let built = target.join("release").join("libpam_passbyme.so");
     assert!(built.is_file(), "cargo build --release first");
-    let pid = std::process::id();
-    let work = target.join("bench").join(format!("limiter-{pid}"));
-    mkdir_private(&work);
-    let shm_base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        work.clone()
-    };
-    let shm = shm_base.join(format!("pbm-bench-limiter-{pid}"));
-    mkdir_private(&shm);
-    let moddir = work.join("module");
-    mkdir_private(&moddir);
-    let module = moddir.join("pam_passbyme.so");
-    std::fs::copy(&built, &module).expect("copy the module");
+    let (work, shm, module) = workspace(&target, &built, "limiter", "pbm-bench-limiter");
     let syslog = syslog_sink();
     let mut md = String::new();
     let _ = writeln!(
@@ -1093,7 +967,7 @@ fn limiter_bench() {
     }
 
     // 2. Through libpam: the release module against the emulator, with the limiter on.
-    let emu = Emulator::start(&work.join("emulator"));
+    let emu = Emulator::start_in(&work.join("emulator"), &[]);
     for (label, n, one_user) in [
         (
             format!("PAM: {n_users} distinct users at once"),

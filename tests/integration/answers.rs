@@ -6,19 +6,8 @@ use pam_passbyme::client::{Client, Error, Message};
 use pam_passbyme::config::Config;
 use pam_passbyme::connect::connect;
 
-use crate::pam::{config, Setup};
-use crate::util::{syslog, Emulator};
-
-const AUTH_ERR: i32 = 7;
-
-/// The decision line of `user`, checked for every `want`.
-fn decision(user: &str, want: &[&str]) -> String {
-    let line = syslog().line_with(&format!("user={user} "));
-    for w in want {
-        assert!(line.contains(w), "{user}: want {w:?} in {line}");
-    }
-    line
-}
+use crate::util::pam::{config, decision, Setup, AUTH_ERR};
+use crate::util::Emulator;
 
 /// The status the emulator holds for the message sent to `id`.
 fn status(emu: &Emulator, id: &str) -> String {

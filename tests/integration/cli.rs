@@ -6,29 +6,21 @@ fn cfg(emu: &Emulator) -> String {
     emu.config_path().display().to_string()
 }
 
+/// `passbyme --config CONFIG send --to TO EXTRA...`.
+fn send(config: &str, to: &str, extra: &[&str]) -> (i32, String, String) {
+    let args = [&["--config", config, "send", "--to", to], extra].concat();
+    passbyme(&args)
+}
+
 #[test]
 fn send_wait_ends_approved_or_denied() {
     let emu = Emulator::start();
     let c = cfg(&emu);
-    let (code, out, err) = passbyme(&[
-        "--config",
-        &c,
-        "send",
-        "--to",
-        "a+approve+after=400ms@x",
-        "--wait",
-    ]);
+    let (code, out, err) = send(&c, "a+approve+after=400ms@x", &["--wait"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("a+approve+after=400ms@x  APPROVED"), "{out}");
     assert!(err.contains("sent message"), "{err}");
-    let (code, out, _) = passbyme(&[
-        "--config",
-        &c,
-        "send",
-        "--to",
-        "b+deny+after=200ms@x",
-        "--wait",
-    ]);
+    let (code, out, _) = send(&c, "b+deny+after=200ms@x", &["--wait"]);
     assert_eq!(code, 1);
     assert!(out.contains("DENIED"), "{out}");
 }
@@ -37,16 +29,7 @@ fn send_wait_ends_approved_or_denied() {
 fn send_track_cancel_json() {
     let emu = Emulator::start();
     let c = cfg(&emu);
-    let (code, out, err) = passbyme(&[
-        "--config",
-        &c,
-        "send",
-        "--to",
-        "j+ignore@x",
-        "--json",
-        "--subject",
-        "hi",
-    ]);
+    let (code, out, err) = send(&c, "j+ignore@x", &["--json", "--subject", "hi"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let id = v["messageId"].as_str().unwrap().to_owned();
@@ -65,10 +48,10 @@ fn send_track_cancel_json() {
     let (code, out, err) = passbyme(&["--config", &c, "track", "NoSuchMessage1"]);
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(err.trim(), "passbyme: PassBy[ME] error code 404");
-    let (code, _, err) = passbyme(&["--config", &c, "send", "--to", "x@x", "--type", "sms"]);
+    let (code, _, err) = send(&c, "x@x", &["--type", "sms"]);
     assert_eq!(code, 1);
     assert_eq!(err.trim(), "passbyme: invalid argument: message type 'sms' is not one of authorization, message, esign");
-    let (code, _, err) = passbyme(&["--config", &c, "send", "--to", "x@x", "--availability", "0"]);
+    let (code, _, err) = send(&c, "x@x", &["--availability", "0"]);
     assert_eq!(code, 1);
     assert!(
         err.contains("availability must be at least 1 second"),

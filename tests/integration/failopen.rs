@@ -10,11 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::pam::Setup;
-use crate::util::{syslog, Emulator};
-
-const SUCCESS: i32 = 0;
-const AUTHINFO_UNAVAIL: i32 = 9;
+use crate::util::pam::{decision, Setup, AUTHINFO_UNAVAIL, SUCCESS};
+use crate::util::Emulator;
 
 /// A whole config: `service` (a `[service]` table), fail-open chosen, `users`.
 fn allow_config(emu: &Emulator, service: &str, users: &str) -> String {
@@ -28,15 +25,6 @@ fn allow_config(emu: &Emulator, service: &str, users: &str) -> String {
 fn service(emu: &Emulator, address: &str, connect: &str, request: &str) -> String {
     emu.service_table().replace(&emu.addr, address)
         + &format!("connect_timeout = \"{connect}\"\nrequest_timeout = \"{request}\"\n")
-}
-
-/// The decision line of `user`, checked for every `want`.
-fn decision(user: &str, want: &[&str]) -> String {
-    let line = syslog().line_with(&format!("user={user} "));
-    for w in want {
-        assert!(line.contains(w), "{user}: want {w:?} in {line}");
-    }
-    line
 }
 
 fn allowed(user: &str, rc: i32, why: &str) {

@@ -1,11 +1,10 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::pam::{config_limits, run_child, Setup};
+use crate::util::pam::{
+    assert_died_by_sigterm, config_limits, run_child, signal_child, Setup, MAXTRIES,
+};
 use crate::util::{eventually, passbyme, syslog, Emulator};
-
-/// Refusals by the phone or the limits: PAM_MAXTRIES (no point in trying again).
-const MAXTRIES: i32 = 11;
 
 fn setup(emu: &Emulator, limits: &str, users: &str) -> Setup {
     Setup::new(&config_limits(emu, limits, "prompt = \"info\"", users), "")
@@ -150,7 +149,7 @@ fn a_crashed_login_is_cleaned_up_by_the_next() {
     let emu = Emulator::start();
     let child_cfg = config_limits(&emu, "", "prompt = \"info\"", "lk_crash = \"lk+ignore@x\"");
     let child = run_child(
-        "child_login",
+        "pam::child_login",
         &[
             ("PBM_CONFIG", child_cfg.clone()),
             ("PBM_USER", "lk_crash".into()),
@@ -173,10 +172,7 @@ fn a_crashed_login_is_cleaned_up_by_the_next() {
                 .contains(&format!("pending push: pid {} message {old} ", child.id()))
         },
     );
-    let pid = child.id() as i32;
-    unsafe { libc::kill(pid, libc::SIGKILL) };
-    let out = child.wait_with_output().unwrap();
-    crate::util::remove_child_dirs(pid as u32);
+    let (out, _) = signal_child(child, libc::SIGKILL);
     assert!(!out.status.success());
     // Its pending entry survived; the next login finds the process gone, cancels the
     // orphaned message and proceeds.
@@ -313,7 +309,6 @@ fn a_held_lock_delays_only_its_user_until_the_deadline() {
 
 #[test]
 fn sigterm_ends_a_lock_wait_at_once() {
-    use std::os::unix::process::ExitStatusExt;
     let emu = Emulator::start();
     let cfg = config_limits(
         &emu,
@@ -323,7 +318,7 @@ fn sigterm_ends_a_lock_wait_at_once() {
     );
     let _held = hold_lock(&emu, "lt_term");
     let child = run_child(
-        "child_login",
+        "pam::child_login",
         &[("PBM_CONFIG", cfg), ("PBM_USER", "lt_term".into())],
     );
     let pid = child.id();
@@ -333,21 +328,12 @@ fn sigterm_ends_a_lock_wait_at_once() {
         "the login waiting for the lock",
         || has_open(pid, &lock),
     );
-    let sent = Instant::now();
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    crate::util::remove_child_dirs(pid);
+    let (out, took) = signal_child(child, libc::SIGTERM);
     assert!(
-        sent.elapsed() < Duration::from_secs(60),
-        "ended long before its 600 s deadline: {:?}",
-        sent.elapsed()
+        took < Duration::from_secs(60),
+        "ended long before its 600 s deadline: {took:?}"
     );
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGTERM),
-        "the host's own disposition applied: {:?}",
-        out.status
-    );
+    assert_died_by_sigterm(&out);
     assert!(emu.messages().is_empty(), "no push");
     let line = syslog().line_with("decision=interrupted user=lt_term ");
     assert!(line.contains("signal=SIGTERM"), "{line}");

@@ -3,7 +3,8 @@
 //! The single integration-test binary. Every test talks to a real emulator process over
 //! real mutual TLS; the PAM tests load the built module through real Linux-PAM.
 
-/// Emulator process guard, config writers, syslog capture.
+/// The one harness: emulator process guard, config writers, syslog capture, PAM setups
+/// and logins, logins in a child process, fake TLS servers and a test PKI.
 mod util;
 
 /// The client library against the emulator: every call, status, error kind and fault.
@@ -21,8 +22,23 @@ mod users;
 /// Push-fatigue limits through real libpam.
 mod limits;
 
-/// Issue 6: faults, hostile input, the environment and the host process.
-mod hardening;
+/// Server faults on the send, a poll and the cancel, and a hostile server: the right
+/// decision within its bound, a clean log line, nothing left pending.
+mod faults;
+
+/// TLS failures (trust, names, expiry, client certificates, old versions) deny through PAM.
+mod tls;
+
+/// File rules: every unsafe or broken file denies with the culprit named; a config
+/// rewritten during logins gives one of its versions or fails closed.
+mod files;
+
+/// Hostile user names, hosts and terminals never reach the terminal, the push or the log raw.
+mod hostile;
+
+/// The host process left as it was: environment, signals on any stack, many threads, a
+/// panic in the hook; the valgrind login loop.
+mod host;
 
 /// Fail-open: exactly "no TCP connection could be made", through real libpam.
 mod failopen;

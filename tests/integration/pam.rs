@@ -1,122 +1,17 @@
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+//! The module through real libpam (`pam_start_confdir`): every decision, its PAM code and
+//! its log line; signals, repeated cycles and the exported symbols.
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pam_passbyme::pamapp::{self, Transaction};
 
-use crate::util::{eventually, syslog, Emulator, TempDir, BIN};
-
-const AUTH_ERR: i32 = 7;
-const MAXTRIES: i32 = 11;
-const SERVICE_ERR: i32 = 3;
-const AUTHINFO_UNAVAIL: i32 = 9;
-const USER_UNKNOWN: i32 = 10;
-const CONV_ERR: i32 = 19;
-
-/// The module as built by `cargo build` (tests/run.sh builds it first), copied under its
-/// installed name (`pam_syslog` takes its log prefix from the file name).
-pub fn module() -> PathBuf {
-    static M: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    M.get_or_init(|| {
-        let built = Path::new(BIN).parent().unwrap().join("libpam_passbyme.so");
-        assert!(
-            built.is_file(),
-            "{} missing: run `cargo build` before the tests",
-            built.display()
-        );
-        let dir = Path::new(BIN)
-            .parent()
-            .unwrap()
-            .join(format!("pam-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let installed = dir.join("pam_passbyme.so");
-        std::fs::copy(&built, &installed).unwrap();
-        installed
-    })
-    .clone()
-}
-
-/// A private PAM configuration: a config file and a service file naming the module.
-pub struct Setup {
-    pub dir: TempDir,
-    pub config: PathBuf,
-}
-
-impl Setup {
-    /// `config` is the TOML text; `args` go on the module's line; `after` adds lines.
-    pub fn new(config: &str, args: &str) -> Setup {
-        Setup::with_stack(config, args, "")
-    }
-
-    pub fn with_stack(config: &str, args: &str, after: &str) -> Setup {
-        if std::env::var_os("PBM_CHILD").is_none() {
-            syslog(); // listening before the module logs anything
-        }
-        for user in crate::util::config_users(config) {
-            crate::util::nss_user(&user);
-        }
-        let dir = TempDir::new("pam");
-        let cfg = dir.write("passbyme.toml", config, 0o600);
-        let pamd = dir.path().join("pam.d");
-        std::fs::create_dir(&pamd).unwrap();
-        let line = format!(
-            "auth required {} config={} {args}\n{after}",
-            module().display(),
-            cfg.display()
-        );
-        std::fs::write(pamd.join("pbm-test"), line).unwrap();
-        Setup { dir, config: cfg }
-    }
-
-    pub fn confdir(&self) -> PathBuf {
-        self.dir.path().join("pam.d")
-    }
-
-    /// One login: returns the PAM code and what the conversation saw.
-    pub fn login(&self, user: &str) -> (i32, Vec<String>) {
-        self.login_with(
-            user,
-            Some(b"198.51.100.7"),
-            Box::new(|_, _| Ok(Some(String::new()))),
-        )
-    }
-
-    pub fn login_with(
-        &self,
-        user: &str,
-        rhost: Option<&[u8]>,
-        answer: pamapp::Conversation,
-    ) -> (i32, Vec<String>) {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s2 = seen.clone();
-        let mut answer = answer;
-        let conv: pamapp::Conversation = Box::new(move |style, text| {
-            s2.lock().unwrap().push(format!("{style}:{text}"));
-            answer(style, text)
-        });
-        let mut tx = Transaction::start("pbm-test", user, Some(&self.confdir()), conv).unwrap();
-        if let Some(r) = rhost {
-            tx.set_rhost(r);
-        }
-        tx.set_tty(b"pts/9");
-        let rc = tx.authenticate(0);
-        drop(tx);
-        let seen = seen.lock().unwrap().clone();
-        (rc, seen)
-    }
-}
-
-pub fn config(emu: &Emulator, extra: &str, users: &str) -> String {
-    config_limits(emu, "max_pushes = 1000", extra, users)
-}
-
-pub fn config_limits(emu: &Emulator, limits: &str, extra: &str, users: &str) -> String {
-    format!(
-        "{}{}[login]\npoll_interval = \"100ms\"\npoll_interval_seen = \"100ms\"\n{extra}\n[users]\n{users}\n",
-        emu.service_table(),
-        emu.limits_table(limits),
-    )
-}
+use crate::util::pam::{
+    assert_died_by_sigterm, child_at_conversation, child_output, config, mark_reached, module,
+    run_child, signal_child, Setup, AUTHINFO_UNAVAIL, AUTH_ERR, CONV_ERR, MAXTRIES, SERVICE_ERR,
+    USER_UNKNOWN,
+};
+use crate::util::{syslog, Emulator, OTHER_FINAL_STATUSES};
 
 #[test]
 fn approve_lets_in_and_logs_one_line() {
@@ -173,15 +68,7 @@ fn hostname() -> String {
 fn deny_and_every_final_non_approval_refuse() {
     let emu = Emulator::start();
     let mut users = String::from("pd_deny = \"pd_deny+deny+after=300ms@x\"\n");
-    let statuses = [
-        "NOT_SEEN",
-        "NOT_NOTIFIED",
-        "NOT_DOWNLOADED",
-        "NO_DEVICE",
-        "FAILED",
-        "DISABLED",
-        "CANCELLED",
-    ];
+    let statuses = OTHER_FINAL_STATUSES;
     for st in statuses {
         users.push_str(&format!("pd_{st} = \"pd+status={st}+after=200ms@x\"\n"));
     }
@@ -581,53 +468,6 @@ fn only_pam_sm_symbols_are_exported() {
     );
 }
 
-// ---------------------------------------------------------------------------------------
-// Tests that need a process of their own (signals, fd and thread counts): the parent test
-// re-runs this binary on one `child_*` test with PBM_CHILD set.
-
-pub fn run_child(name: &str, env: &[(&str, String)]) -> std::process::Child {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        &format!("pam::{name}"),
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    cmd.env("PBM_CHILD", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    cmd.spawn().unwrap()
-}
-
-pub fn child_output(child: std::process::Child) -> String {
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    crate::util::remove_child_dirs(pid);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed:\n{text}");
-    text
-}
-
-/// In a child: tells the parent that the login reached its conversation (the file named by
-/// PBM_MARK appears), the event a test waits for before it signals the child.
-pub fn mark_reached() {
-    if let Some(path) = std::env::var_os("PBM_MARK") {
-        let _ = std::fs::write(path, b"reached");
-    }
-}
-
-/// In the parent: a marker path for [`mark_reached`], and a wait for it.
-pub fn mark_path(tag: &str) -> (TempDir, PathBuf) {
-    let dir = TempDir::new(tag);
-    let path = dir.path().join("reached");
-    (dir, path)
-}
-
 static HOST_HANDLER_RAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 extern "C" fn host_handler(_: libc::c_int) {
     HOST_HANDLER_RAN.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -683,21 +523,12 @@ fn child_sigterm() {
 fn sigterm_during_the_wait_cancels() {
     let emu = Emulator::start();
     let cfg = config(&emu, "prompt = \"info\"", "ps_term = \"ps_term+ignore@x\"");
-    syslog();
-    let (_mark_dir, mark) = mark_path("mark");
-    let child = run_child(
-        "child_sigterm",
-        &[
-            ("PBM_CONFIG", cfg),
-            ("PBM_MARK", mark.display().to_string()),
-        ],
+    let child = child_at_conversation(
+        "pam::child_sigterm",
+        cfg,
+        "the login to show the code and wait",
     );
     let pid = child.id() as i32;
-    eventually(
-        Duration::from_secs(20),
-        "the login to show the code and wait",
-        || mark.exists(),
-    );
     let sent = Instant::now();
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let out = child_output(child);
@@ -752,7 +583,7 @@ fn repeated_cycles_leave_nothing_behind() {
         "prompt = \"none\"",
         "pr_cycle = \"pr+approve+after=0ms@x\"",
     );
-    let out = child_output(run_child("child_cycles", &[("PBM_CONFIG", cfg)]));
+    let out = child_output(run_child("pam::child_cycles", &[("PBM_CONFIG", cfg)]));
     let find = |key: &str| {
         let at = out.find(key).unwrap_or_else(|| panic!("no {key} in {out}"));
         out[at..].lines().next().unwrap().to_owned()
@@ -793,36 +624,12 @@ fn child_prompt_blocks() {
 
 #[test]
 fn sigterm_during_the_prompt_cancels_then_terminates() {
-    use std::os::unix::process::ExitStatusExt;
     let emu = Emulator::start();
     let cfg = config(&emu, "", "pp_prompt = \"pp_prompt+ignore@x\"");
-    syslog();
-    let (_mark_dir, mark) = mark_path("mark");
-    let child = run_child(
-        "child_prompt_blocks",
-        &[
-            ("PBM_CONFIG", cfg),
-            ("PBM_MARK", mark.display().to_string()),
-        ],
-    );
-    let pid = child.id() as i32;
-    eventually(Duration::from_secs(20), "the login to prompt", || {
-        mark.exists()
-    });
-    let sent = Instant::now();
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        sent.elapsed() < Duration::from_secs(20),
-        "ended promptly: {:?}",
-        sent.elapsed()
-    );
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGTERM),
-        "the host's own disposition applied: {:?}",
-        out.status
-    );
+    let child = child_at_conversation("pam::child_prompt_blocks", cfg, "the login to prompt");
+    let (out, took) = signal_child(child, libc::SIGTERM);
+    assert!(took < Duration::from_secs(20), "ended promptly: {took:?}");
+    assert_died_by_sigterm(&out);
     assert_eq!(
         emu.status_for("pp_prompt+ignore@x").as_deref(),
         Some("CANCELLED")
@@ -839,4 +646,17 @@ fn sigterm_during_the_prompt_cancels_then_terminates() {
             && line.ends_with("settled=cancelled (during the prompt)"),
         "{line}"
     );
+}
+
+/// `timeout=` on the module line shortens the login, so the push must not stay approvable
+/// on the phone longer than that (availability follows the effective timeout unless the
+/// file sets it).
+#[test]
+fn the_timeout_argument_also_bounds_the_availability() {
+    let emu = Emulator::start();
+    let text = config(&emu, "prompt = \"none\"", "hv_avail = \"hv+ignore@x\"");
+    let s = Setup::new(&text, "timeout=5s");
+    assert_eq!(s.login("hv_avail").0, MAXTRIES);
+    let m = &emu.messages()[0];
+    assert_eq!(m["availability"], 5, "{m}");
 }

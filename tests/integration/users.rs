@@ -4,12 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::pam::config;
+use crate::util::pam::{config, MAXTRIES, PERM_DENIED};
 use crate::util::{nss_user, syslog, Emulator, TempDir};
-
-/// What libpam answers when the only module of the stack returned PAM_IGNORE.
-const PERM_DENIED: i32 = 6;
-const MAXTRIES: i32 = 11;
 
 /// Builds the test NSS module (tests/data/nss_pbmfold.c: case-insensitive getpwnam) and an
 /// nsswitch.conf that consults it after `files`.

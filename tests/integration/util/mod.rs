@@ -1,10 +1,20 @@
-//! Shared test helpers.
+//! The one harness of the integration tests (and of the benchmark, which includes this
+//! module by path): temporary directories and files, the emulator as a real mTLS server,
+//! the `passbyme` command, syslog capture, the private user database. The submodules hold
+//! the PAM side ([`pam`]), logins in a child process ([`child`]) and servers the emulator
+//! cannot imitate ([`tls`]).
 
 #![allow(dead_code)]
 
+pub mod child;
+pub mod pam;
+pub mod tls;
+
+use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read};
 
 use pam_passbyme::client::Status;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,10 +43,8 @@ impl TempDir {
 
     /// Writes a file with the given mode.
     pub fn write(&self, name: &str, content: &str, mode: u32) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        p
+        write_file(&self.0, name, content.as_bytes(), mode);
+        self.0.join(name)
     }
 }
 
@@ -59,6 +67,39 @@ impl Drop for TempDir {
     }
 }
 
+/// Makes `path` a FIFO (replacing what is there).
+pub fn make_fifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Makes `path` a private directory (replacing a file there).
+pub fn make_dir(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    std::fs::create_dir(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// Writes `dir/name` with `body` (bytes) and `mode`.
+pub fn write_file(dir: &Path, name: &str, body: &[u8], mode: u32) {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The final statuses other than APPROVED and DENIED (each one refuses a login).
+pub const OTHER_FINAL_STATUSES: [&str; 7] = [
+    "NOT_SEEN",
+    "NOT_NOTIFIED",
+    "NOT_DOWNLOADED",
+    "NO_DEVICE",
+    "FAILED",
+    "DISABLED",
+    "CANCELLED",
+];
+
 /// A running `passbyme emulator` process (real mTLS), killed on drop.
 pub struct Emulator {
     child: Child,
@@ -74,7 +115,19 @@ impl Emulator {
     }
 
     pub fn start_with(extra: &[&str]) -> Emulator {
-        let dir = TempDir::new("emu");
+        Emulator::spawn(TempDir::new("emu"), extra)
+    }
+
+    /// An emulator keeping its state in `dir` (made afresh, private, removed on drop), as
+    /// the benchmark wants it: on its own work directory.
+    pub fn start_in(dir: &Path, extra: &[&str]) -> Emulator {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Emulator::spawn(TempDir(dir.to_path_buf()), extra)
+    }
+
+    fn spawn(dir: TempDir, extra: &[&str]) -> Emulator {
         let mut child = Command::new(BIN)
             .args([
                 "emulator",
@@ -173,7 +226,13 @@ impl Emulator {
             .get(&format!("http://{}{path}", self.admin))
             .call()
             .unwrap();
-        let body = r.body_mut().read_to_string().unwrap();
+        // The benchmark lists tens of thousands of messages.
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .unwrap();
         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
     }
 
@@ -215,6 +274,29 @@ impl Emulator {
 
     pub fn stats(&self) -> serde_json::Value {
         self.admin_get("/admin/stats")
+    }
+
+    /// (connections, TLS handshakes, requests) since the start or the last reset.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        let s = self.stats();
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        (n("connections"), n("handshakes"), n("requests"))
+    }
+
+    pub fn reset_stats(&self) {
+        self.admin_post("/admin/reset-stats", "{}");
+    }
+
+    /// Every message, by its (only) recipient's ID.
+    pub fn messages_by_id(&self) -> std::collections::HashMap<String, Vec<serde_json::Value>> {
+        let mut map: std::collections::HashMap<String, Vec<serde_json::Value>> =
+            std::collections::HashMap::new();
+        for m in self.messages() {
+            if let Some(id) = m["recipients"][0]["userId"].as_str() {
+                map.entry(id.to_owned()).or_default().push(m);
+            }
+        }
+        map
     }
 
     /// The final status of `user_id` in the (only) message sent to it.
