@@ -66,7 +66,8 @@ pub fn check_parents(path: &Path) -> Result<(), Error> {
     let Some(parent) = path.parent() else {
         return Ok(());
     };
-    let real = std::fs::canonicalize(parent).map_err(|e| Error::new(parent, e.to_string()))?;
+    // A missing directory means a missing file: say so about the file, as open(2) would.
+    let real = std::fs::canonicalize(parent).map_err(|e| Error::new(path, e.to_string()))?;
     for dir in real.ancestors() {
         let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::new(dir, e.to_string()))?;
         let sticky = meta.mode() & 0o1000 != 0 && meta.uid() == 0;

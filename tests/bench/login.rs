@@ -185,6 +185,11 @@ struct Setup {
 
 impl Setup {
     fn new(dir: &Path, module: &Path, config: &str) -> Setup {
+        // The module maps only names the user database knows: the bench's users go into
+        // the private copies of /etc/passwd and /etc/group that tests/private-dev.sh mounts.
+        for user in util::config_users(config) {
+            util::nss_user(&user);
+        }
         mkdir_private(dir);
         let cfg = dir.join("passbyme.toml");
         write_file(&cfg, config, 0o600);
