@@ -1,7 +1,7 @@
 //! The configuration file (`/etc/passbyme/passbyme.toml` unless `config=` says otherwise):
 //! data only. TOML is parsed strictly into raw structs, then validated into types that cannot
 //! be wrong; each default and range is stated once, next to its field. The file is read with
-//! the rules of [`crate::files`]; the files it names are read by [`crate::connect`].
+//! the rules of `crate::files`; the files it names are read by [`crate::connect`].
 
 use std::collections::BTreeMap;
 use std::fmt;

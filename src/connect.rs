@@ -1,5 +1,5 @@
 //! From a validated [`Config`] to a ready [`Client`]: reads the files the `[service]` table
-//! names (credentials, key, password file, CA bundle) with the rules of [`crate::files`],
+//! names (credentials, key, password file, CA bundle) with the rules of `crate::files`,
 //! decrypts the key and builds the client. Nothing is sent: the first request connects.
 
 use zeroize::Zeroizing;

@@ -1,28 +1,55 @@
 //! pam_passbyme: push-based second-factor login for Linux on the PassBy\[ME\] mobile
 //! authentication service.
 //!
-//! The crate is three things:
-//! - [`client`]: a PassBy\[ME\] API client (send, track, cancel over mutual TLS), usable on its
-//!   own like the vendor's Python SDK. It uses nothing else from this crate.
-//! - the PAM module (`pam_sm_authenticate`, built as the cdylib `pam_passbyme.so`), whose
-//!   decisions come from [`login`], configured by [`config`];
-//! - the `passbyme` command (a binary of this package) on top of both.
+//! The supported API of this crate is [`client`]: a PassBy\[ME\] API client (send, track,
+//! cancel over mutual TLS), usable on its own like the vendor's Python SDK. It uses nothing
+//! else from this crate.
+//!
+//! The crate also builds the PAM module (`pam_sm_authenticate`, the cdylib
+//! `pam_passbyme.so`) and the library behind the `passbyme` command. Where things live:
+//!
+//! | module | what |
+//! |---|---|
+//! | `client` | the PassBy\[ME\] API over HTTPS (the only public API) |
+//! | `pam`, `ffi` | the PAM boundary: the hook, one outcome → PAM code match, the libpam FFI |
+//! | `login` | the login flow and its policy: map, limit, push, wait, decide |
+//! | `config`, `duration`, `template` | the configuration file as data: schema, validation, values |
+//! | `files`, `connect` | reading root-owned files safely; building the client from them |
+//! | `limiter` | push-fatigue limits and their state files |
+//! | `log` | the one builder of log lines |
+//! | `os` | the host: users, groups, host name, signals |
+//! | `pamapp` | a PAM *application* (for `passbyme demo`, the tests and the benchmark) |
+//!
+//! Every module but `client` is an internal of the module and the command, public only so
+//! that the `passbyme` binary, the tests and the benchmark can reach it: hidden from the
+//! documentation, and free to change in any release.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod args;
 pub mod client;
-pub mod config;
-pub mod connect;
-pub mod duration;
+
+mod args;
 mod ffi;
-pub mod files;
-pub mod limiter;
-pub mod log;
-pub mod login;
-pub mod os;
+mod files;
 mod pam;
+
+#[doc(hidden)]
+pub mod config;
+#[doc(hidden)]
+pub mod connect;
+#[doc(hidden)]
+pub mod duration;
+#[doc(hidden)]
+pub mod limiter;
+#[doc(hidden)]
+pub mod log;
+#[doc(hidden)]
+pub mod login;
+#[doc(hidden)]
+pub mod os;
+#[doc(hidden)]
 pub mod pamapp;
+#[doc(hidden)]
 pub mod template;
 
-pub use client::{sanitize, Client, Credentials};
+pub use client::{Client, Credentials};
