@@ -895,27 +895,31 @@ mod tests {
         s.finish(t, how, &mut w()).unwrap();
     }
 
+    /// alice's logins end `how`: two from 192.0.2.1 reach that source's ceiling of 2
+    /// (`per_source`); another source has its own budget, up to the user's ceiling of 3
+    /// across sources (`per_user`).
+    fn source_then_user_ceiling(s: &Store, how: Finish, per_source: &str, per_user: &str) {
+        for _ in 0..2 {
+            let t = push(s, "alice").unwrap();
+            end(s, &t, how);
+        }
+        assert_eq!(push(s, "alice").unwrap_err(), per_source);
+        let t = begin(s, "alice", from(Some("192.0.2.2"))).unwrap();
+        end(s, &t, how);
+        assert_eq!(
+            begin(s, "alice", from(Some("192.0.2.3"))).unwrap_err(),
+            per_user
+        );
+    }
+
     #[test]
     fn rate_limit_counts_pushes_per_source_and_per_user() {
-        let s = store("rate", |l| {
-            l.max_pushes = 2;
-            l.max_pushes_user = 3;
-        });
-        for _ in 0..2 {
-            let t = push(&s, "alice").unwrap();
-            end(&s, &t, Finish::Other);
-        }
-        let why = push(&s, "alice").unwrap_err();
-        assert_eq!(
-            why,
-            "rate limit: 2 pushes in the last 10m from host:192.0.2.1"
-        );
-        // Another source still has its own budget, up to the user's ceiling.
-        let t = begin(&s, "alice", from(Some("192.0.2.2"))).unwrap();
-        end(&s, &t, Finish::Other);
-        assert_eq!(
-            begin(&s, "alice", from(Some("192.0.2.3"))).unwrap_err(),
-            "rate limit: 3 pushes in the last 10m for this user from all sources"
+        let s = store("rate", |l| (l.max_pushes, l.max_pushes_user) = (2, 3));
+        source_then_user_ceiling(
+            &s,
+            Finish::Other,
+            "rate limit: 2 pushes in the last 10m from host:192.0.2.1",
+            "rate limit: 3 pushes in the last 10m for this user from all sources",
         );
         push(&s, "bob").unwrap();
         let st = s.read("alice").unwrap();
@@ -969,25 +973,14 @@ mod tests {
     #[test]
     fn lockout_per_source_then_per_user_and_unlock() {
         let s = store("lock", |l| {
-            l.lockout_after = 2;
-            l.lockout_after_user = 3;
-            l.max_pushes = 100;
-            l.max_pushes_user = 100;
+            (l.lockout_after, l.lockout_after_user) = (2, 3);
+            (l.max_pushes, l.max_pushes_user) = (100, 100);
         });
-        for _ in 0..2 {
-            let t = push(&s, "alice").unwrap();
-            end(&s, &t, Finish::Denied);
-        }
-        assert_eq!(
-            push(&s, "alice").unwrap_err(),
-            "locked out after 2 denials in a row from host:192.0.2.1, for 900s more"
-        );
-        // Another source is not locked out, until the user's own ceiling.
-        let t = begin(&s, "alice", from(Some("192.0.2.2"))).unwrap();
-        end(&s, &t, Finish::Denied);
-        assert_eq!(
-            begin(&s, "alice", from(Some("192.0.2.3"))).unwrap_err(),
-            "locked out from every source after 3 denials in a row, for 900s more"
+        source_then_user_ceiling(
+            &s,
+            Finish::Denied,
+            "locked out after 2 denials in a row from host:192.0.2.1, for 900s more",
+            "locked out from every source after 3 denials in a row, for 900s more",
         );
         // Other users are untouched.
         push(&s, "bob").unwrap();

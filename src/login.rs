@@ -1186,6 +1186,17 @@ mod tests {
         }
     }
 
+    /// Asserts that a run's outcome matches a pattern, and shows the outcome when not.
+    macro_rules! assert_outcome {
+        ($run:expr, $($pattern:tt)+) => {
+            assert!(
+                matches!(&$run.report.outcome, $($pattern)+),
+                "{:?}",
+                $run.report.outcome
+            )
+        };
+    }
+
     /// alice → a@x; fast polls, a 2 s deadline, no limits unless a test adds them.
     fn config(extra: &str) -> Config {
         let mut c = Config::parse(
@@ -1258,6 +1269,37 @@ mod tests {
             service,
             None,
             FakeUi::default(),
+        )
+    }
+
+    /// Limits in a fresh state directory named after `tag`, changed by `set`; and a login
+    /// of alice from a remote host through a store with them.
+    fn limited(tag: &str, set: impl FnOnce(&mut Limits)) -> (Limits, impl Fn(FakeService) -> Run) {
+        let mut limits = state_dir(tag);
+        set(&mut limits);
+        let (c, l) = (config(""), limits.clone());
+        let go = move |service| {
+            login_with(
+                &c,
+                remote("alice"),
+                &FakeHost::default(),
+                service,
+                Some(l.clone()),
+                FakeUi::default(),
+            )
+        };
+        (limits, go)
+    }
+
+    /// alice from a remote host through `ui`; the message is never answered.
+    fn login_unanswered(ui: FakeUi) -> Run {
+        login_with(
+            &config(""),
+            remote("alice"),
+            &FakeHost::default(),
+            answering(&[]),
+            None,
+            ui,
         )
     }
 
@@ -1490,14 +1532,7 @@ mod tests {
             interrupt_after: Some(2),
             ..FakeUi::default()
         };
-        let r = login_with(
-            &config(""),
-            remote("alice"),
-            &FakeHost::default(),
-            answering(&[]),
-            None,
-            ui,
-        );
+        let r = login_unanswered(ui);
         assert_eq!(r.report.outcome, Outcome::Interrupted(libc::SIGTERM));
         assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m1".to_string()]);
         assert!(
@@ -1540,11 +1575,7 @@ mod tests {
             "alice",
             failing(ClientError::Unreachable("refused".into()), false),
         );
-        assert!(
-            matches!(r.report.outcome, Outcome::FailOpen(_)),
-            "{:?}",
-            r.report.outcome
-        );
+        assert_outcome!(r, Outcome::FailOpen(_));
         assert!(r.report.outcome.allows());
         assert_eq!(r.level, Level::Warning);
         assert!(r.line.contains("policy=unreachable:allow"), "{}", r.line);
@@ -1603,11 +1634,7 @@ mod tests {
             ..FakeService::default()
         };
         let r = login(&config(""), "alice", service);
-        assert!(
-            matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("send: malformed response: the answer lists recipient 'mallory'")),
-            "{:?}",
-            r.report.outcome
-        );
+        assert_outcome!(r, Outcome::Error(e) if e.starts_with("send: malformed response: the answer lists recipient 'mallory'"));
         assert_eq!(*r.service.cancelled.lock().unwrap(), vec!["m9".to_string()]);
         assert!(
             r.line.ends_with("message=m9 settled=cancelled"),
@@ -1636,11 +1663,7 @@ mod tests {
             ..FakeService::default()
         };
         let r = login(&config(""), "alice", service);
-        assert!(
-            matches!(&r.report.outcome, Outcome::Error(e) if e.starts_with("poll: ")),
-            "{:?}",
-            r.report.outcome
-        );
+        assert_outcome!(r, Outcome::Error(e) if e.starts_with("poll: "));
         assert_eq!(r.report.settled, Settled::Cancelled);
         assert_eq!(r.level, Level::Err);
     }
@@ -1651,14 +1674,7 @@ mod tests {
             conversation_fails: true,
             ..FakeUi::default()
         };
-        let r = login_with(
-            &config(""),
-            remote("alice"),
-            &FakeHost::default(),
-            answering(&[]),
-            None,
-            ui,
-        );
+        let r = login_unanswered(ui);
         assert!(matches!(r.report.outcome, Outcome::ConversationFailed(_)));
         assert_eq!(r.report.settled, Settled::Cancelled);
         assert!(
@@ -1714,29 +1730,13 @@ mod tests {
 
     #[test]
     fn flow_limits_refuse_without_a_push() {
-        let mut limits = state_dir("limited");
-        limits.max_pushes = 1;
-        let c = config("");
-        let go = |service| {
-            login_with(
-                &c,
-                remote("alice"),
-                &FakeHost::default(),
-                service,
-                Some(limits.clone()),
-                FakeUi::default(),
-            )
-        };
+        let (limits, go) = limited("limited", |l| l.max_pushes = 1);
         assert_eq!(
             go(answering(&[&[("a@x", "APPROVED")]])).report.outcome,
             Outcome::Approved
         );
         let r = go(answering(&[&[("a@x", "APPROVED")]]));
-        assert!(
-            matches!(&r.report.outcome, Outcome::Limited(why) if why.starts_with("rate limit: 1 pushes")),
-            "{:?}",
-            r.report.outcome
-        );
+        assert_outcome!(r, Outcome::Limited(why) if why.starts_with("rate limit: 1 pushes"));
         assert!(r.service.sent.lock().unwrap().is_empty(), "no push");
         assert!(
             r.line.contains("policy=limits reason=\"rate limit"),
@@ -1748,46 +1748,18 @@ mod tests {
 
     #[test]
     fn flow_denials_count_and_lock_out() {
-        let mut limits = state_dir("lockout");
-        limits.lockout_after = 1;
-        let c = config("");
-        let go = |service| {
-            login_with(
-                &c,
-                remote("alice"),
-                &FakeHost::default(),
-                service,
-                Some(limits.clone()),
-                FakeUi::default(),
-            )
-        };
+        let (limits, go) = limited("lockout", |l| l.lockout_after = 1);
         let r = go(answering(&[&[("a@x", "DENIED")]]));
         assert_eq!(r.report.outcome, Outcome::Refused(Status::Denied));
         // The limiter was told it was a denial (Finish::Denied): the source is locked out.
         let r = go(answering(&[&[("a@x", "APPROVED")]]));
-        assert!(
-            matches!(&r.report.outcome, Outcome::Limited(why) if why.contains("locked out")),
-            "{:?}",
-            r.report.outcome
-        );
+        assert_outcome!(r, Outcome::Limited(why) if why.contains("locked out"));
         let _ = std::fs::remove_dir_all(&limits.state_dir);
     }
 
     #[test]
     fn flow_grace_after_an_approval_needs_no_push() {
-        let mut limits = state_dir("grace");
-        limits.grace = Duration::from_secs(300);
-        let c = config("");
-        let go = |service| {
-            login_with(
-                &c,
-                remote("alice"),
-                &FakeHost::default(),
-                service,
-                Some(limits.clone()),
-                FakeUi::default(),
-            )
-        };
+        let (limits, go) = limited("grace", |l| l.grace = Duration::from_secs(300));
         assert_eq!(
             go(answering(&[&[("a@x", "APPROVED")]])).report.outcome,
             Outcome::Approved

@@ -160,6 +160,23 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status the service documents (all but `Unknown`), in the SDK's order.
+    pub const ALL: [Status; 13] = [
+        Status::Pending,
+        Status::Notified,
+        Status::Downloaded,
+        Status::Seen,
+        Status::NotSeen,
+        Status::NotNotified,
+        Status::NotDownloaded,
+        Status::NoDevice,
+        Status::Failed,
+        Status::Disabled,
+        Status::Cancelled,
+        Status::Approved,
+        Status::Denied,
+    ];
+
     /// Parses a wire status; exact, case-sensitive match, anything else is `Unknown`.
     pub fn parse(s: &str) -> Status {
         match s {
@@ -418,26 +435,16 @@ mod tests {
 
     #[test]
     fn every_status_round_trips_and_only_approved_approves() {
-        let all = [
-            "PENDING",
-            "NOTIFIED",
-            "DOWNLOADED",
-            "SEEN",
-            "NOT_SEEN",
-            "NOT_NOTIFIED",
-            "NOT_DOWNLOADED",
-            "NO_DEVICE",
-            "FAILED",
-            "DISABLED",
-            "CANCELLED",
-            "APPROVED",
-            "DENIED",
-        ];
+        let names: Vec<&str> = Status::ALL.iter().map(Status::as_str).collect();
+        assert_eq!(
+            names.join(" "),
+            "PENDING NOTIFIED DOWNLOADED SEEN NOT_SEEN NOT_NOTIFIED NOT_DOWNLOADED NO_DEVICE \
+             FAILED DISABLED CANCELLED APPROVED DENIED"
+        );
         let mut finals = 0;
-        for name in all {
-            let st = Status::parse(name);
+        for (st, name) in Status::ALL.iter().zip(names) {
+            assert_eq!(&Status::parse(name), st, "{name}");
             assert!(!matches!(st, Status::Unknown(_)), "{name}");
-            assert_eq!(st.as_str(), name);
             assert_eq!(st.is_approved(), name == "APPROVED");
             finals += st.is_final() as usize;
         }

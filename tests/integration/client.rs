@@ -4,7 +4,7 @@ use pam_passbyme::client::{Client, Credentials, Error, Message, MessageType, Sta
 use pam_passbyme::config::Config;
 use pam_passbyme::connect::{connect, connect_with_credentials};
 
-use crate::util::{Emulator, TempDir, OTHER_FINAL_STATUSES};
+use crate::util::{other_final_statuses, Emulator, TempDir};
 
 fn client(emu: &Emulator) -> Client {
     connect(&Config::load(&emu.config_path()).unwrap()).unwrap()
@@ -101,9 +101,9 @@ fn deny_and_every_final_status() {
         until_final(&c, s.message_id(), Duration::from_secs(5))[0].1,
         Status::Denied
     );
-    for name in OTHER_FINAL_STATUSES
+    for name in other_final_statuses()
         .into_iter()
-        .chain(["APPROVED", "DENIED"])
+        .chain(["APPROVED".into(), "DENIED".into()])
     {
         let s = c
             .send(&auth(&format!("u+status={name}+after=100ms@x")))

@@ -11,7 +11,7 @@ use crate::util::pam::{
     run_child, signal_child, Setup, AUTHINFO_UNAVAIL, AUTH_ERR, CONV_ERR, MAXTRIES, SERVICE_ERR,
     USER_UNKNOWN,
 };
-use crate::util::{syslog, Emulator, OTHER_FINAL_STATUSES};
+use crate::util::{other_final_statuses, syslog, Emulator};
 
 #[test]
 fn approve_lets_in_and_logs_one_line() {
@@ -68,8 +68,9 @@ fn hostname() -> String {
 fn deny_and_every_final_non_approval_refuse() {
     let emu = Emulator::start();
     let mut users = String::from("pd_deny = \"pd_deny+deny+after=300ms@x\"\n");
-    let statuses = OTHER_FINAL_STATUSES;
-    for st in statuses {
+    let statuses = other_final_statuses();
+    assert_eq!(statuses.len(), 7);
+    for st in &statuses {
         users.push_str(&format!("pd_{st} = \"pd+status={st}+after=200ms@x\"\n"));
     }
     let s = Setup::new(&config(&emu, "prompt = \"info\"", &users), "");
@@ -85,7 +86,7 @@ fn deny_and_every_final_non_approval_refuse() {
     assert!(syslog()
         .line_with("user=pd_deny ")
         .contains("status=DENIED"));
-    for st in statuses {
+    for st in &statuses {
         let (rc, _) = s.login(&format!("pd_{st}"));
         assert_eq!(rc, MAXTRIES, "{st}");
         assert!(syslog()

@@ -89,16 +89,14 @@ pub fn write_file(dir: &Path, name: &str, body: &[u8], mode: u32) {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// The final statuses other than APPROVED and DENIED (each one refuses a login).
-pub const OTHER_FINAL_STATUSES: [&str; 7] = [
-    "NOT_SEEN",
-    "NOT_NOTIFIED",
-    "NOT_DOWNLOADED",
-    "NO_DEVICE",
-    "FAILED",
-    "DISABLED",
-    "CANCELLED",
-];
+/// The final statuses other than APPROVED and DENIED (each one refuses a login), by wire name.
+pub fn other_final_statuses() -> Vec<String> {
+    Status::ALL
+        .iter()
+        .filter(|s| s.is_final() && !matches!(s, Status::Approved | Status::Denied))
+        .map(|s| s.as_str().to_owned())
+        .collect()
+}
 
 /// A running `passbyme emulator` process (real mTLS), killed on drop.
 pub struct Emulator {

@@ -228,22 +228,24 @@ fn server_params(listen_ip: IpAddr) -> anyhow::Result<CertificateParams> {
     if !listen_ip.is_unspecified() && !names.contains(&ip) {
         names.push(ip);
     }
-    let mut p = CertificateParams::new(names)?;
-    p.distinguished_name = name(SERVER_NAME);
-    p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    p.use_authority_key_identifier_extension = true;
-    validity(&mut p);
-    Ok(p)
+    leaf_params(names, SERVER_NAME, ExtendedKeyUsagePurpose::ServerAuth)
 }
 
 fn client_params() -> anyhow::Result<CertificateParams> {
-    let mut p = CertificateParams::new(Vec::<String>::new())?;
-    p.distinguished_name = name(CLIENT_NAME);
+    leaf_params(Vec::new(), CLIENT_NAME, ExtendedKeyUsagePurpose::ClientAuth)
+}
+
+/// An end-entity certificate named `common_name` for `usage`, valid for `names`.
+fn leaf_params(
+    names: Vec<String>,
+    common_name: &str,
+    usage: ExtendedKeyUsagePurpose,
+) -> anyhow::Result<CertificateParams> {
+    let mut p = CertificateParams::new(names)?;
+    p.distinguished_name = name(common_name);
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    p.extended_key_usages = vec![usage];
     p.use_authority_key_identifier_extension = true;
     validity(&mut p);
     Ok(p)
