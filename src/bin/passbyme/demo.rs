@@ -139,8 +139,11 @@ fn play_phone(emu: &super::emulator::Running) {
         println!("[phone] no message arrived");
         return;
     };
-    println!("\n[phone] ┌ {}", m.subject.clone().unwrap_or_default());
-    for l in m.body.clone().unwrap_or_default().lines() {
+    println!(
+        "\n[phone] ┌ {}",
+        m.content.subject.clone().unwrap_or_default()
+    );
+    for l in m.content.body.clone().unwrap_or_default().lines() {
         println!("[phone] │ {l}");
     }
     loop {

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::fault::{Action, Fault};
 use super::http::{ReadError, Reader, Request, Response, MAX_BODY};
-use super::phone::{Message, Recipient, RequestCounts, Scenario};
+use super::phone::{Content, Message, Recipient, RequestCounts, Scenario};
 use super::pki::StateDir;
 use super::{Shared, Stats};
 
@@ -335,11 +335,7 @@ fn with_message(
 #[derive(Debug, PartialEq)]
 struct SendRequest {
     recipients: Vec<String>,
-    subject: Option<String>,
-    body: Option<String>,
-    availability: u64,
-    kind: String,
-    callback_url: Option<String>,
+    content: Content,
 }
 
 /// Check the body of `POST /frontend/messages`; errors are (420 code, message).
@@ -410,11 +406,13 @@ fn validate_send(content_type: Option<&[u8]>, body: &[u8]) -> Result<SendRequest
     };
     Ok(SendRequest {
         recipients,
-        subject: opt("subject")?,
-        body: opt("body")?,
-        availability,
-        kind,
-        callback_url: opt("callbackUrl")?,
+        content: Content {
+            kind,
+            subject: opt("subject")?,
+            body: opt("body")?,
+            callback_url: opt("callbackUrl")?,
+            availability,
+        },
     })
 }
 
@@ -443,11 +441,7 @@ fn send_message(shared: &Shared, req: &Request) -> (Reply, Option<Fault>) {
     };
     let message = Message {
         id,
-        kind: send.kind,
-        subject: send.subject,
-        body: send.body,
-        callback_url: send.callback_url,
-        availability: send.availability,
+        content: send.content,
         sent_at: SystemTime::now(),
         sent_instant: Instant::now(),
         recipients,
@@ -497,10 +491,10 @@ mod tests {
         assert_eq!(s.recipients, ["alice@example.com"]);
         assert_eq!(
             (
-                s.availability,
-                s.kind.as_str(),
-                s.subject.as_deref(),
-                s.body
+                s.content.availability,
+                s.content.kind.as_str(),
+                s.content.subject.as_deref(),
+                s.content.body
             ),
             (300, "authorization", Some("s"), None)
         );

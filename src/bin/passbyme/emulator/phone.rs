@@ -241,15 +241,24 @@ pub struct RequestCounts {
     pub cancel: u64,
 }
 
-/// One sent message.
-#[derive(Debug)]
-pub struct Message {
-    pub id: String,
+/// What a send request asked for besides its recipients, kept as it came and shown again
+/// by the admin view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Content {
+    #[serde(rename = "type")]
     pub kind: String,
     pub subject: Option<String>,
     pub body: Option<String>,
     pub callback_url: Option<String>,
     pub availability: u64,
+}
+
+/// One sent message.
+#[derive(Debug)]
+pub struct Message {
+    pub id: String,
+    pub content: Content,
     pub sent_at: SystemTime,
     pub sent_instant: Instant,
     pub recipients: Vec<Recipient>,
@@ -259,7 +268,7 @@ pub struct Message {
 
 impl Message {
     fn expiry(&self) -> Duration {
-        Duration::from_secs(self.availability)
+        Duration::from_secs(self.content.availability)
     }
 
     fn elapsed(&self) -> Duration {
@@ -308,11 +317,7 @@ impl Message {
         let (expiry, now) = (self.expiry(), self.elapsed());
         MessageView {
             message_id: self.id.clone(),
-            kind: self.kind.clone(),
-            subject: self.subject.clone(),
-            body: self.body.clone(),
-            callback_url: self.callback_url.clone(),
-            availability: self.availability,
+            content: self.content.clone(),
             sent_at_ms: self
                 .sent_at
                 .duration_since(UNIX_EPOCH)
@@ -347,12 +352,8 @@ impl Message {
 #[serde(rename_all = "camelCase")]
 pub struct MessageView {
     pub message_id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub subject: Option<String>,
-    pub body: Option<String>,
-    pub callback_url: Option<String>,
-    pub availability: u64,
+    #[serde(flatten)]
+    pub content: Content,
     /// Send time, Unix milliseconds.
     pub sent_at_ms: u64,
     pub expiration_date: String,
@@ -446,23 +447,34 @@ mod tests {
         status_at(&timeline(&outcome, &[None; 3], delay, expiry), t).to_owned()
     }
 
+    /// The answer due at 3 s, expiry at 300 s: the status at each (ms since send, status).
+    fn timeline_is(outcome: Outcome, cases: &[(u64, &str)]) {
+        for &(t, want) in cases {
+            assert_eq!(
+                at(outcome.clone(), S(3), S(300), MS(t)),
+                want,
+                "{outcome:?} t={t}"
+            );
+        }
+    }
+
     #[test]
     fn approve_and_deny_timeline() {
         // D = 3 s: NOTIFIED 0.3 s, DOWNLOADED 1 s, SEEN 2 s, answer 3 s.
-        let cases = [
-            (0, "PENDING"),
-            (299, "PENDING"),
-            (300, "NOTIFIED"),
-            (999, "NOTIFIED"),
-            (1000, "DOWNLOADED"),
-            (2000, "SEEN"),
-            (2999, "SEEN"),
-            (3000, "APPROVED"),
-            (500_000, "APPROVED"),
-        ];
-        for (t, want) in cases {
-            assert_eq!(at(Outcome::Approve, S(3), S(300), MS(t)), want, "t={t}");
-        }
+        timeline_is(
+            Outcome::Approve,
+            &[
+                (0, "PENDING"),
+                (299, "PENDING"),
+                (300, "NOTIFIED"),
+                (999, "NOTIFIED"),
+                (1000, "DOWNLOADED"),
+                (2000, "SEEN"),
+                (2999, "SEEN"),
+                (3000, "APPROVED"),
+                (500_000, "APPROVED"),
+            ],
+        );
         assert_eq!(at(Outcome::Deny, S(3), S(300), S(3)), "DENIED");
         // A short delay compresses the steps: D = 400 ms → 100, 200, 300, 400.
         let short: Vec<_> = [99, 100, 200, 300, 400]
@@ -493,16 +505,16 @@ mod tests {
 
     #[test]
     fn ignore_timeline() {
-        let cases = [
-            (0, "PENDING"),
-            (300, "NOTIFIED"),
-            (2000, "SEEN"),
-            (299_999, "SEEN"),
-            (300_000, "NOT_SEEN"),
-        ];
-        for (t, want) in cases {
-            assert_eq!(at(Outcome::Ignore, S(3), S(300), MS(t)), want, "t={t}");
-        }
+        timeline_is(
+            Outcome::Ignore,
+            &[
+                (0, "PENDING"),
+                (300, "NOTIFIED"),
+                (2000, "SEEN"),
+                (299_999, "SEEN"),
+                (300_000, "NOT_SEEN"),
+            ],
+        );
         // An ignored message expiring early stops where the phone was.
         assert_eq!(
             at(Outcome::Ignore, S(3), MS(500), MS(500)),
@@ -689,11 +701,13 @@ mod tests {
         };
         Message {
             id: "abc".into(),
-            kind: "authorization".into(),
-            subject: None,
-            body: None,
-            callback_url: None,
-            availability: 300,
+            content: Content {
+                kind: "authorization".into(),
+                subject: None,
+                body: None,
+                callback_url: None,
+                availability: 300,
+            },
             sent_at: SystemTime::now(),
             sent_instant: Instant::now(),
             recipients: vec![
