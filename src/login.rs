@@ -39,17 +39,16 @@ pub struct Request {
 }
 
 /// What the login flow needs from its host: the conversation, interruption, logging.
+/// Given the signal that ends the process during a prompt: cancels the push and returns
+/// the decision line to log.
+pub type Abandon<'a> = dyn Fn(i32) -> String + Sync + 'a;
+
 pub trait Ui {
     /// Shows a line to the person (PAM_TEXT_INFO).
     fn info(&mut self, text: &str) -> Result<(), String>;
     /// Asks the person and waits for the answer (PAM_PROMPT_ECHO_ON). If a signal ends
-    /// the process while the host waits for the answer, call `abandon` first: it cancels
-    /// the push and returns the decision line to log.
-    fn prompt(
-        &mut self,
-        text: &str,
-        abandon: &(dyn Fn(i32) -> String + Sync),
-    ) -> Result<String, String>;
+    /// the process while the host waits for the answer, call `abandon` first.
+    fn prompt(&mut self, text: &str, abandon: &Abandon<'_>) -> Result<String, String>;
     /// A signal asked to abandon the login.
     fn interrupted(&mut self) -> Option<i32> {
         None
@@ -1167,11 +1166,7 @@ mod tests {
             self.shown.push(text.into());
             Ok(())
         }
-        fn prompt(
-            &mut self,
-            text: &str,
-            _: &(dyn Fn(i32) -> String + Sync),
-        ) -> Result<String, String> {
+        fn prompt(&mut self, text: &str, _: &Abandon<'_>) -> Result<String, String> {
             self.info(text).map(|_| String::new())
         }
         fn interrupted(&mut self) -> Option<i32> {

@@ -20,7 +20,7 @@ use crate::args::Args;
 use crate::client::sanitize;
 use crate::config::{Config, Unmapped};
 use crate::log::{self, Level};
-use crate::login::{self, Outcome, Report, Request, Ui};
+use crate::login::{self, Abandon, Outcome, Report, Request, Ui};
 use crate::os::{SignalGuard, System};
 
 /// The key under which a transaction's decision is kept on the handle.
@@ -227,11 +227,7 @@ impl Ui for PamUi<'_> {
         converse(self.pamh, PAM_TEXT_INFO, text).map(|_| ())
     }
 
-    fn prompt(
-        &mut self,
-        text: &str,
-        abandon: &(dyn Fn(i32) -> String + Sync),
-    ) -> Result<String, String> {
+    fn prompt(&mut self, text: &str, abandon: &Abandon<'_>) -> Result<String, String> {
         let pamh = self.pamh;
         let ask = || converse(pamh, PAM_PROMPT_ECHO_ON, text);
         let Some(guard) = self.guard else {

@@ -161,12 +161,34 @@ fn fmt(d: Duration) -> String {
     pam_passbyme::duration::format_duration(d)
 }
 
+/// Milliseconds from the answer to the decision: every login's, and the quick phones' alone.
+#[derive(Default)]
+pub struct Latencies {
+    pub all: Vec<f64>,
+    pub quick: Vec<f64>,
+}
+
+impl Latencies {
+    fn push(&mut self, ms: f64, quick: bool) {
+        self.all.push(ms);
+        if quick {
+            self.quick.push(ms);
+        }
+    }
+
+    fn sorted(self) -> Latencies {
+        Latencies {
+            all: sorted(self.all),
+            quick: sorted(self.quick),
+        }
+    }
+}
+
 /// What the schedule alone gives on these phones: polls at exactly the schedule's times
 /// (the first at the push), statuses as the emulator computes them.
 #[derive(Default)]
 pub struct Model {
-    pub lat: Vec<f64>,
-    pub lat_quick: Vec<f64>,
+    pub lat: Latencies,
     pub gets: u64,
     pub wait_ms: f64,
 }
@@ -184,16 +206,11 @@ pub fn model(s: &Schedule, phones: &[Phone]) -> Model {
             }
             seen = t >= p.seen;
         }
-        let l = (t - p.answer) as f64;
-        m.lat.push(l);
-        if p.quick() {
-            m.lat_quick.push(l);
-        }
+        m.lat.push((t - p.answer) as f64, p.quick());
         m.gets += gets;
         m.wait_ms += t as f64;
     }
-    m.lat = sorted(std::mem::take(&mut m.lat));
-    m.lat_quick = sorted(std::mem::take(&mut m.lat_quick));
+    m.lat = std::mem::take(&mut m.lat).sorted();
     m
 }
 
@@ -201,8 +218,7 @@ pub struct Run {
     pub label: String,
     pub logins: usize,
     pub failed: usize,
-    pub lat: Vec<f64>,
-    pub lat_quick: Vec<f64>,
+    pub lat: Latencies,
     pub req_per_login: f64,
     pub gets_per_login: f64,
     /// Requests (POST, GETs, any DELETE) ÷ (decision − send), pooled over the logins.
@@ -268,7 +284,7 @@ pub fn run(
     let (connections, handshakes, _) = emu.counters();
     let msgs = emu.messages_by_id();
     let results = results.into_inner().unwrap();
-    let (mut lat, mut lat_quick, mut rates) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut lat, mut rates) = (Latencies::default(), Vec::new());
     let (mut failed, mut requests, mut gets, mut wait_s) = (0usize, 0u64, 0u64, 0.0);
     for (i, rc, at) in &results {
         let m = msgs.get(&users[*i].1).and_then(|l| l.last());
@@ -282,10 +298,7 @@ pub fn run(
             continue;
         };
         let decided = *at as f64 / 1000.0;
-        lat.push(decided - approved);
-        if phones[*i].quick() {
-            lat_quick.push(decided - approved);
-        }
+        lat.push(decided - approved, phones[*i].quick());
         let (s, tr, c) = requests_of(m);
         requests += s + tr + c;
         gets += tr;
@@ -298,8 +311,7 @@ pub fn run(
         label: v.label.clone(),
         logins: results.len(),
         failed,
-        lat: sorted(lat),
-        lat_quick: sorted(lat_quick),
+        lat: lat.sorted(),
         req_per_login: requests as f64 / ok,
         gets_per_login: gets as f64 / ok,
         rate: requests as f64 / wait_s,
@@ -364,12 +376,12 @@ pub fn figures(
             r.label,
             r.logins,
             r.failed,
-            p3(&r.lat),
-            p3(&r.lat_quick),
-            pct(&m.lat, 50.0),
-            pct(&m.lat, 99.0),
-            pct(&m.lat_quick, 50.0),
-            pct(&m.lat_quick, 99.0),
+            p3(&r.lat.all),
+            p3(&r.lat.quick),
+            pct(&m.lat.all, 50.0),
+            pct(&m.lat.all, 99.0),
+            pct(&m.lat.quick, 50.0),
+            pct(&m.lat.quick, 99.0),
             r.req_per_login,
             r.gets_per_login,
             r.rate,
@@ -392,13 +404,13 @@ pub fn figures(
         "1. approval → PAM decision, p50 / p99 / max (default schedule; randomised phones)",
         format!(
             "all answers {} ms; answers ≤ 1 s after SEEN {} ms; over {} logins ({} failed), seed {seed}",
-            p3(&d.lat),
-            p3(&d.lat_quick),
+            p3(&d.lat.all),
+            p3(&d.lat.quick),
             d.logins - d.failed,
             d.failed
         ),
         "≤ 100 / ≤ 200 ms, both",
-        Some(ok(&d.lat) && ok(&d.lat_quick) && d.failed == 0),
+        Some(ok(&d.lat.all) && ok(&d.lat.quick) && d.failed == 0),
     );
     rep.row(
         "2. requests per login; requests per second while waiting (default)",
@@ -448,8 +460,8 @@ pub fn print_model(args: &[String]) {
         println!(
             "| {} | {} ms | {} ms | {:.1} | {:.2}; {:.2}; {:.2} |",
             v.label,
-            p3(&m.lat),
-            p3(&m.lat_quick),
+            p3(&m.lat.all),
+            p3(&m.lat.quick),
             (m.gets as f64 + n as f64) / n as f64,
             (m.gets as f64 + n as f64) / (m.wait_ms / 1000.0),
             rates.iter().sum::<f64>() / n as f64,

@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 use pam_passbyme::client::{sanitize, Message, MessageType, Session, Status};
 use pam_passbyme::config::{self, Config};
 use pam_passbyme::log::Level;
-use pam_passbyme::login::{self, Request, Ui};
+use pam_passbyme::login::{self, Abandon, Request, Ui};
 
 /// Push-based second-factor login on PassBy[ME]: the companion command of pam_passbyme.so.
 #[derive(Parser)]
@@ -368,11 +368,7 @@ impl Ui for TermUi {
         Ok(())
     }
 
-    fn prompt(
-        &mut self,
-        text: &str,
-        abandon: &(dyn Fn(i32) -> String + Sync),
-    ) -> Result<String, String> {
+    fn prompt(&mut self, text: &str, abandon: &Abandon<'_>) -> Result<String, String> {
         print!("{text}");
         let _ = std::io::stdout().flush();
         let read = || {
