@@ -268,12 +268,12 @@ pub struct Report {
     pub ids: Vec<String>,
     /// The message sent, if any.
     pub message_id: Option<String>,
+    /// What happened to the message at the end.
+    pub settled: Settled,
     /// The verification code shown, if any.
     pub code: Option<String>,
     /// From start to decision.
     pub duration: Duration,
-    /// What happened to the message at the end.
-    pub settled: Settled,
     /// The name as the login gave it, when the user database knows it by another spelling
     /// (the request then carries the canonical name).
     pub typed: Option<String>,
