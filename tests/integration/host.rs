@@ -188,9 +188,13 @@ fn valgrind_login_loop() {
     std::env::set_var("PBM_CHILD", "1"); // no /dev/log capture in this process
     let emu = Emulator::start();
     let users = "va = \"va+approve+after=0ms@x\"\nvd = \"vd+deny+after=0ms@x\"\nvf = \"vf+fault=badjson+ignore@x\"\nvc = \"vc+ignore@x\"\n";
-    // The default network timeouts: under valgrind a TLS handshake takes seconds.
-    let good = fast_config(&emu, &emu.service_table(), users);
-    let s = Setup::new(&good.replace("prompt = \"none\"", "prompt = \"enter\""), "");
+    // Under valgrind, on a loaded machine, a TLS handshake takes seconds: the longest
+    // network timeouts and login deadline the config accepts (no case here waits for them).
+    let service = emu.service_table() + "connect_timeout = \"60s\"\nrequest_timeout = \"120s\"\n";
+    let good = fast_config(&emu, &service, users)
+        .replace("timeout = \"5s\"", "timeout = \"600s\"")
+        .replace("prompt = \"none\"", "prompt = \"enter\"");
+    let s = Setup::new(&good, "");
     let bad = Setup::new("[service\n", "");
     for _ in 0..3 {
         assert_eq!(s.login("va").0, SUCCESS);
