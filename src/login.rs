@@ -382,10 +382,8 @@ fn flow(
     start: Instant,
     login: &mut Pending,
 ) -> Outcome {
-    let Some(ids) = config.users.get(&req.user) else {
-        return Outcome::Unmapped(config.policy.unmapped);
-    };
-    login.ids = ids.clone();
+    // The groups first, for every user the database knows, mapped or not: a break-glass
+    // account in an exempt group is skipped whatever the mapping says of it.
     let policy = &config.policy;
     if !policy.only_groups.is_empty() || !policy.exempt_groups.is_empty() {
         let groups = match host.groups(&req.user) {
@@ -400,6 +398,10 @@ fn flow(
             return Outcome::Skipped("not in only_groups".into());
         }
     }
+    let Some(ids) = config.users.get(&req.user) else {
+        return Outcome::Unmapped(config.policy.unmapped);
+    };
+    login.ids = ids.clone();
     if req.rhost.as_deref().is_none_or(str::is_empty) {
         match policy.local {
             Local::Push => {}
@@ -1372,6 +1374,30 @@ mod tests {
         // In only_groups: the login goes on (and the fake service denies the send).
         let r = go(&config("[policy]\nonly_groups = [\"wheel\"]"), &host);
         assert_eq!(r.connects, 1);
+        // Before any mapping: an unmapped member steps aside too, an unmapped non-member
+        // of only_groups as well.
+        let bob = |c: &Config| {
+            login_with(
+                c,
+                remote("bob"),
+                &host,
+                FakeService::default(),
+                None,
+                FakeUi::default(),
+            )
+        };
+        let r = bob(&config("[policy]\nexempt_groups = [\"wheel\"]"));
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("member of exempt group wheel".into())
+        );
+        let r = bob(&config("[policy]\nonly_groups = [\"ops\"]"));
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("not in only_groups".into())
+        );
+        let r = bob(&config("[policy]\nonly_groups = [\"wheel\"]"));
+        assert_eq!(r.report.outcome, Outcome::Unmapped(Unmapped::Deny));
         // A failed group lookup denies.
         let broken = FakeHost {
             groups: Err("getgrouplist failed".into()),
