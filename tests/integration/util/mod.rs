@@ -433,6 +433,11 @@ static NSS_LOCK: Mutex<()> = Mutex::new(());
 /// the user database knows. Refuses to run outside that namespace (the host's files are
 /// never touched).
 pub fn nss_user(canonical: &str) {
+    nss_user_gecos(canonical, "");
+}
+
+/// [`nss_user`] with `gecos` as the account's GECOS field (when it adds the account).
+pub fn nss_user_gecos(canonical: &str, gecos: &str) {
     use std::io::Write;
     assert_eq!(
         std::env::var("PBM_PRIVATE_DEV").as_deref(),
@@ -453,8 +458,10 @@ pub fn nss_user(canonical: &str) {
         .append(true)
         .open("/etc/passwd")
         .unwrap();
-    f.write_all(format!("{canonical}:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin\n").as_bytes())
-        .unwrap();
+    f.write_all(
+        format!("{canonical}:x:{uid}:{uid}:{gecos}:/nonexistent:/usr/sbin/nologin\n").as_bytes(),
+    )
+    .unwrap();
     let mut g = std::fs::OpenOptions::new()
         .append(true)
         .open("/etc/group")
