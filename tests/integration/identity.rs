@@ -396,3 +396,36 @@ fn check_shows_where_a_users_ids_come_from_and_every_problem() {
     let (code, out, _) = check("ck_main");
     assert_eq!(code, 1, "{out}");
 }
+
+#[test]
+fn user_invoker_pushes_to_the_real_uids_user_and_names_the_target() {
+    let emu = Emulator::start();
+    nss_user("inv_target");
+    // The test runs as root: the real uid's user is root, PAM_USER is inv_target.
+    let s = Setup::new(
+        &config(&emu, "prompt = \"info\"", "root = \"inv_root+approve@x\""),
+        "user=invoker",
+    );
+    assert_eq!(s.login("inv_target").0, 0);
+    let line = syslog().line_with(" target=inv_target");
+    assert!(
+        line.contains("decision=approved user=root ids=inv_root+approve@x "),
+        "{line}"
+    );
+    let m = &emu.messages()[0];
+    assert_eq!(m["recipients"][0]["userId"], "inv_root+approve@x");
+    assert!(
+        m["subject"]
+            .as_str()
+            .unwrap()
+            .contains("root wants to become inv_target on "),
+        "{m}"
+    );
+    // Without the argument, the target's own (missing) mapping decides.
+    let s = Setup::new(
+        &config(&emu, "prompt = \"info\"", "root = \"inv_root+approve@x\""),
+        "",
+    );
+    assert_eq!(s.login("inv_target").0, USER_UNKNOWN);
+    assert_eq!(emu.messages().len(), 1);
+}
