@@ -19,6 +19,9 @@ pub struct Args {
     pub prompt: Option<Prompt>,
     /// `timeout=…`: overrides `login.timeout` for this service.
     pub timeout: Option<Duration>,
+    /// `user=invoker` (for `su`): push to the user who runs the program (its real uid),
+    /// not to PAM_USER, the user to become.
+    pub invoker: bool,
 }
 
 impl Args {
@@ -59,10 +62,17 @@ impl Args {
                     }
                     out.timeout = Some(d);
                 }
+                ("user", Some("invoker")) => out.invoker = true,
+                ("user", Some(v)) => {
+                    return Err(format!(
+                        "argument 'user={}': the only value is invoker",
+                        crate::client::sanitize::clean(v, 64)
+                    ))
+                }
                 ("debug", Some(_)) => {
                     return Err(format!("argument '{arg}': debug takes no value"))
                 }
-                ("config" | "prompt" | "timeout", None) => {
+                ("config" | "prompt" | "timeout" | "user", None) => {
                     return Err(format!("argument '{arg}': expected {arg}=VALUE"))
                 }
                 _ => {
@@ -131,7 +141,14 @@ mod tests {
             ("x\x1b[2J", "unknown argument 'x?[2J'"),
             ("test_other", "unknown argument 'test_other'"),
             ("test_panic=1", "unknown argument 'test_panic=1'"),
+            (
+                "user=root",
+                "argument 'user=root': the only value is invoker",
+            ),
+            ("user", "argument 'user': expected user=VALUE"),
         ];
+        assert!(Args::parse(&["user=invoker"]).unwrap().invoker);
+        assert!(!Args::parse::<&str>(&[]).unwrap().invoker);
         for (arg, want) in bad {
             assert_eq!(Args::parse(&[arg]).unwrap_err(), want);
         }

@@ -17,7 +17,7 @@ use crate::files::{self, Secrecy};
 use crate::limiter::{
     Concurrent, Limits, LOCKOUT_AFTER_BOUND, LOCKOUT_AFTER_USER_BOUND, MAX_PUSHES_BOUND,
 };
-use crate::template::check_template;
+use crate::template::{check_id_template, check_template, render_with, ID_PLACEHOLDERS};
 
 pub use crate::files::Error;
 
@@ -43,7 +43,25 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     limits: RawLimits,
-    users: Option<BTreeMap<String, RawIds>>,
+    #[serde(default)]
+    mapping: RawMapping,
+    users: Option<BTreeMap<toml::Spanned<String>, RawIds>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    users_dir: Option<String>,
+    template: Option<String>,
+    gecos_field: Option<u32>,
+    gecos_delimiter: Option<String>,
+}
+
+/// A file of `[mapping] users_dir`: a `[users]` table and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsersFile {
+    users: Option<BTreeMap<toml::Spanned<String>, RawIds>>,
 }
 
 #[derive(Deserialize)]
@@ -273,6 +291,13 @@ pub const DEFAULT_BODY: &str = "Code {code}. Approve only if you are logging in 
     screen shows this code.\nUser: {user}\nHost: {host}\nService: {service}\nFrom: {rhost}\n\
     Terminal: {tty}\nTime: {time}";
 
+/// The default subject under `user=invoker` (`su`): who wants to become whom.
+pub const DEFAULT_SUBJECT_INVOKER: &str = "Code {code}: {user} wants to become {target} on {host}?";
+/// The default body under `user=invoker`.
+pub const DEFAULT_BODY_INVOKER: &str = "Code {code}. Approve only if you are running su now and \
+    your screen shows this code.\nUser: {user}\nBecomes: {target}\nHost: {host}\n\
+    Service: {service}\nTerminal: {tty}\nTime: {time}";
+
 /// Policies for the cases around a login.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -288,6 +313,58 @@ pub struct Policy {
     pub exempt_groups: Vec<String>,
 }
 
+/// Where the IDs of users not in `[users]` come from.
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    /// `users_dir`: every `*.toml` file there (sorted by name) adds a `[users]` table.
+    pub users_dir: Option<PathBuf>,
+    /// `template`: the ID of a user in no `[users]` table, built from the name
+    /// ([`crate::template::check_id_template`]); `None` = no template.
+    pub template: Option<String>,
+    /// `gecos_field` and `gecos_delimiter`: the ID read from the user's GECOS field.
+    pub gecos: Option<Gecos>,
+}
+
+/// Which part of the GECOS field (`pw_gecos`) holds the ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gecos {
+    /// 1-based, within [`Gecos::FIELD_RANGE`].
+    pub field: usize,
+    /// Between the parts; defaults to `,`. One ASCII punctuation character other than `:`.
+    pub delimiter: char,
+}
+
+impl Gecos {
+    /// The values `mapping.gecos_field` accepts.
+    pub const FIELD_RANGE: (u32, u32) = (1, 32);
+
+    /// The ID in `gecos`, or `None` when the field is missing or blank.
+    pub fn pick<'a>(&self, gecos: &'a str) -> Option<&'a str> {
+        let part = gecos.split(self.delimiter).nth(self.field - 1)?.trim();
+        (!part.is_empty()).then_some(part)
+    }
+}
+
+/// Where a user's entry was written: a file of [`Config::files`] and a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// Index into [`Config::files`] (0: the main file).
+    pub file: usize,
+    /// 1-based line of the user's key.
+    pub line: usize,
+}
+
+/// An entry of a file of `mapping.users_dir`.
+#[derive(Debug, Clone)]
+pub struct DirUser {
+    /// The Unix user.
+    pub name: String,
+    /// Its IDs (at least one).
+    pub ids: Vec<String>,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -301,13 +378,52 @@ pub struct Config {
     pub policy: Policy,
     /// Push-fatigue limits; `None` when `limits.enabled = false`.
     pub limits: Option<Limits>,
-    /// Unix user → PassBy\[ME\] IDs (at least one each).
+    /// Unix user → PassBy\[ME\] IDs (at least one each): `[users]` of the main file.
     pub users: BTreeMap<String, Vec<String>>,
+    /// Where each entry of `users` was written.
+    pub origins: BTreeMap<String, Origin>,
+    /// The entries of the files of `mapping.users_dir`, sorted by name (see
+    /// [`Config::table_entry`]). A sorted list, not a map: 10,000 of them are read at
+    /// every login.
+    pub dir_users: Vec<DirUser>,
+    /// The files the entries come from: the main file, then the users.d files read.
+    pub files: Vec<PathBuf>,
+    /// The other sources of IDs.
+    pub mapping: Mapping,
 }
 
 impl Config {
-    /// Reads and validates `path` with the file rules.
+    /// Reads and validates `path` with the file rules, then the files of
+    /// `mapping.users_dir`: any problem with any of them makes the whole configuration
+    /// invalid (the first is returned).
     pub fn load(path: &Path) -> Result<Config, Error> {
+        let (config, mut problems) = Config::load_all(path)?;
+        if problems.is_empty() {
+            return Ok(config);
+        }
+        let mut first = problems.swap_remove(0);
+        if !problems.is_empty() {
+            first.message += &format!(
+                " (and {} more problem(s) in mapping.users_dir; see passbyme check)",
+                problems.len()
+            );
+        }
+        Err(first)
+    }
+
+    /// [`Config::load`], reporting every problem of `mapping.users_dir` (for `passbyme
+    /// check`) instead of the first. The configuration is usable only when the list is
+    /// empty.
+    pub fn load_all(path: &Path) -> Result<(Config, Vec<Error>), Error> {
+        let mut config = Config::load_main(path)?;
+        let problems = match config.mapping.users_dir.clone() {
+            Some(dir) => config.read_users_dir(&dir),
+            None => Vec::new(),
+        };
+        Ok((config, problems))
+    }
+
+    fn load_main(path: &Path) -> Result<Config, Error> {
         let (bytes, meta) = files::read_checked_meta(path, Secrecy::Public, MAX_CONFIG_FILE)?;
         let text = std::str::from_utf8(&bytes).map_err(|_| err(path, "is not UTF-8 text"))?;
         let config = Config::parse(path, text)?;
@@ -324,16 +440,7 @@ impl Config {
 
     /// Validates TOML text; `path` only names the file in errors and resolves nothing.
     pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            let msg = e.message().trim().replace('\n', " ");
-            match line {
-                Some(l) => err(path, format!("line {l}: {msg}")),
-                None => err(path, msg),
-            }
-        })?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
         let e = |m: String| err(path, m);
 
         let rs = raw
@@ -577,37 +684,233 @@ impl Config {
             })
         };
 
-        let raw_users = raw.users.ok_or_else(|| e("missing table [users]".into()))?;
-        let mut users = BTreeMap::new();
-        for (name, ids) in raw_users {
-            let ids = match ids {
-                RawIds::One(id) => vec![id],
-                RawIds::Many(ids) => ids,
-            };
-            if ids.is_empty() {
-                return Err(e(format!("users.{name}: an empty list of IDs")));
-            }
-            for id in &ids {
-                if id.trim().is_empty()
-                    || id.len() > 256
-                    || id.chars().any(|c| c.is_control() || c.is_whitespace())
-                {
+        let mapping = Mapping {
+            users_dir: match raw.mapping.users_dir {
+                Some(d) if Path::new(&d).is_absolute() => Some(PathBuf::from(d)),
+                Some(d) => {
                     return Err(e(format!(
-                        "users.{name}: '{}' is not a PassBy[ME] ID",
-                        client::sanitize::clean(id, 64)
-                    )));
+                        "mapping.users_dir: '{d}' is not an absolute path"
+                    )))
                 }
-            }
-            users.insert(name, ids);
+                None => None,
+            },
+            template: match raw.mapping.template {
+                Some(t) => {
+                    check_id_template(&t).map_err(|m| e(format!("mapping.template: {m}")))?;
+                    // A template that can never give an ID (a space in it) is refused now.
+                    let sample = render_with(&t, &ID_PLACEHOLDERS, |_| Some("user".into()))
+                        .unwrap_or_default();
+                    check_id(&sample).map_err(|m| {
+                        e(format!(
+                            "mapping.template: for the user 'user' it gives {m}"
+                        ))
+                    })?;
+                    Some(t)
+                }
+                None => None,
+            },
+            gecos: match (raw.mapping.gecos_field, raw.mapping.gecos_delimiter) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    return Err(e(
+                        "mapping.gecos_delimiter: has no effect without mapping.gecos_field".into(),
+                    ))
+                }
+                (Some(f), d) => {
+                    let (min, max) = Gecos::FIELD_RANGE;
+                    if f < min || f > max {
+                        return Err(e(format!(
+                            "mapping.gecos_field: {f} is outside {min} to {max}"
+                        )));
+                    }
+                    let delimiter = match d.as_deref() {
+                        None => ',',
+                        Some(d) => {
+                            let mut chars = d.chars();
+                            match (chars.next(), chars.next()) {
+                                (Some(c), None) if c.is_ascii_punctuation() && c != ':' => c,
+                                _ => {
+                                    return Err(e(format!(
+                                        "mapping.gecos_delimiter: '{}' is not one punctuation character other than ':'",
+                                        client::sanitize::clean(d, 16)
+                                    )))
+                                }
+                            }
+                        }
+                    };
+                    Some(Gecos {
+                        field: f as usize,
+                        delimiter,
+                    })
+                }
+            },
+        };
+        // One source for the users in no table: a template maps everyone, so a GECOS field
+        // after it would never be read.
+        if mapping.template.is_some() && mapping.gecos.is_some() {
+            return Err(e(
+                "mapping.template and mapping.gecos_field are both set; keep one".into(),
+            ));
         }
-        Ok(Config {
+
+        let raw_users = raw.users.ok_or_else(|| e("missing table [users]".into()))?;
+        let mut config = Config {
             path: path.to_owned(),
             service,
             login,
             policy,
             limits,
-            users,
-        })
+            users: BTreeMap::new(),
+            origins: BTreeMap::new(),
+            dir_users: Vec::new(),
+            files: vec![path.to_owned()],
+            mapping,
+        };
+        config.add_users(0, spanned_entries(text, raw_users))?;
+        Ok(config)
+    }
+
+    /// Adds the entries of `[users]` of `self.files[file]` (whose text is `text`); a user
+    /// already defined is an error naming both places.
+    fn add_users(&mut self, file: usize, entries: Vec<Entry>) -> Result<(), Error> {
+        let path = &self.files[file];
+        let e = |m: String| err(path, m);
+        for (name, line, ids) in &entries {
+            let name = client::sanitize::clean(name, 64);
+            if ids.is_empty() {
+                return Err(e(format!(
+                    "line {line}: users.{name}: an empty list of IDs"
+                )));
+            }
+            for id in ids {
+                check_id(id).map_err(|m| e(format!("line {line}: users.{name}: {m}")))?;
+            }
+        }
+        // The main file's table has no duplicates (TOML); the users.d entries are checked
+        // all at once when every file was read (see `read_users_dir`).
+        for (name, line, ids) in entries {
+            if file == 0 {
+                self.origins.insert(name.clone(), Origin { file, line });
+                self.users.insert(name, ids);
+            } else {
+                let origin = Origin { file, line };
+                self.dir_users.push(DirUser { name, ids, origin });
+            }
+        }
+        Ok(())
+    }
+
+    /// The users.d entries sorted by name for lookups; a name defined twice (in two files,
+    /// twice in one, or also in the main file) is a problem naming both places, reported
+    /// once per later definition.
+    fn index_dir_users(&mut self) -> Vec<Error> {
+        // Stable: of two definitions, the one read first stays first.
+        self.dir_users.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut problems = Vec::new();
+        let dup = |name: &str, later: Origin, first: Origin| {
+            err(
+                &self.files[later.file],
+                format!(
+                    "line {}: users.{}: already defined in {} line {}",
+                    later.line,
+                    client::sanitize::clean(name, 64),
+                    self.files[first.file].display(),
+                    first.line
+                ),
+            )
+        };
+        for (i, u) in self.dir_users.iter().enumerate() {
+            if let Some(first) = self.origins.get(&u.name) {
+                problems.push(dup(&u.name, u.origin, *first));
+            } else if i > 0 && self.dir_users[i - 1].name == u.name {
+                let first = self.dir_users[..i]
+                    .iter()
+                    .find(|p| p.name == u.name)
+                    .map_or(u.origin, |p| p.origin);
+                problems.push(dup(&u.name, u.origin, first));
+            }
+        }
+        problems
+    }
+
+    /// The IDs of `user` in `[users]` of the main file or of a users.d file, and where.
+    pub fn table_entry(&self, user: &str) -> Option<(&[String], Origin)> {
+        if let Some(ids) = self.users.get(user) {
+            let origin = self
+                .origins
+                .get(user)
+                .copied()
+                .unwrap_or(Origin { file: 0, line: 0 });
+            return Some((ids, origin));
+        }
+        let i = self
+            .dir_users
+            .binary_search_by(|u| u.name.as_str().cmp(user))
+            .ok()?;
+        // The first of equal names (a duplicate makes the configuration invalid anyway).
+        let i = self.dir_users[..i]
+            .partition_point(|u| u.name.as_str() < user)
+            .min(i);
+        let u = &self.dir_users[i];
+        Some((&u.ids, u.origin))
+    }
+
+    /// Reads every `*.toml` file of `dir`, in the byte order of their names, each with the
+    /// rules of the main file; returns every problem met (a file with a problem adds none
+    /// of its entries).
+    fn read_users_dir(&mut self, dir: &Path) -> Vec<Error> {
+        // The directory and those above it, as for any file in it.
+        if let Err(e) = files::check_parents(&dir.join("*.toml")) {
+            return vec![e];
+        }
+        let entries = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => return vec![err(dir, e.to_string())],
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            match entry {
+                Ok(en) => {
+                    let name = en.file_name();
+                    let b = name.as_encoded_bytes();
+                    if b.ends_with(b".toml") && !b.starts_with(b".") {
+                        names.push(name);
+                    }
+                }
+                Err(e) => return vec![err(dir, e.to_string())],
+            }
+        }
+        names.sort();
+        let mut problems = Vec::new();
+        for name in names {
+            let path = dir.join(name);
+            if let Err(e) = self.read_users_file(&path) {
+                problems.push(e);
+            }
+        }
+        problems.extend(self.index_dir_users());
+        problems
+    }
+
+    fn read_users_file(&mut self, path: &Path) -> Result<(), Error> {
+        // The directory was checked once for all its files (read_users_dir).
+        let (bytes, _) = files::read_checked_below_checked(path, Secrecy::Public, MAX_CONFIG_FILE)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| err(path, "is not UTF-8 text"))?;
+        // Most files (written by configuration management) are plain lines, read by a
+        // fast reader of that subset of TOML; anything else goes to the full parser.
+        let entries = match plain_users(text) {
+            Some(entries) => entries,
+            None => {
+                let raw: RawUsersFile =
+                    toml::from_str(text).map_err(|e| toml_error(path, text, e))?;
+                let raw = raw
+                    .users
+                    .ok_or_else(|| err(path, "missing table [users]"))?;
+                spanned_entries(text, raw)
+            }
+        };
+        self.files.push(path.to_owned());
+        self.add_users(self.files.len() - 1, entries)
     }
 
     /// Every effective setting, for `debug` logging and `passbyme check` (no secrets).
@@ -692,9 +995,200 @@ impl Config {
                     ),
                 },
             ),
-            ("users".into(), self.users.len().to_string()),
+            (
+                "mapping.users_dir".into(),
+                self.mapping
+                    .users_dir
+                    .as_ref()
+                    .map_or("(none)".into(), |d| d.display().to_string()),
+            ),
+            (
+                "mapping.template".into(),
+                self.mapping.template.clone().unwrap_or_else(|| "(none)".into()),
+            ),
+            (
+                "mapping.gecos_field".into(),
+                self.mapping.gecos.map_or("(none)".into(), |g| {
+                    format!("{} (delimiter '{}')", g.field, g.delimiter)
+                }),
+            ),
+            (
+                "users".into(),
+                format!(
+                    "{} in the main file, {} in mapping.users_dir",
+                    self.users.len(),
+                    self.dir_users.len()
+                ),
+            ),
         ]
     }
+}
+
+/// A TOML error with its line.
+fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> Error {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let msg = e.message().trim().replace('\n', " ");
+    match line {
+        Some(l) => err(path, format!("line {l}: {msg}")),
+        None => err(path, msg),
+    }
+}
+
+/// One entry of a `[users]` table: the user, the line of its key, its IDs.
+type Entry = (String, usize, Vec<String>);
+
+/// The entries of a `[users]` table parsed by the TOML parser, with their lines.
+fn spanned_entries(text: &str, raw: BTreeMap<toml::Spanned<String>, RawIds>) -> Vec<Entry> {
+    let lines = LineIndex::new(text);
+    raw.into_iter()
+        .map(|(name, ids)| {
+            let line = lines.line_of(name.span().start);
+            let ids = match ids {
+                RawIds::One(id) => vec![id],
+                RawIds::Many(ids) => ids,
+            };
+            (name.into_inner(), line, ids)
+        })
+        .collect()
+}
+
+/// The entries of a users.d file written in the plain subset of TOML that configuration
+/// management writes: blank lines, `#` comments, one `[users]` header first, then one
+/// `name = "id"` or `name = ["id", …]` per line (bare keys, basic strings without escapes,
+/// trailing comments). Whatever it accepts means the same in TOML, but for a name written
+/// twice, which it passes on for `Config::index_dir_users` to report with both lines;
+/// `None` for anything else (another form, a control character, CR), which then goes to
+/// the full TOML parser, whose errors are the ones reported.
+fn plain_users(text: &str) -> Option<Vec<Entry>> {
+    if text.contains('\r') {
+        return None;
+    }
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut in_users = false;
+    for (i, line) in text.split('\n').enumerate() {
+        let mut rest = line.trim_start_matches([' ', '\t']);
+        if rest.is_empty() {
+            continue;
+        }
+        if let Some(comment) = rest.strip_prefix('#') {
+            plain_comment(comment)?;
+            continue;
+        }
+        if let Some(after) = rest.strip_prefix("[users]") {
+            if in_users {
+                return None;
+            }
+            in_users = true;
+            plain_end(after)?;
+            continue;
+        }
+        if !in_users {
+            return None;
+        }
+        let key_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(rest.len());
+        if key_len == 0 {
+            return None;
+        }
+        let key = &rest[..key_len];
+        rest = rest[key_len..]
+            .trim_start_matches([' ', '\t'])
+            .strip_prefix('=')?
+            .trim_start_matches([' ', '\t']);
+        let ids = if let Some(mut list) = rest.strip_prefix('[') {
+            let mut ids = Vec::new();
+            loop {
+                list = list.trim_start_matches([' ', '\t']);
+                if let Some(after) = list.strip_prefix(']') {
+                    rest = after;
+                    break;
+                }
+                let (s, after) = plain_string(list)?;
+                ids.push(s);
+                list = after.trim_start_matches([' ', '\t']);
+                if let Some(after) = list.strip_prefix(',') {
+                    list = after;
+                } else if !list.starts_with(']') {
+                    return None;
+                }
+            }
+            ids
+        } else {
+            let (s, after) = plain_string(rest)?;
+            rest = after;
+            vec![s]
+        };
+        plain_end(rest)?;
+        entries.push((key.to_owned(), i + 1, ids));
+    }
+    in_users.then_some(entries)
+}
+
+/// A basic string without escapes or control characters at the start of `s`.
+fn plain_string(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('"')?;
+    let end = body.find(['"', '\\'])?;
+    if body.as_bytes()[end] != b'"' {
+        return None;
+    }
+    let value = &body[..end];
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return None;
+    }
+    Some((value.to_owned(), &body[end + 1..]))
+}
+
+/// Only blanks, then nothing or a comment.
+fn plain_end(s: &str) -> Option<()> {
+    let s = s.trim_start_matches([' ', '\t']);
+    match s.strip_prefix('#') {
+        Some(c) => plain_comment(c),
+        None if s.is_empty() => Some(()),
+        None => None,
+    }
+}
+
+/// TOML allows no control character but tab in a comment.
+fn plain_comment(c: &str) -> Option<()> {
+    (!c.chars().any(|ch| ch.is_control() && ch != '\t')).then_some(())
+}
+
+/// Byte offset → line number, for the entries of `[users]`.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        LineIndex(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// The 1-based line holding byte `offset`.
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
+}
+
+/// A PassBy\[ME\] ID as `[users]`, a template or a GECOS field must give it: not blank, at
+/// most 256 bytes, no whitespace or control character.
+pub fn check_id(id: &str) -> Result<(), String> {
+    if id.trim().is_empty()
+        || id.len() > 256
+        || id.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(format!(
+            "'{}' is not a PassBy[ME] ID",
+            client::sanitize::clean(id, 64)
+        ));
+    }
+    Ok(())
 }
 
 /// `prompt` values: `enter`, `info`, `none`.
@@ -772,6 +1266,134 @@ mod tests {
         assert!(
             !err("max_pushes = 4294967296").is_empty(),
             "out of u32: refused by the parser"
+        );
+    }
+
+    #[test]
+    fn the_plain_users_reader_agrees_with_toml_or_steps_aside() {
+        let toml_entries = |text: &str| {
+            let raw: RawUsersFile = toml::from_str(text).unwrap();
+            let mut v = spanned_entries(text, raw.users.unwrap());
+            v.sort();
+            v
+        };
+        for text in [
+            "[users]\n",
+            "# team a\n\n[users] # x\nalice = \"a@x\"\nbob=[\"b1@x\",\"b2@x\",] # two\n\tc-3_d = [ ]\n",
+            "[users]\nn = \"\u{e9}t\u{e9}@x\"\nm = [\"a\" , \"b\"]",
+        ] {
+            let mut plain = plain_users(text).expect(text);
+            plain.sort();
+            assert_eq!(plain, toml_entries(text), "{text}");
+        }
+        // Other forms go to the TOML parser (valid or not).
+        for text in [
+            "",
+            "# only a comment\n",
+            "alice = \"a@x\"\n",
+            "[users]\n\"quoted\" = \"a@x\"\n",
+            "[users]\na.b = \"a@x\"\n",
+            "[users]\na = 'lit@x'\n",
+            "[users]\na = \"esc\\u0041@x\"\n",
+            "[users]\na = [\n\"x\"]\n",
+            "[users]\n[users]\n",
+            "[ users ]\na = \"x\"\n",
+            "[users]\r\na = \"x\"\r\n",
+            "[users]\na = \"x\" junk\n",
+            "[users]\na = \"x\"\n[policy]\n",
+            "[users]\na = \"x\u{1}\"\n",
+            "[users]\n# bell \u{7}\n",
+        ] {
+            assert!(plain_users(text).is_none(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn users_lines_and_mapping_keys() {
+        let c = parse(MIN).unwrap();
+        assert_eq!(c.origins["alice"], Origin { file: 0, line: 5 });
+        assert_eq!(c.origins["bob"], Origin { file: 0, line: 6 });
+        assert!(c.mapping.users_dir.is_none());
+        let with = |m: &str| parse(&MIN.replace("[users]", &format!("[mapping]\n{m}\n[users]")));
+        assert_eq!(
+            with("users_dir = \"/etc/passbyme/users.d\"")
+                .unwrap()
+                .mapping
+                .users_dir
+                .unwrap(),
+            PathBuf::from("/etc/passbyme/users.d")
+        );
+        assert!(with("users_dir = \"users.d\"")
+            .unwrap_err()
+            .ends_with("mapping.users_dir: 'users.d' is not an absolute path"));
+        assert!(with("user_dir = \"/x\"")
+            .unwrap_err()
+            .contains("unknown field `user_dir`"));
+        // template and GECOS: validated at load.
+        let m = with("template = \"{user}@example.com\"").unwrap().mapping;
+        assert_eq!(m.template.as_deref(), Some("{user}@example.com"));
+        for (text, want) in [
+            (
+                "template = \"{usr}@x\"",
+                "mapping.template: unknown placeholder {usr}; known: {user}",
+            ),
+            (
+                "template = \"all@x\"",
+                "mapping.template: must use {user} (else every user would get the same ID)",
+            ),
+            (
+                "template = \"{user} @x\"",
+                "mapping.template: for the user 'user' it gives 'user @x' is not a PassBy[ME] ID",
+            ),
+            (
+                "gecos_field = 0",
+                "mapping.gecos_field: 0 is outside 1 to 32",
+            ),
+            (
+                "gecos_field = 33",
+                "mapping.gecos_field: 33 is outside 1 to 32",
+            ),
+            (
+                "gecos_delimiter = \";\"",
+                "mapping.gecos_delimiter: has no effect without mapping.gecos_field",
+            ),
+            (
+                "gecos_field = 1\ngecos_delimiter = \":\"",
+                "mapping.gecos_delimiter: ':' is not one punctuation character other than ':'",
+            ),
+            (
+                "gecos_field = 1\ngecos_delimiter = \";;\"",
+                "mapping.gecos_delimiter: ';;' is not one punctuation character other than ':'",
+            ),
+            (
+                "template = \"{user}@x\"\ngecos_field = 1",
+                "mapping.template and mapping.gecos_field are both set; keep one",
+            ),
+        ] {
+            let e = with(text).unwrap_err();
+            assert!(e.ends_with(want), "{text}: {e}");
+        }
+        let g = with("gecos_field = 2").unwrap().mapping.gecos.unwrap();
+        assert_eq!(
+            g,
+            Gecos {
+                field: 2,
+                delimiter: ','
+            }
+        );
+        assert_eq!(g.pick("Alice, a@x ,room"), Some("a@x"));
+        assert_eq!(g.pick("Alice,,room"), None);
+        assert_eq!(g.pick("Alice"), None);
+        let g = with("gecos_field = 1\ngecos_delimiter = \";\"")
+            .unwrap()
+            .mapping
+            .gecos
+            .unwrap();
+        assert_eq!(g.pick("a@x;b"), Some("a@x"));
+        assert!(
+            parse(&MIN.replace("bob = [\"b1@x\", \"b2@x\"]", "bob = \"b 1\""))
+                .unwrap_err()
+                .ends_with("line 6: users.bob: 'b 1' is not a PassBy[ME] ID")
         );
     }
 

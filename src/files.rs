@@ -90,6 +90,20 @@ pub fn read_checked_meta(
         return Err(Error::new(path, "the path must be absolute"));
     }
     check_parents(path)?;
+    read_checked_below_checked(path, secrecy, max)
+}
+
+/// [`read_checked_meta`] for a file whose directory the caller has already checked with
+/// [`check_parents`] (one check for a directory of many files, as `mapping.users_dir`): the
+/// same checks on the file itself, opened once.
+pub fn read_checked_below_checked(
+    path: &Path,
+    secrecy: Secrecy,
+    max: u64,
+) -> Result<(Zeroizing<Vec<u8>>, Metadata), Error> {
+    if !path.is_absolute() {
+        return Err(Error::new(path, "the path must be absolute"));
+    }
     let file = File::options()
         .read(true)
         // No symlinks; O_NONBLOCK so a FIFO in place of the file cannot hang the login.

@@ -169,6 +169,9 @@ pub fn decision(req: &Request, r: &Report) -> String {
     if let Some(typed) = &r.typed {
         let _ = write!(s, " typed={}", clean(typed, 64));
     }
+    if let Some(target) = &req.target {
+        let _ = write!(s, " target={}", clean(target, 64));
+    }
     if let Some(id) = &r.message_id {
         let _ = write!(
             s,

@@ -36,6 +36,9 @@ pub struct Request {
     pub rhost: Option<String>,
     /// The terminal (PAM_TTY), if any.
     pub tty: Option<String>,
+    /// With `user=invoker` (`su`): the user to become (PAM_USER), while `user` is the one
+    /// who ran the program (its real uid), whose phone gets the push.
+    pub target: Option<String>,
 }
 
 /// What the login flow needs from its host: the conversation, interruption, logging.
@@ -67,6 +70,8 @@ pub trait Host {
     fn canonical_user(&self, user: &str) -> Result<Option<String>, String>;
     /// The names of the groups `user` belongs to.
     fn groups(&self, user: &str) -> Result<Vec<String>, String>;
+    /// The GECOS field of `user` (`pw_gecos`), if any.
+    fn gecos(&self, user: &str) -> Result<Option<String>, String>;
     /// This machine's name, for the message.
     fn hostname(&self) -> String;
     /// A uniformly random number below `n` from a secure source; `None` if there is none.
@@ -246,6 +251,86 @@ impl Outcome {
     }
 }
 
+/// Where a user's IDs came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A `[users]` table: the main file or a file of `mapping.users_dir`, and the line.
+    File(std::path::PathBuf, usize),
+    /// `mapping.template`.
+    Template,
+    /// `mapping.gecos_field` (the field number).
+    Gecos(usize),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(path, line) => write!(f, "{} line {line}", path.display()),
+            Source::Template => f.write_str("mapping.template"),
+            Source::Gecos(n) => write!(f, "mapping.gecos_field {n} (GECOS)"),
+        }
+    }
+}
+
+/// What the sources of IDs say of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapping {
+    /// The IDs, and where they came from.
+    Ids(Vec<String>, Source),
+    /// No source maps the user (why).
+    Unmapped(String),
+    /// A source gave something that is not a PassBy\[ME\] ID: the login is refused.
+    Invalid(String),
+}
+
+/// The IDs of the canonical name `user`, from the sources in their order: `[users]` of the
+/// main file, then of the files of `mapping.users_dir` (one table: a name in two places is
+/// a configuration error), then `mapping.template`, then `mapping.gecos_field`. `Err` when
+/// the user database lookup failed.
+pub fn map_user(config: &Config, host: &dyn Host, user: &str) -> Result<Mapping, String> {
+    if let Some((ids, o)) = config.table_entry(user) {
+        let file = config.files.get(o.file).unwrap_or(&config.path).clone();
+        return Ok(Mapping::Ids(ids.to_vec(), Source::File(file, o.line)));
+    }
+    let mapping = &config.mapping;
+    if let Some(t) = &mapping.template {
+        let id = crate::template::render_with(t, &crate::template::ID_PLACEHOLDERS, |_| {
+            Some(user.to_owned())
+        })
+        .map_err(|e| format!("mapping.template: {e}"))?;
+        return Ok(match config::check_id(&id) {
+            Ok(()) => Mapping::Ids(vec![id], Source::Template),
+            Err(e) => Mapping::Invalid(format!("mapping.template: for this user it gives {e}")),
+        });
+    }
+    if let Some(g) = &mapping.gecos {
+        let Some(gecos) = host.gecos(user)? else {
+            return Ok(Mapping::Unmapped("no GECOS field".into()));
+        };
+        let Some(id) = g.pick(&gecos) else {
+            return Ok(Mapping::Unmapped(format!(
+                "GECOS has no part {} (delimiter '{}')",
+                g.field, g.delimiter
+            )));
+        };
+        return Ok(match config::check_id(id) {
+            Ok(()) => Mapping::Ids(vec![id.to_owned()], Source::Gecos(g.field)),
+            Err(e) => Mapping::Invalid(format!(
+                "mapping.gecos_field: part {} of the GECOS field: {e}",
+                g.field
+            )),
+        });
+    }
+    Ok(Mapping::Unmapped(match &mapping.users_dir {
+        Some(d) => format!(
+            "in no [users] table ({} and {})",
+            config.path.display(),
+            d.display()
+        ),
+        None => format!("not in [users] of {}", config.path.display()),
+    }))
+}
+
 /// What became of the message this login sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
@@ -381,10 +466,8 @@ fn flow(
     start: Instant,
     login: &mut Pending,
 ) -> Outcome {
-    let Some(ids) = config.users.get(&req.user) else {
-        return Outcome::Unmapped(config.policy.unmapped);
-    };
-    login.ids = ids.clone();
+    // The groups first, for every user the database knows, mapped or not: a break-glass
+    // account in an exempt group is skipped whatever the mapping says of it.
     let policy = &config.policy;
     if !policy.only_groups.is_empty() || !policy.exempt_groups.is_empty() {
         let groups = match host.groups(&req.user) {
@@ -399,6 +482,17 @@ fn flow(
             return Outcome::Skipped("not in only_groups".into());
         }
     }
+    let ids = match map_user(config, host, &req.user) {
+        Ok(Mapping::Ids(ids, _)) => ids,
+        Ok(Mapping::Unmapped(why)) => {
+            ui.log(Level::Debug, &format!("unmapped: {why}"));
+            return Outcome::Unmapped(config.policy.unmapped);
+        }
+        Ok(Mapping::Invalid(e)) => return Outcome::Error(e),
+        Err(e) => return Outcome::Error(format!("user lookup: {e}")),
+    };
+    login.ids = ids.clone();
+    let ids = &ids;
     if req.rhost.as_deref().is_none_or(str::is_empty) {
         match policy.local {
             Local::Push => {}
@@ -799,11 +893,22 @@ fn compose(
                 .map_or("(none)".into(), |t| log::clean(t, 32)),
             "time" => when.clone(),
             "code" => code.to_owned(),
+            "target" => log::clean(req.target.as_deref().unwrap_or(&req.user), 64),
             _ => return None,
         })
     };
-    let subject = crate::template::render(&config.login.subject, value)?;
-    let body = crate::template::render(&config.login.body, value)?;
+    // `su` with user=invoker: the default texts say who wants to become whom.
+    let su = req.target.is_some();
+    let subject = match config.login.subject.as_str() {
+        config::DEFAULT_SUBJECT if su => config::DEFAULT_SUBJECT_INVOKER,
+        s => s,
+    };
+    let body = match config.login.body.as_str() {
+        config::DEFAULT_BODY if su => config::DEFAULT_BODY_INVOKER,
+        b => b,
+    };
+    let subject = crate::template::render(subject, value)?;
+    let body = crate::template::render(body, value)?;
     let mut m = Message::authorization(ids.to_vec(), config.login.availability);
     m.subject = Some(subject);
     m.body = Some(body);
@@ -1035,12 +1140,14 @@ mod tests {
     /// makes the lookup fail. Groups are canned.
     struct FakeHost {
         groups: Result<Vec<String>, String>,
+        gecos: Result<Option<String>, String>,
     }
 
     impl Default for FakeHost {
         fn default() -> FakeHost {
             FakeHost {
                 groups: Ok(vec!["users".into()]),
+                gecos: Ok(None),
             }
         }
     }
@@ -1056,6 +1163,9 @@ mod tests {
         }
         fn groups(&self, _: &str) -> Result<Vec<String>, String> {
             self.groups.clone()
+        }
+        fn gecos(&self, _: &str) -> Result<Option<String>, String> {
+            self.gecos.clone()
         }
         fn hostname(&self) -> String {
             "testhost".into()
@@ -1215,6 +1325,7 @@ mod tests {
             service: "sshd".into(),
             rhost: Some("192.0.2.1".into()),
             tty: Some("ssh".into()),
+            target: None,
         }
     }
 
@@ -1378,6 +1489,7 @@ mod tests {
     fn flow_exempt_and_only_groups_step_aside_without_connecting() {
         let host = FakeHost {
             groups: Ok(vec!["users".into(), "wheel".into()]),
+            ..FakeHost::default()
         };
         let go = |c: &Config, host: &FakeHost| {
             login_with(
@@ -1409,9 +1521,34 @@ mod tests {
         // In only_groups: the login goes on (and the fake service denies the send).
         let r = go(&config("[policy]\nonly_groups = [\"wheel\"]"), &host);
         assert_eq!(r.connects, 1);
+        // Before any mapping: an unmapped member steps aside too, an unmapped non-member
+        // of only_groups as well.
+        let bob = |c: &Config| {
+            login_with(
+                c,
+                remote("bob"),
+                &host,
+                FakeService::default(),
+                None,
+                FakeUi::default(),
+            )
+        };
+        let r = bob(&config("[policy]\nexempt_groups = [\"wheel\"]"));
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("member of exempt group wheel".into())
+        );
+        let r = bob(&config("[policy]\nonly_groups = [\"ops\"]"));
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Skipped("not in only_groups".into())
+        );
+        let r = bob(&config("[policy]\nonly_groups = [\"wheel\"]"));
+        assert_eq!(r.report.outcome, Outcome::Unmapped(Unmapped::Deny));
         // A failed group lookup denies.
         let broken = FakeHost {
             groups: Err("getgrouplist failed".into()),
+            ..FakeHost::default()
         };
         let r = go(&config("[policy]\nexempt_groups = [\"wheel\"]"), &broken);
         assert_eq!(
@@ -1479,6 +1616,115 @@ mod tests {
         assert_eq!(subject, "Code 42: log in as alice on testhost?");
         let body = sent[0].body.as_deref().unwrap_or_default();
         assert!(body.contains("1970-01-01"), "the host's clock: {body}");
+    }
+
+    #[test]
+    fn flow_for_an_invoker_says_who_becomes_whom() {
+        // user=invoker: the request's user is who ran su, the target whom they become.
+        let req = Request {
+            target: Some("root".into()),
+            tty: Some("pts/1".into()),
+            ..remote("alice")
+        };
+        let r = login_with(
+            &config(""),
+            req,
+            &FakeHost::default(),
+            answering(&[&[("a@x", "APPROVED")]]),
+            None,
+            FakeUi::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::Approved);
+        let sent = r.service.sent.lock().unwrap();
+        assert_eq!(sent[0].recipients, ["a@x"], "alice's phone, not root's");
+        assert_eq!(
+            sent[0].subject.as_deref(),
+            Some("Code 42: alice wants to become root on testhost?")
+        );
+        let body = sent[0].body.as_deref().unwrap_or_default();
+        assert!(body.contains("User: alice\nBecomes: root\n"), "{body}");
+        assert!(
+            r.line.contains("decision=approved user=alice ids=a@x "),
+            "{}",
+            r.line
+        );
+        assert!(r.line.contains(" target=root"), "{}", r.line);
+        // A subject of the administrator's own is kept; {target} is known to it.
+        let c = config("subject = \"{user} as {target}\"");
+        let req = Request {
+            target: Some("root".into()),
+            ..remote("alice")
+        };
+        let r = login_with(
+            &c,
+            req,
+            &FakeHost::default(),
+            answering(&[&[("a@x", "APPROVED")]]),
+            None,
+            FakeUi::default(),
+        );
+        let sent = r.service.sent.lock().unwrap();
+        assert_eq!(sent[0].subject.as_deref(), Some("alice as root"));
+    }
+
+    #[test]
+    fn flow_mapping_sources_in_their_order() {
+        let host = FakeHost {
+            gecos: Ok(Some("Bob B,bob@gecos".into())),
+            ..FakeHost::default()
+        };
+        let c = config("[mapping]\ngecos_field = 2");
+        assert_eq!(
+            map_user(&c, &host, "alice").unwrap(),
+            Mapping::Ids(vec!["a@x".into()], Source::File("/x.toml".into(), 8))
+        );
+        assert_eq!(
+            map_user(&c, &host, "bob").unwrap(),
+            Mapping::Ids(vec!["bob@gecos".into()], Source::Gecos(2))
+        );
+        let down = FakeHost {
+            gecos: Err("nss down".into()),
+            ..FakeHost::default()
+        };
+        assert_eq!(map_user(&c, &down, "bob").unwrap_err(), "nss down");
+        let none = FakeHost::default();
+        assert_eq!(
+            map_user(&c, &none, "bob").unwrap(),
+            Mapping::Unmapped("no GECOS field".into())
+        );
+        let c = config("[mapping]\ntemplate = \"{user}@t\"");
+        assert_eq!(
+            map_user(&c, &host, "bob").unwrap(),
+            Mapping::Ids(vec!["bob@t".into()], Source::Template)
+        );
+        // An ID the template makes invalid refuses the login, without connecting.
+        let long = "b".repeat(300);
+        assert!(matches!(
+            map_user(&c, &host, &long).unwrap(),
+            Mapping::Invalid(_)
+        ));
+        let c = config("[mapping]\ngecos_field = 1");
+        let bad = FakeHost {
+            gecos: Ok(Some("bob at x".into())),
+            ..FakeHost::default()
+        };
+        let r = login_with(
+            &c,
+            remote("bob"),
+            &bad,
+            FakeService::default(),
+            None,
+            FakeUi::default(),
+        );
+        assert_eq!(
+            r.report.outcome,
+            Outcome::Error(
+                "mapping.gecos_field: part 1 of the GECOS field: 'bob at x' is not a PassBy[ME] ID"
+                    .into()
+            )
+        );
+        assert_eq!(r.connects, 0);
+        assert!(!r.report.outcome.allows());
     }
 
     #[test]

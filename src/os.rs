@@ -12,6 +12,52 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The real user id: with a set-uid program (`su`), who runs it.
+pub fn uid() -> u32 {
+    // SAFETY: getuid cannot fail and touches no memory.
+    unsafe { libc::getuid() }
+}
+
+/// The name the user database gives to `uid` (`getpwuid_r`); `Ok(None)` if none.
+pub fn user_name_of(uid: u32) -> Result<Option<String>, String> {
+    let mut size = 16 * 1024;
+    loop {
+        // SAFETY: a zeroed passwd is a valid out-buffer.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut buf = vec![0u8; size];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && size < 1024 * 1024 {
+            size *= 4;
+            continue;
+        }
+        if rc != 0 {
+            return Err(format!(
+                "user database lookup failed: {}",
+                std::io::Error::from_raw_os_error(rc)
+            ));
+        }
+        if result.is_null() || pwd.pw_name.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: pw_name points into buf, NUL-terminated by NSS.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
+        return match name.to_str() {
+            Ok(n) if !n.is_empty() => Ok(Some(n.to_owned())),
+            _ => Err("the user database returned a name that is empty or not UTF-8".into()),
+        };
+    }
+}
+
 /// This machine's host name (`?` if it cannot be read).
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];
@@ -35,6 +81,8 @@ pub struct Account {
     pub uid: u32,
     /// The primary group id.
     pub gid: u32,
+    /// The GECOS field (`pw_gecos`); `None` when absent or not UTF-8.
+    pub gecos: Option<String>,
 }
 
 /// Looks `user` up through NSS (`getpwnam_r`). `Ok(None)`: NSS does not know the name;
@@ -78,10 +126,18 @@ pub fn lookup_user(user: &str) -> Result<Option<Account>, String> {
         if name.is_empty() {
             return Err("the user database returned an empty name".into());
         }
+        let gecos = if pwd.pw_gecos.is_null() {
+            None
+        } else {
+            // SAFETY: pw_gecos points into buf, NUL-terminated by NSS.
+            let g = unsafe { CStr::from_ptr(pwd.pw_gecos) };
+            g.to_str().ok().map(str::to_owned)
+        };
         return Ok(Some(Account {
             name: name.to_owned(),
             uid: pwd.pw_uid,
             gid: pwd.pw_gid,
+            gecos,
         }));
     }
 }
@@ -477,6 +533,10 @@ impl crate::login::Host for System {
 
     fn groups(&self, user: &str) -> Result<Vec<String>, String> {
         user_groups(user)
+    }
+
+    fn gecos(&self, user: &str) -> Result<Option<String>, String> {
+        Ok(lookup_user(user)?.and_then(|a| a.gecos))
     }
 
     fn hostname(&self) -> String {

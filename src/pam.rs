@@ -82,6 +82,7 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
         service: item_string(pamh.get_service()).unwrap_or_else(|| "?".into()),
         rhost: item_string(pamh.get_rhost()),
         tty: tty(pamh),
+        target: None,
     };
     let mut debug = false;
     let prepared = prepare(pamh, args, &mut req, &mut debug);
@@ -142,6 +143,20 @@ fn prepare(
             })
         }
     };
+    if args.invoker {
+        // `su`: the push goes to whoever runs the program, by its real uid (PAM_RUSER is
+        // whatever the application says); PAM_USER is the user to become.
+        let uid = crate::os::uid();
+        match crate::os::user_name_of(uid) {
+            Ok(Some(name)) => req.target = Some(std::mem::replace(&mut req.user, name)),
+            Ok(None) => {
+                return early(Outcome::Error(format!(
+                    "user=invoker: uid {uid} is unknown to the user database"
+                )))
+            }
+            Err(e) => return early(Outcome::Error(format!("user=invoker: uid {uid}: {e}"))),
+        }
+    }
     // One push per PAM transaction: a second call for the same user gets the same answer.
     // SAFETY: DATA_KEY is only ever stored with the type `Decision`.
     if let Ok(prev) = unsafe { pamh.retrieve_data::<Decision>(DATA_KEY) } {

@@ -60,6 +60,9 @@ fn main() {
         Some("--child-dlopen") => child_dlopen(&args[2..]),
         // The limiter under contention: `cargo bench --bench login -- --limiter`.
         Some("--limiter") => limiter_bench(),
+        // Cold time to push with a users.d of 100 files × 100 users:
+        // `cargo bench --bench login -- --users-dir` (inside tests/private-dev.sh).
+        Some("--users-dir") => users_dir_bench(),
         // The polling model alone, no emulator (tests/bench/latency.rs).
         Some("--model") => latency::print_model(&args[2..]),
         // `cargo bench` passes `--bench`.
@@ -1083,4 +1086,104 @@ fn limiter_bench() {
     let _ = std::fs::create_dir_all(out.parent().unwrap());
     let _ = std::fs::write(&out, &md);
     eprintln!("bench: table written to {}", out.display());
+}
+
+// ---------------------------------------------------------------------------------------
+// `--users-dir`: the cold time to push (figure 4) when the IDs come from `mapping.users_dir`
+// with 100 files of 100 users each (10,000 users), the logins' users in the last file read;
+// beside it the same without users.d, and `Config::load` alone in this process.
+
+fn users_dir_bench() {
+    let quick = quick();
+    let n_files = env_usize("PBM_BENCH_USERS_FILES", 100);
+    let per_file = env_usize("PBM_BENCH_USERS_PER_FILE", 100);
+    let n_cold = if quick { 10 } else { 50 };
+    let target = target_dir();
+    let built = target.join("release").join("libpam_passbyme.so");
+    assert!(built.is_file(), "cargo build --release first");
+    let (work, shm, module) = workspace(&target, &built, "usersd", "pbm-bench-usersd");
+    let _syslog = syslog_sink();
+    let emu = Emulator::start_in(&work.join("emulator"), &[]);
+    let dir = work.join("users.d");
+    mkdir_private(&dir);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in 0..n_files {
+        let mut text = format!("# team {f}\n[users]\n");
+        for u in 0..per_file {
+            let _ = writeln!(text, "t{f:03}u{u:03} = \"t{f:03}u{u:03}+ignore@x\"");
+        }
+        write_file(&dir.join(format!("{f:03}-team.toml")), &text, 0o644);
+    }
+    let last = n_files - 1;
+    let users: Vec<String> = (0..n_cold + 3)
+        .map(|i| format!("t{last:03}u{i:03}"))
+        .collect();
+    for u in &users {
+        util::nss_user(u);
+    }
+    let mut rows = Vec::new();
+    for (label, with_dir) in [
+        ("users.d of 100×100", true),
+        ("no users.d (baseline)", false),
+    ] {
+        let mut cfg = emu.service_table();
+        cfg += &limits_table(&shm.join(format!("cold-{with_dir}")), "10m");
+        cfg += "[login]\nprompt = \"info\"\n";
+        if with_dir {
+            let _ = writeln!(cfg, "[mapping]\nusers_dir = \"{}\"", dir.display());
+            cfg += "[users]\n";
+        } else {
+            cfg += "[users]\n";
+            for u in &users {
+                let _ = writeln!(cfg, "{u} = \"{u}+ignore@x\"");
+            }
+        }
+        let setup_dir = work.join(format!("cold-{with_dir}"));
+        let setup = Setup::new(&setup_dir, &module, &cfg);
+        if with_dir {
+            // In-process: the whole configuration read and checked, 10,000 users.
+            let path = setup_dir.join("passbyme.toml");
+            let mut loads = Vec::new();
+            for _ in 0..if quick { 5 } else { 30 } {
+                let t = Instant::now();
+                let c = pam_passbyme::config::Config::load(&path).expect("config loads");
+                loads.push(t.elapsed().as_secs_f64() * 1000.0);
+                assert_eq!(c.dir_users.len(), n_files * per_file);
+            }
+            let loads = sorted(loads);
+            rows.push(format!(
+                "Config::load with users.d (this process, {} loads): p50 {:.2} ms, max {:.2} ms",
+                loads.len(),
+                median(&loads),
+                loads.last().copied().unwrap_or(0.0)
+            ));
+        }
+        let confdir = setup.confdir.to_string_lossy().into_owned();
+        let (mut start_ack, mut bad) = (Vec::new(), 0);
+        for (i, user) in users.iter().enumerate() {
+            let out = run_child(&["--child-cold", &confdir, user]);
+            let v: Vec<u64> = out
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            if v.len() != 5 || v[2] == 0 || v[4] != CONV_ERR as u64 {
+                bad += 1;
+                continue;
+            }
+            if i >= 3 {
+                start_ack.push((v[2] - v[1]) as f64 / 1000.0);
+            }
+        }
+        let start_ack = sorted(start_ack);
+        rows.push(format!(
+            "cold time to push, {label}: p50 {:.1} ms, p90 {:.1} ms ({} runs, {bad} bad; goal p50 ≤ 15 ms)",
+            median(&start_ack),
+            pct(&start_ack, 90.0),
+            start_ack.len()
+        ));
+    }
+    println!("{}", machine());
+    for r in rows {
+        println!("- {r}");
+    }
 }

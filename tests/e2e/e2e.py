@@ -55,9 +55,12 @@ USERS = {
     "pbm_n3": "pbm_n3+ignore@e2e.test",
     "pbm_pt": "pbm_pt+approve+after=500ms@e2e.test",
     "pbm_ptd": "pbm_ptd+deny+after=500ms@e2e.test",
+    "pbm_su": "pbm_su+approve+after=1s@e2e.test",
+    "pbm_sudn": "pbm_sudn+deny+after=1s@e2e.test",
 }
 UNMAPPED = "pbm_nomap"  # a Unix user with no [users] entry
-UNIX_USERS = list(USERS) + [UNMAPPED]
+SU_TARGET = "pbm_sutgt"  # the user `su` becomes: unmapped, so only user=invoker can push
+UNIX_USERS = list(USERS) + [UNMAPPED, SU_TARGET]
 
 procs = []
 syslog = []  # (monotonic time, text) of every datagram sent to /dev/log
@@ -205,6 +208,7 @@ def setup():
     # The shipped pam.d files, byte for byte.
     shutil.copy(f"{ROOT}/pam.d/sshd", "/etc/pam.d/sshd")
     shutil.copy(f"{ROOT}/pam.d/sudo", "/etc/pam.d/sudo")
+    shutil.copy(f"{ROOT}/pam.d/su", "/etc/pam.d/su")
     # The emulator, inside the private network. Untagged IDs are never answered.
     emu = subprocess.Popen([EXE, "emulator", "--listen", API, "--admin", f"{HOST}:9000",
                             "--state-dir", f"{W}/emu", "--answer", "ignore"],
@@ -361,6 +365,11 @@ def ssh(user, port=2222, preferred=True):
 
 def sudo(user, *args):
     return Pty(["/usr/bin/sudo", "-k", "-p", "PWPROMPT:", *args, "/usr/bin/id", "-un"], uid=uid_of(user))
+
+
+def su(user, target=SU_TARGET):
+    """The real set-uid `su` run by the unprivileged `user`, on a terminal."""
+    return Pty(["/usr/bin/su", "-c", "/usr/bin/id -un", target], uid=uid_of(user))
 
 
 def with_pamd_sudo(edit, body):
@@ -538,6 +547,37 @@ def sudo_approve():
     return f"command ran as root; the code was on the terminal {shown:.1f}s in, before the answer"
 
 
+def su_pushes_to_the_invoker():
+    # pbm_su (unprivileged) runs the real set-uid su to become pbm_sutgt, who has no
+    # mapping: the push goes to pbm_su's phone, saying who wants to become whom.
+    t = time.monotonic()
+    p = su("pbm_su")
+    p.expect("Password:", 10)
+    p.send(PASSWORD + "\n")
+    p.expect("Verification code", 10)
+    p.succeeds()
+    assert p.out.rstrip().endswith(SU_TARGET), f"the command did not run as {SU_TARGET}: {p.tail()}"
+    line = logged("su", t, "decision=approved user=pbm_su ids=" + USERS["pbm_su"],
+                  f"target={SU_TARGET}")
+    m = messages_for(USERS["pbm_su"])[-1]
+    want = f"pbm_su wants to become {SU_TARGET} on "
+    assert want in m["subject"], f"subject: {m['subject']!r}"
+    assert f"Becomes: {SU_TARGET}" in m["body"], f"body: {m['body']!r}"
+    return f"push to the invoker's phone ({m['subject']!r}); logged {line[line.index('decision'):][:60]}…"
+
+
+def su_invoker_denied():
+    t = time.monotonic()
+    p = su("pbm_sudn")
+    p.expect("Password:", 10)
+    p.send(PASSWORD + "\n")
+    p.expect("Verification code", 10)
+    p.fails()
+    assert not p.out.rstrip().endswith(SU_TARGET), f"su ran the command: {p.tail()}"
+    logged("su", t, "decision=refused user=pbm_sudn", "status=DENIED", f"target={SU_TARGET}")
+    return "the invoker's phone denied: su refused"
+
+
 def sudo_deny():
     t = time.monotonic()
     before = len(messages_for(USERS["pbm_sdeny"]))
@@ -711,7 +751,7 @@ def log_lines_well_formed():
     lines = [l for _, l in syslog if "pam_passbyme" in l]
     assert lines, "the module logged nothing"
     bad = [l for l in lines if not re.match(
-        r"<8[0-7]>\w{3} [ \d]\d \d\d:\d\d:\d\d (sshd|sudo|pamtester)(\[\d+\])?: "
+        r"<8[0-7]>\w{3} [ \d]\d \d\d:\d\d:\d\d (sshd|sudo|su|pamtester)(\[\d+\])?: "
         r"pam_passbyme\([\w.-]+:auth\): decision=[a-z-]+ user=\S+ ", l)]
     assert not bad, bad
     return f"{len(lines)} lines, facility authpriv, prefix pam_passbyme(SERVICE:auth):"
@@ -720,7 +760,8 @@ def log_lines_well_formed():
 CASES = [sshd_approve, sshd_deny, sshd_deny_default_client, sshd_no_answer,
          sshd_disconnect_at_prompt, sshd_disconnect_while_polling, sshd_login_grace_time,
          sshd_approval_to_login, sshd_grace_period, sudo_approve, sudo_deny,
-         sudo_wrong_password_sends_no_push, sudo_ctrl_c, sudo_n_with_password_stack,
+         sudo_wrong_password_sends_no_push, sudo_ctrl_c, su_pushes_to_the_invoker,
+         su_invoker_denied, sudo_n_with_password_stack,
          sudo_n_push_only_none, sudo_n_push_only_info, sudo_n_push_only_enter_fails,
          pamtester_shipped_files, pamtester_unmapped_user, nothing_left_pending,
          log_lines_well_formed]

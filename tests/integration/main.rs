@@ -19,6 +19,9 @@ mod pam;
 /// The user as the user database knows it (a real NSS spelling difference).
 mod users;
 
+/// Who a login pushes to: exempt/only groups, the mapping sources, their order and checks.
+mod identity;
+
 /// Push-fatigue limits through real libpam.
 mod limits;
 

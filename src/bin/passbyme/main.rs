@@ -37,6 +37,10 @@ enum Command {
         /// Also reach the service over mutual TLS.
         #[arg(long)]
         connect: bool,
+        /// Only show how this user is mapped: the canonical name, the IDs and where they
+        /// come from (file and line, template or GECOS), or why the user is unmapped.
+        #[arg(long, value_name = "NAME", conflicts_with = "connect")]
+        user: Option<String>,
     },
     /// Send a message, like the SDK's send_message.
     Send {
@@ -110,7 +114,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { connect } => check(&cli.config, connect),
+        Command::Check {
+            user: Some(user), ..
+        } => check_user(&cli.config, &user),
+        Command::Check {
+            connect,
+            user: None,
+        } => check(&cli.config, connect),
         Command::Send {
             to,
             kind,
@@ -259,16 +269,94 @@ fn send(
         .any(|r| r.status.is_approved() || r.status == Status::Seen))
 }
 
-fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
-    let mut ok = true;
-    let config = match Config::load(path) {
-        Ok(c) => c,
+/// Loads the configuration as the module does, printing every problem of
+/// `mapping.users_dir` (the module refuses every login while there is one).
+fn load_reporting(path: &std::path::Path) -> Option<Config> {
+    let (config, problems) = match Config::load_all(path) {
+        Ok(x) => x,
         Err(e) => {
             println!("FAIL  {e}");
-            return Ok(false);
+            return None;
         }
     };
+    if !problems.is_empty() {
+        for e in &problems {
+            println!("FAIL  {e}");
+        }
+        println!(
+            "FAIL  {}: {} problem(s) in mapping.users_dir: the module refuses every login",
+            path.display(),
+            problems.len()
+        );
+        return None;
+    }
     println!("ok    {}: valid", path.display());
+    if let Some(dir) = &config.mapping.users_dir {
+        println!(
+            "ok    {}: {} user(s) from {} file(s)",
+            dir.display(),
+            config.dir_users.len(),
+            config.files.len() - 1
+        );
+    }
+    Some(config)
+}
+
+/// `check --user NAME`: the mapping of one user, as a login would see it.
+fn check_user(path: &std::path::Path, user: &str) -> Result<bool> {
+    use pam_passbyme::login::{map_user, Host, Mapping};
+    let Some(config) = load_reporting(path) else {
+        bail!("{}: problems found (see FAIL above)", path.display());
+    };
+    let host = pam_passbyme::os::System;
+    let name = match host.canonical_user(user) {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            bail!("{user}: unknown to the user database (NSS): unmapped, policy.unmapped applies")
+        }
+        Err(e) => bail!("{user}: {e}"),
+    };
+    if name == user {
+        println!("user  {name}");
+    } else {
+        println!("user  {name} (the user database's name for '{user}')");
+    }
+    let p = &config.policy;
+    if !p.only_groups.is_empty() || !p.exempt_groups.is_empty() {
+        let groups = host
+            .groups(&name)
+            .map_err(|e| anyhow::anyhow!("{name}: groups: {e}"))?;
+        if let Some(g) = groups.iter().find(|g| p.exempt_groups.contains(g)) {
+            println!("skip  {name}: member of exempt group {g}: the module steps aside (PAM_IGNORE), whatever the mapping");
+        } else if !p.only_groups.is_empty() && !groups.iter().any(|g| p.only_groups.contains(g)) {
+            println!("skip  {name}: not in only_groups: the module steps aside (PAM_IGNORE), whatever the mapping");
+        }
+    }
+    match map_user(&config, &host, &name) {
+        Ok(Mapping::Ids(ids, source)) => {
+            println!("ok    {name} -> {} (from {source})", ids.join(", "));
+            Ok(true)
+        }
+        Ok(Mapping::Unmapped(why)) => {
+            println!(
+                "FAIL  {name}: unmapped: {why}; policy.unmapped = {}",
+                format!("{:?}", config.policy.unmapped).to_lowercase()
+            );
+            Ok(false)
+        }
+        Ok(Mapping::Invalid(e)) => {
+            println!("FAIL  {name}: {e}: every login is refused");
+            Ok(false)
+        }
+        Err(e) => bail!("{name}: {e}"),
+    }
+}
+
+fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
+    let mut ok = true;
+    let Some(config) = load_reporting(path) else {
+        return Ok(false);
+    };
     for (k, v) in config.describe() {
         println!("        {k} = {v}");
     }
@@ -321,7 +409,12 @@ fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
             );
         }
     }
-    if config.users.is_empty() {
+    let m = &config.mapping;
+    if config.users.is_empty()
+        && config.dir_users.is_empty()
+        && m.template.is_none()
+        && m.gecos.is_none()
+    {
         println!("WARN  [users] is empty: every login will be treated as unmapped");
     } else {
         for (user, ids) in &config.users {
@@ -425,6 +518,7 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
         service,
         rhost,
         tty: None,
+        target: None,
     };
     let mut ui = TermUi {
         spinner: 0,

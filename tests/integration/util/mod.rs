@@ -423,19 +423,26 @@ impl Syslog {
     }
 }
 
+/// One writer at a time for the private /etc/passwd and /etc/group.
+static NSS_LOCK: Mutex<()> = Mutex::new(());
+
 /// Adds `name` to the private user database (the copies of /etc/passwd and /etc/group that
 /// tests/private-dev.sh mounts), unless it is there already: the module maps only names
 /// the user database knows. Refuses to run outside that namespace (the host's files are
 /// never touched).
 pub fn nss_user(canonical: &str) {
+    nss_user_gecos(canonical, "");
+}
+
+/// [`nss_user`] with `gecos` as the account's GECOS field (when it adds the account).
+pub fn nss_user_gecos(canonical: &str, gecos: &str) {
     use std::io::Write;
-    static LOCK: Mutex<()> = Mutex::new(());
     assert_eq!(
         std::env::var("PBM_PRIVATE_DEV").as_deref(),
         Ok("inside"),
         "run the tests through tests/private-dev.sh (a private user database)"
     );
-    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let _g = NSS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
     if passwd
         .lines()
@@ -449,14 +456,51 @@ pub fn nss_user(canonical: &str) {
         .append(true)
         .open("/etc/passwd")
         .unwrap();
-    f.write_all(format!("{canonical}:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin\n").as_bytes())
-        .unwrap();
+    f.write_all(
+        format!("{canonical}:x:{uid}:{uid}:{gecos}:/nonexistent:/usr/sbin/nologin\n").as_bytes(),
+    )
+    .unwrap();
     let mut g = std::fs::OpenOptions::new()
         .append(true)
         .open("/etc/group")
         .unwrap();
     g.write_all(format!("{canonical}:x:{uid}:\n").as_bytes())
         .unwrap();
+}
+
+/// Adds `members` (accounts of [`nss_user`]) to the group `name` of the private user
+/// database, creating the group when it is not there. Same namespace rule as [`nss_user`].
+pub fn nss_group(name: &str, members: &[&str]) {
+    for m in members {
+        nss_user(m);
+    }
+    let _g = NSS_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let group = std::fs::read_to_string("/etc/group").unwrap();
+    let mut found = false;
+    let mut out = String::with_capacity(group.len() + 64);
+    for line in group.lines() {
+        let f: Vec<&str> = line.splitn(4, ':').collect();
+        if f.len() == 4 && f[0] == name {
+            found = true;
+            let mut have: Vec<&str> = f[3].split(',').filter(|m| !m.is_empty()).collect();
+            for m in members {
+                if !have.contains(m) {
+                    have.push(m);
+                }
+            }
+            out += &format!("{}:{}:{}:{}\n", f[0], f[1], f[2], have.join(","));
+        } else {
+            out += line;
+            out += "\n";
+        }
+    }
+    if !found {
+        // A gid no test account has (theirs are 20000 + the passwd line count).
+        let gid = 40_000 + group.lines().count();
+        out += &format!("{name}:x:{gid}:{}\n", members.join(","));
+    }
+    // Rewritten in place: /etc/group is a bind mount of the private copy.
+    std::fs::write("/etc/group", out).unwrap();
 }
 
 /// The `[users]` keys of a config text, to add them to the user database.
