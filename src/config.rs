@@ -424,9 +424,8 @@ impl Config {
     }
 
     fn load_main(path: &Path) -> Result<Config, Error> {
-        let (bytes, meta) = files::read_checked_meta(path, Secrecy::Public, MAX_CONFIG_FILE)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| err(path, "is not UTF-8 text"))?;
-        let config = Config::parse(path, text)?;
+        let (bytes, meta) = read_text(path, files::Parents::Check)?;
+        let config = Config::parse(path, utf8(path, &bytes)?)?;
         if matches!(config.service.password, Password::Inline(_)) {
             // An inline password makes the config itself a secret: judged on the
             // descriptor just read, not on a second open by path.
@@ -894,8 +893,8 @@ impl Config {
 
     fn read_users_file(&mut self, path: &Path) -> Result<(), Error> {
         // The directory was checked once for all its files (read_users_dir).
-        let (bytes, _) = files::read_checked_below_checked(path, Secrecy::Public, MAX_CONFIG_FILE)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| err(path, "is not UTF-8 text"))?;
+        let (bytes, _) = read_text(path, files::Parents::Checked)?;
+        let text = utf8(path, &bytes)?;
         // Most files (written by configuration management) are plain lines, read by a
         // fast reader of that subset of TOML; anything else goes to the full parser.
         let entries = match plain_users(text) {
@@ -1217,6 +1216,19 @@ fn duration(
         return Err(err(path, format!("{key}: {v} is outside {range}")));
     }
     Ok(d)
+}
+
+/// A configuration file (the main one or one of `mapping.users_dir`), read with the file
+/// rules.
+fn read_text(
+    path: &Path,
+    parents: files::Parents,
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, std::fs::Metadata), Error> {
+    files::read_checked_meta(path, Secrecy::Public, MAX_CONFIG_FILE, parents)
+}
+
+fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| err(path, "is not UTF-8 text"))
 }
 
 #[cfg(test)]

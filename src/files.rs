@@ -54,7 +54,7 @@ pub enum Secrecy {
 /// by someone else), not writable by group or others, not readable by them if secret, at
 /// most `max` bytes. Returns the content.
 pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
-    read_checked_meta(path, secrecy, max).map(|(content, _)| content)
+    read_checked_meta(path, secrecy, max, Parents::Check).map(|(content, _)| content)
 }
 
 /// Checks every directory above `path`, as sshd's StrictModes does: each must be owned by
@@ -79,30 +79,29 @@ pub fn check_parents(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether [`read_checked_meta`] checks the directories above the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parents {
+    /// Check them (one file).
+    Check,
+    /// The caller already did, with [`check_parents`] (a directory of many files, as
+    /// `mapping.users_dir`).
+    Checked,
+}
+
 /// [`read_checked`], also returning the metadata of the descriptor that was read (to judge
 /// the content's secrecy later without a second open by path, see [`check_secret`]).
 pub fn read_checked_meta(
     path: &Path,
     secrecy: Secrecy,
     max: u64,
+    parents: Parents,
 ) -> Result<(Zeroizing<Vec<u8>>, Metadata), Error> {
     if !path.is_absolute() {
         return Err(Error::new(path, "the path must be absolute"));
     }
-    check_parents(path)?;
-    read_checked_below_checked(path, secrecy, max)
-}
-
-/// [`read_checked_meta`] for a file whose directory the caller has already checked with
-/// [`check_parents`] (one check for a directory of many files, as `mapping.users_dir`): the
-/// same checks on the file itself, opened once.
-pub fn read_checked_below_checked(
-    path: &Path,
-    secrecy: Secrecy,
-    max: u64,
-) -> Result<(Zeroizing<Vec<u8>>, Metadata), Error> {
-    if !path.is_absolute() {
-        return Err(Error::new(path, "the path must be absolute"));
+    if parents == Parents::Check {
+        check_parents(path)?;
     }
     let file = File::options()
         .read(true)
@@ -283,7 +282,7 @@ mod tests {
     #[test]
     fn a_secret_is_judged_on_metadata_already_read() {
         let (dir, f) = file_in("meta", "c.toml", "x", 0o644);
-        let (content, meta) = read_checked_meta(&f, Secrecy::Public, 64).unwrap();
+        let (content, meta) = read_checked_meta(&f, Secrecy::Public, 64, Parents::Check).unwrap();
         assert_eq!(&content[..], b"x");
         // Made private after the read: the judgement is on what was read, not a new open.
         chmod(&f, 0o600);

@@ -20,42 +20,7 @@ pub fn uid() -> u32 {
 
 /// The name the user database gives to `uid` (`getpwuid_r`); `Ok(None)` if none.
 pub fn user_name_of(uid: u32) -> Result<Option<String>, String> {
-    let mut size = 16 * 1024;
-    loop {
-        // SAFETY: a zeroed passwd is a valid out-buffer.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut buf = vec![0u8; size];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && size < 1024 * 1024 {
-            size *= 4;
-            continue;
-        }
-        if rc != 0 {
-            return Err(format!(
-                "user database lookup failed: {}",
-                std::io::Error::from_raw_os_error(rc)
-            ));
-        }
-        if result.is_null() || pwd.pw_name.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: pw_name points into buf, NUL-terminated by NSS.
-        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        return match name.to_str() {
-            Ok(n) if !n.is_empty() => Ok(Some(n.to_owned())),
-            _ => Err("the user database returned a name that is empty or not UTF-8".into()),
-        };
-    }
+    Ok(passwd_entry(Key::Uid(uid))?.map(|a| a.name))
 }
 
 /// This machine's host name (`?` if it cannot be read).
@@ -89,21 +54,31 @@ pub struct Account {
 /// `Err`: the lookup itself failed (a source is down), which callers treat as a refusal.
 pub fn lookup_user(user: &str) -> Result<Option<Account>, String> {
     let cuser = CString::new(user).map_err(|_| "user name with a NUL byte".to_string())?;
+    passwd_entry(Key::Name(&cuser))
+}
+
+/// What a passwd lookup is keyed by.
+enum Key<'a> {
+    Name(&'a CStr),
+    Uid(u32),
+}
+
+/// One `getpwnam_r`/`getpwuid_r` lookup, retried with a larger buffer on ERANGE (up to
+/// 1 MiB). The name must be non-empty UTF-8.
+fn passwd_entry(key: Key<'_>) -> Result<Option<Account>, String> {
     let mut size = 16 * 1024;
     loop {
         // SAFETY: a zeroed passwd is a valid out-buffer.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut buf = vec![0u8; size];
         let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let (b, len) = (buf.as_mut_ptr().cast(), buf.len());
         // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
         let rc = unsafe {
-            libc::getpwnam_r(
-                cuser.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
+            match key {
+                Key::Name(name) => libc::getpwnam_r(name.as_ptr(), &mut pwd, b, len, &mut result),
+                Key::Uid(uid) => libc::getpwuid_r(uid, &mut pwd, b, len, &mut result),
+            }
         };
         if rc == libc::ERANGE && size < 1024 * 1024 {
             size *= 4;
