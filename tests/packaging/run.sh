@@ -101,6 +101,8 @@ for d in README.md changelog.Debian.gz copyright examples/pam.d/sshd examples/pa
 done
 check "deb: depends on libc6 and libpam0g" sh -c \
     "dpkg-deb -f '$deb' Depends | grep -q 'libc6 (>=' && dpkg-deb -f '$deb' Depends | grep -q 'libpam0g (>='"
+check "deb: tmpfiles.d file /usr/lib/tmpfiles.d/passbyme.conf, 0644 root" has "$contents" \
+    '^-rw-r--r-- (root/root|0/0) .* \./usr/lib/tmpfiles\.d/passbyme\.conf$'
 check "deb: ships nothing in /etc/pam.d" sh -c "! printf '%s\n' \"\$1\" | grep -q 'etc/pam\.d'" _ "$contents"
 check "deb: only maintainer script is postrm, and it does not run pam-auth-update" sh -c \
     "dpkg-deb --ctrl-tarfile '$deb' | tar -t | grep -Eqx './postrm' &&
@@ -132,6 +134,7 @@ echo "built $rpmf ($(du -k "$rpmf" | cut -f1) KiB)"
 q() { rpm "$@" "$rpmf" 2>/dev/null; }
 want_files="/etc/passbyme/passbyme.toml
 /usr/bin/passbyme
+/usr/lib/tmpfiles.d/passbyme.conf
 /usr/lib64/security/pam_passbyme.so
 /usr/share/doc/pam-passbyme/README.md
 /usr/share/doc/pam-passbyme/examples/pam.d/sshd
@@ -177,6 +180,9 @@ check "rpm root: man pages and docs 644" sh -c \
 check "rpm root: the module exports only pam_sm_* functions" sh -c \
     "nm -D --defined-only '$rroot/usr/lib64/security/pam_passbyme.so' | awk '\$2 == \"T\" {print \$3}' | grep -v '^pam_sm_' | grep -q . && exit 1;
      nm -D --defined-only '$rroot/usr/lib64/security/pam_passbyme.so' | grep -q ' T pam_sm_authenticate\$'"
+check "rpm root: tmpfiles.d file 644 root:root, identical to the source" sh -c \
+    "[ \"\$(stat -c '%a %U:%G' '$rroot/usr/lib/tmpfiles.d/passbyme.conf')\" = '644 root:root' ] &&
+     cmp -s '$rroot/usr/lib/tmpfiles.d/passbyme.conf' packaging/tmpfiles/passbyme.conf"
 check "rpm root: rpm -V finds nothing changed" rpm -V --nodeps --root "$rroot" --dbpath /var/lib/rpm pam-passbyme
 check "rpm root: rpm -qc from the database" sh -c \
     "[ \"\$(rpm -qc --root '$rroot' --dbpath /var/lib/rpm pam-passbyme)\" = /etc/passbyme/passbyme.toml ]"
@@ -250,6 +256,19 @@ check "install: man pages installed" test -f "$root/usr/share/man/man8/pam_passb
     -a -f "$root/usr/share/man/man1/passbyme.1.gz" -a -f "$root/usr/share/man/man5/passbyme.toml.5.gz"
 check "install: /etc/pam.d untouched" test "$(pamd_sums)" = "$pamd_before"
 
+# tmpfiles.d: the installed file, applied by systemd-tmpfiles (the host's, with --root: the
+# minbase root has no systemd) as at boot, makes /run/passbyme 0700 root before any login.
+# The logins below then use that directory; the module's own creation of it when missing
+# is covered by the integration tests.
+check "install: /usr/lib/tmpfiles.d/passbyme.conf declares /run/passbyme 0700 root root" sh -c \
+    "grep -v '^#' '$root/usr/lib/tmpfiles.d/passbyme.conf' | grep -Exq 'd +/run/passbyme +0700 +root +root +-'"
+rm -rf "$root/run/passbyme"
+out=$(systemd-tmpfiles --create --root="$root" passbyme.conf 2>&1) && rc=0 || rc=$?
+check "install: systemd-tmpfiles --create --root creates /run/passbyme 700 root:root" sh -c \
+    "[ '$rc' = 0 ] && [ \"\$(stat -c '%F %a %u:%g' '$root/run/passbyme')\" = 'directory 700 0:0' ]"
+[ "$rc" = 0 ] || printf '%s\n' "$out" | sed 's/^/     /'
+ino_tmpfiles=$(stat -c %i "$root/run/passbyme" 2>/dev/null || echo none)
+
 # The installed sample as it is: valid TOML, and only its credentials are missing.
 out=$(in_root passbyme check 2>&1 || true)
 check "installed: passbyme check on the shipped sample gets past TOML validation" sh -c \
@@ -309,6 +328,8 @@ check "installed: logged decision=refused status=DENIED for pkgno" has "$logged"
 check "installed: passbyme status shows pkgno's denial" sh -c \
     "chroot '$root' passbyme status pkgno | grep -q '1 denials in a row'"
 check "installed: limiter state directory 700 root" test "$(stat -c '%a %U' "$root/run/passbyme" 2>/dev/null)" = "700 root"
+check "installed: the module used the directory systemd-tmpfiles made (same inode)" \
+    test "$(stat -c %i "$root/run/passbyme" 2>/dev/null)" = "$ino_tmpfiles"
 check "installed: the emulator stops on SIGTERM" sh -c \
     "kill '$emu_pid' && for i in \$(seq 50); do
          case \$(ps -o stat= -p '$emu_pid') in ''|Z*) exit 0;; esac; sleep 0.1; done; exit 1"
