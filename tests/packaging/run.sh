@@ -183,6 +183,10 @@ check "rpm root: the module exports only pam_sm_* functions" sh -c \
 check "rpm root: tmpfiles.d file 644 root:root, identical to the source" sh -c \
     "[ \"\$(stat -c '%a %U:%G' '$rroot/usr/lib/tmpfiles.d/passbyme.conf')\" = '644 root:root' ] &&
      cmp -s '$rroot/usr/lib/tmpfiles.d/passbyme.conf' packaging/tmpfiles/passbyme.conf"
+check "rpm root: the PAM samples are the RHEL ones (pam.d/rhel: password-auth, system-auth)" sh -c \
+    "cmp -s '$rroot/usr/share/doc/pam-passbyme/examples/pam.d/sshd' pam.d/rhel/sshd &&
+     cmp -s '$rroot/usr/share/doc/pam-passbyme/examples/pam.d/sudo' pam.d/rhel/sudo &&
+     ! grep -rq '@include' '$rroot/usr/share/doc/pam-passbyme/examples/pam.d'"
 check "rpm root: rpm -V finds nothing changed" rpm -V --nodeps --root "$rroot" --dbpath /var/lib/rpm pam-passbyme
 check "rpm root: rpm -qc from the database" sh -c \
     "[ \"\$(rpm -qc --root '$rroot' --dbpath /var/lib/rpm pam-passbyme)\" = /etc/passbyme/passbyme.toml ]"
@@ -190,6 +194,20 @@ check "rpm -e (scratch root)" rpm -e --root "$rroot" --dbpath /var/lib/rpm --nos
 check "rpm root: none of the package's files left" sh -c \
     "for f in \$(printf '%s\n' \"\$1\"); do [ -e '$rroot'\$f ] && exit 1; done; exit 0" _ "$want_files"
 rm -rf "$rroot"
+
+# --- the RHEL PAM samples through real libpam, with RHEL 9-shaped authselect files -------
+rhel_out=$(sh tests/packaging/rhel-pam.sh 2>&1) && rhel_rc=0 || rhel_rc=$?
+while IFS= read -r line; do
+    case $line in
+        "ok   "*) ok "${line#ok   }" ;;
+        "FAIL "*) bad "${line#FAIL }" ;;
+        *" passed, "*" failed") ;;
+        *) echo "$line" ;;
+    esac
+done <<EOT
+$rhel_out
+EOT
+check "tests/packaging/rhel-pam.sh ran to its end with no failure" test "$rhel_rc" = 0
 
 # --- install test in a scratch Debian root -------------------------------------------------
 cache="$tdir/debootstrap-bookworm"
