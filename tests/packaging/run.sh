@@ -34,6 +34,14 @@ command -v rpm >/dev/null || need_apt="$need_apt rpm"
 command -v debootstrap >/dev/null || need_apt="$need_apt debootstrap"
 command -v groff >/dev/null || need_apt="$need_apt groff-base"
 command -v man >/dev/null || need_apt="$need_apt man-db"
+# The SELinux policy module: the reference policy's Makefile and headers, a policy store to
+# load it into (a private copy of it), the pp-to-CIL converter and semodule, sesearch.
+[ -f /usr/share/selinux/devel/Makefile ] || need_apt="$need_apt selinux-policy-dev"
+[ -d /var/lib/selinux/default/active ] || need_apt="$need_apt selinux-policy-default"
+command -v checkmodule >/dev/null || need_apt="$need_apt checkpolicy"
+command -v semodule_package >/dev/null || need_apt="$need_apt semodule-utils"
+[ -x /usr/libexec/selinux/hll/pp ] && command -v semodule >/dev/null || need_apt="$need_apt policycoreutils"
+command -v sesearch >/dev/null || need_apt="$need_apt setools"
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     apt-get update -qq
@@ -103,6 +111,10 @@ check "deb: depends on libc6 and libpam0g" sh -c \
     "dpkg-deb -f '$deb' Depends | grep -q 'libc6 (>=' && dpkg-deb -f '$deb' Depends | grep -q 'libpam0g (>='"
 check "deb: tmpfiles.d file /usr/lib/tmpfiles.d/passbyme.conf, 0644 root" has "$contents" \
     '^-rw-r--r-- (root/root|0/0) .* \./usr/lib/tmpfiles\.d/passbyme\.conf$'
+for f in passbyme.cil passbyme.te passbyme.fc passbyme.if; do
+    check "deb: SELinux policy module file selinux/$f in the doc directory" has "$contents" \
+        "^-rw-r--r-- .* \\./usr/share/doc/libpam-passbyme/selinux/$f\$"
+done
 check "deb: ships nothing in /etc/pam.d" sh -c "! printf '%s\n' \"\$1\" | grep -q 'etc/pam\.d'" _ "$contents"
 check "deb: only maintainer script is postrm, and it does not run pam-auth-update" sh -c \
     "dpkg-deb --ctrl-tarfile '$deb' | tar -t | grep -Eqx './postrm' &&
@@ -139,10 +151,15 @@ want_files="/etc/passbyme/passbyme.toml
 /usr/share/doc/pam-passbyme/README.md
 /usr/share/doc/pam-passbyme/examples/pam.d/sshd
 /usr/share/doc/pam-passbyme/examples/pam.d/sudo
+/usr/share/doc/pam-passbyme/selinux/passbyme.fc
+/usr/share/doc/pam-passbyme/selinux/passbyme.if
+/usr/share/doc/pam-passbyme/selinux/passbyme.te
 /usr/share/licenses/pam-passbyme/copyright
 /usr/share/man/man1/passbyme.1
 /usr/share/man/man5/passbyme.toml.5
-/usr/share/man/man8/pam_passbyme.8"
+/usr/share/man/man8/pam_passbyme.8
+/usr/share/selinux/packages/passbyme.cil"
+want_files=$(printf '%s\n' "$want_files" | sort)
 got_files=$(q -qlp | sort)
 check "rpm -qlp: exactly the expected files" test "$got_files" = "$want_files"
 [ "$got_files" = "$want_files" ] || printf '%s\n' "$got_files" | sed 's/^/     got: /'
@@ -155,8 +172,9 @@ reqs=$(q -qRp)
 check "rpm -qRp: libpam.so.0 (64-bit)" has "$reqs" '^libpam\.so\.0\(\)\(64bit\)$'
 check "rpm -qRp: glibc 2.34 (RHEL 9 and later)" has "$reqs" '^libc\.so\.6\(GLIBC_2\.34\)\(64bit\)$'
 check "rpm: licence tag GPL-3.0-or-later" test "$(q -qp --qf '%{LICENSE}')" = GPL-3.0-or-later
-check "rpm: only scriptlet is %postun (/bin/sh), and it leaves /etc/pam.d alone" sh -c \
-    "[ \"\$(rpm -qp --scripts '$rpmf' 2>/dev/null | grep -c 'scriptlet')\" = 1 ] &&
+check "rpm: scriptlets are %post and %postun (/bin/sh), and they leave /etc/pam.d alone" sh -c \
+    "[ \"\$(rpm -qp --scripts '$rpmf' 2>/dev/null | grep -c 'scriptlet')\" = 2 ] &&
+     rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^postinstall scriptlet (using /bin/sh):' &&
      rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^postuninstall scriptlet (using /bin/sh):' &&
      ! rpm -qp --scripts '$rpmf' 2>/dev/null | grep -v '^ *#' | grep -q '/etc/pam\.d\|pam-auth'"
 note "Requires: $(printf '%s\n' "$reqs" | grep -v '^rpmlib' | tr '\n' ' ')"
@@ -183,6 +201,8 @@ check "rpm root: the module exports only pam_sm_* functions" sh -c \
 check "rpm root: tmpfiles.d file 644 root:root, identical to the source" sh -c \
     "[ \"\$(stat -c '%a %U:%G' '$rroot/usr/lib/tmpfiles.d/passbyme.conf')\" = '644 root:root' ] &&
      cmp -s '$rroot/usr/lib/tmpfiles.d/passbyme.conf' packaging/tmpfiles/passbyme.conf"
+check "rpm root: the SELinux module is the CIL built from packaging/selinux/passbyme.te" \
+    cmp -s "$rroot/usr/share/selinux/packages/passbyme.cil" packaging/selinux/passbyme.cil
 check "rpm root: the PAM samples are the RHEL ones (pam.d/rhel: password-auth, system-auth)" sh -c \
     "cmp -s '$rroot/usr/share/doc/pam-passbyme/examples/pam.d/sshd' pam.d/rhel/sshd &&
      cmp -s '$rroot/usr/share/doc/pam-passbyme/examples/pam.d/sudo' pam.d/rhel/sudo &&
@@ -196,18 +216,25 @@ check "rpm root: none of the package's files left" sh -c \
 rm -rf "$rroot"
 
 # --- the RHEL PAM samples through real libpam, with RHEL 9-shaped authselect files -------
-rhel_out=$(sh tests/packaging/rhel-pam.sh 2>&1) && rhel_rc=0 || rhel_rc=$?
-while IFS= read -r line; do
-    case $line in
-        "ok   "*) ok "${line#ok   }" ;;
-        "FAIL "*) bad "${line#FAIL }" ;;
-        *" passed, "*" failed") ;;
-        *) echo "$line" ;;
-    esac
-done <<EOT
-$rhel_out
+# sub SCRIPT: runs a test script of this directory, counts its ok/FAIL lines as ours.
+sub() {
+    sub_out=$(sh "tests/packaging/$1" 2>&1) && sub_rc=0 || sub_rc=$?
+    while IFS= read -r line; do
+        case $line in
+            "ok   "*) ok "${line#ok   }" ;;
+            "FAIL "*) bad "${line#FAIL }" ;;
+            *" passed, "*" failed") ;;
+            *) echo "$line" ;;
+        esac
+    done <<EOT
+$sub_out
 EOT
-check "tests/packaging/rhel-pam.sh ran to its end with no failure" test "$rhel_rc" = 0
+    check "tests/packaging/$1 ran to its end with no failure" test "$sub_rc" = 0
+}
+sub rhel-pam.sh
+
+# --- the SELinux policy module: built, loaded into a private store, inspected --------------
+sub selinux.sh
 
 # --- install test in a scratch Debian root -------------------------------------------------
 cache="$tdir/debootstrap-bookworm"
@@ -394,6 +421,22 @@ check "rpm in the Debian root: nothing left (/etc/passbyme, docs, /run/passbyme 
     "while read -r f; do [ -e '$root'\$f ] && exit 1; done <'$root/tmp/rpm.files';
      for d in /etc/passbyme /usr/share/doc/pam-passbyme /usr/share/licenses/pam-passbyme /run/passbyme; do
          [ -e '$root'\$d ] && exit 1; done; exit 0"
+
+# The same with SELinux's tools present: stand-ins for semodule and restorecon record how
+# the scriptlets call them (the real semodule is exercised by selinux.sh).
+for t in semodule restorecon; do
+    printf '#!/bin/sh\necho "%s $*" >>/tmp/selinux-calls\n' "$t" >"$root/usr/sbin/$t"
+    chmod 755 "$root/usr/sbin/$t"
+done
+check "rpm with semodule present: rpm -i (runs %post)" \
+    rpm -i --root "$root" --dbpath /var/lib/rpm --nodeps "$rpmf"
+check "rpm %post loads the policy module at priority 200, then relabels /etc/passbyme, /run/passbyme" sh -c \
+    "printf 'semodule -X 200 -i /usr/share/selinux/packages/passbyme.cil\nrestorecon -R /etc/passbyme /run/passbyme\n' | cmp -s - '$root/tmp/selinux-calls'"
+: >"$root/tmp/selinux-calls"
+check "rpm with semodule present: rpm -e (runs %postun)" rpm -e --root "$root" --dbpath /var/lib/rpm pam-passbyme
+check "rpm %postun removes the policy module" sh -c \
+    "printf 'semodule -X 200 -r passbyme\n' | cmp -s - '$root/tmp/selinux-calls'"
+rm -f "$root/usr/sbin/semodule" "$root/usr/sbin/restorecon"
 
 echo "sizes: $(basename "$deb") $(du -k "$deb" | cut -f1) KiB, $(basename "$rpmf") $(du -k "$rpmf" | cut -f1) KiB"
 echo "$pass passed, $fail failed"
