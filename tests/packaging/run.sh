@@ -31,6 +31,7 @@ note() { echo "     $*"; }
 need_apt=""
 command -v lintian >/dev/null || need_apt="$need_apt lintian"
 command -v rpm >/dev/null || need_apt="$need_apt rpm"
+command -v rpmlint >/dev/null || need_apt="$need_apt rpmlint"
 command -v debootstrap >/dev/null || need_apt="$need_apt debootstrap"
 command -v groff >/dev/null || need_apt="$need_apt groff-base"
 command -v man >/dev/null || need_apt="$need_apt man-db"
@@ -52,6 +53,7 @@ command -v cargo-deb >/dev/null || cargo install --locked cargo-deb
 command -v cargo-generate-rpm >/dev/null || cargo install --locked cargo-generate-rpm
 
 cargo build --release --locked --quiet
+sh packaging/assets.sh
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 
 # --- man pages and the sample configuration, from the source tree ------------------------
@@ -155,9 +157,9 @@ want_files="/etc/passbyme/passbyme.toml
 /usr/share/doc/pam-passbyme/selinux/passbyme.if
 /usr/share/doc/pam-passbyme/selinux/passbyme.te
 /usr/share/licenses/pam-passbyme/copyright
-/usr/share/man/man1/passbyme.1
-/usr/share/man/man5/passbyme.toml.5
-/usr/share/man/man8/pam_passbyme.8
+/usr/share/man/man1/passbyme.1.gz
+/usr/share/man/man5/passbyme.toml.5.gz
+/usr/share/man/man8/pam_passbyme.8.gz
 /usr/share/selinux/packages/passbyme.cil"
 want_files=$(printf '%s\n' "$want_files" | sort)
 got_files=$(q -qlp | sort)
@@ -179,6 +181,18 @@ check "rpm: scriptlets are %post and %postun (/bin/sh), and they leave /etc/pam.
      ! rpm -qp --scripts '$rpmf' 2>/dev/null | grep -v '^ *#' | grep -q '/etc/pam\.d\|pam-auth'"
 note "Requires: $(printf '%s\n' "$reqs" | grep -v '^rpmlib' | tr '\n' ' ')"
 
+# rpmlint: no error and no warning beyond the ones tests/packaging/rpmlint.toml filters,
+# each with its reason there. The unfiltered findings are shown too.
+raw=$(rpmlint "$rpmf" 2>&1 || true)
+printf '%s\n' "$raw" | grep -E '^pam-passbyme[^:]*: [EW]: ' | sed 's/^/     rpmlint (unfiltered): /'
+lint=$(rpmlint -c tests/packaging/rpmlint.toml "$rpmf" 2>&1) && rc=0 || rc=$?
+summary=$(printf '%s\n' "$lint" | grep -E 'packages and .* checked' || true)
+note "rpmlint -c tests/packaging/rpmlint.toml: $summary"
+check "rpm: rpmlint with the project's configuration: 0 errors, 0 warnings" sh -c \
+    "[ '$rc' = 0 ] && printf '%s\n' \"\$1\" | grep -q ' 0 errors, 0 warnings' &&
+     ! printf '%s\n' \"\$1\" | grep -Eq '^pam-passbyme[^:]*: [EW]: '" _ "$lint"
+printf '%s\n' "$lint" | grep -E '^pam-passbyme[^:]*: [EW]: ' | sed 's/^/     rpmlint: /' || true
+
 # Install it into an empty scratch root with rpm itself (its own database there, no
 # scriptlets: the root has no shell), check what landed, then erase it. The erase with its
 # %postun runs at the end, in the Debian root, which has a shell.
@@ -192,7 +206,7 @@ check "rpm root: config 600 root:root, identical to the sample" sh -c \
     "[ \"\$(stat -c '%a %U:%G' '$rroot/etc/passbyme/passbyme.toml')\" = '600 root:root' ] &&
      cmp -s '$rroot/etc/passbyme/passbyme.toml' packaging/passbyme.toml"
 check "rpm root: man pages and docs 644" sh -c \
-    "for f in /usr/share/man/man8/pam_passbyme.8 /usr/share/man/man1/passbyme.1 /usr/share/man/man5/passbyme.toml.5 \
+    "for f in /usr/share/man/man8/pam_passbyme.8.gz /usr/share/man/man1/passbyme.1.gz /usr/share/man/man5/passbyme.toml.5.gz \
               /usr/share/doc/pam-passbyme/README.md /usr/share/licenses/pam-passbyme/copyright; do
          [ \"\$(stat -c %a '$rroot'\$f)\" = 644 ] || exit 1; done"
 check "rpm root: the module exports only pam_sm_* functions" sh -c \
@@ -201,6 +215,10 @@ check "rpm root: the module exports only pam_sm_* functions" sh -c \
 check "rpm root: tmpfiles.d file 644 root:root, identical to the source" sh -c \
     "[ \"\$(stat -c '%a %U:%G' '$rroot/usr/lib/tmpfiles.d/passbyme.conf')\" = '644 root:root' ] &&
      cmp -s '$rroot/usr/lib/tmpfiles.d/passbyme.conf' packaging/tmpfiles/passbyme.conf"
+check "rpm root: man pages are the source pages, gzip-compressed" sh -c \
+    "zcat '$rroot/usr/share/man/man8/pam_passbyme.8.gz' | cmp -s - packaging/pam_passbyme.8 &&
+     zcat '$rroot/usr/share/man/man1/passbyme.1.gz' | cmp -s - packaging/passbyme.1 &&
+     zcat '$rroot/usr/share/man/man5/passbyme.toml.5.gz' | cmp -s - packaging/passbyme.toml.5"
 check "rpm root: the SELinux module is the CIL built from packaging/selinux/passbyme.te" \
     cmp -s "$rroot/usr/share/selinux/packages/passbyme.cil" packaging/selinux/passbyme.cil
 check "rpm root: the PAM samples are the RHEL ones (pam.d/rhel: password-auth, system-auth)" sh -c \
