@@ -13,7 +13,8 @@ if [ -z "${PBM_RHEL_PAM_NS:-}" ]; then
     exec env PBM_RHEL_PAM_NS=1 unshare --mount --net --propagation private sh "$0" "$@"
 fi
 top=$(pwd)
-bin="${CARGO_TARGET_DIR:-$top/target}/release"
+# The release build to test: tests/packaging/run.sh passes the packaged (glibc 2.28) one.
+bin="${PBM_RELEASE_DIR:-${CARGO_TARGET_DIR:-$top/target}/release}"
 pass=0; fail=0
 ok()  { pass=$((pass + 1)); echo "ok   $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }

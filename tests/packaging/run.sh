@@ -43,6 +43,7 @@ command -v checkmodule >/dev/null || need_apt="$need_apt checkpolicy"
 command -v semodule_package >/dev/null || need_apt="$need_apt semodule-utils"
 [ -x /usr/libexec/selinux/hll/pp ] && command -v semodule >/dev/null || need_apt="$need_apt policycoreutils"
 command -v sesearch >/dev/null || need_apt="$need_apt setools"
+dpkg -s python3-venv >/dev/null 2>&1 || need_apt="$need_apt python3-venv"
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     apt-get update -qq
@@ -52,7 +53,27 @@ fi
 command -v cargo-deb >/dev/null || cargo install --locked cargo-deb
 command -v cargo-generate-rpm >/dev/null || cargo install --locked cargo-generate-rpm
 
-cargo build --release --locked --quiet
+# The packaged binaries are built against glibc 2.28 (RHEL 8) with cargo-zigbuild and zig
+# from PyPI, in a virtualenv under target/. zig links against its own glibc 2.28 stubs;
+# libpam comes from this system (a directory holding only libpam.so, so that nothing else
+# of the system's libraries is picked up), and the check below shows which of its symbol
+# versions are needed.
+venv="$tdir/zig-venv"
+if ! "$venv/bin/cargo-zigbuild" --version >/dev/null 2>&1 || ! "$venv/bin/python-zig" version >/dev/null 2>&1; then
+    echo "installing ziglang and cargo-zigbuild into $venv"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "ziglang==0.17.1" "cargo-zigbuild==0.24.1"
+fi
+host=$(rustc -vV | sed -n 's/^host: //p')
+libpam=$(ldconfig -p | awk '$1 == "libpam.so.0" {print $NF; exit}')
+mkdir -p "$tdir/zig-pam"
+ln -sf "$libpam" "$tdir/zig-pam/libpam.so"
+PATH="$venv/bin:$PATH" RUSTFLAGS="-L native=$tdir/zig-pam" \
+    cargo zigbuild --release --locked --quiet --target "$host.2.28"
+# cargo deb, cargo generate-rpm and the tests below take the binaries from here.
+rel="$tdir/$host/release"
+export PBM_RELEASE_DIR="$rel"
 sh packaging/assets.sh
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 
@@ -81,7 +102,7 @@ check "passbyme.toml(5) documents every key${missing_man:+ (missing:$missing_man
 scratch=$(mktemp -d "$tdir/pkgtest.XXXXXX")
 cp packaging/passbyme.toml "$scratch/sample.toml"
 chmod 600 "$scratch/sample.toml"
-out=$("$tdir/release/passbyme" check --config "$scratch/sample.toml" 2>&1 || true)
+out=$("$rel/passbyme" check --config "$scratch/sample.toml" 2>&1 || true)
 check "sample config as shipped passes TOML validation (only the credentials file is missing)" \
     sh -c 'printf "%s\n" "$1" | head -n 1 | grep -q "^ok .*sample.toml: valid" &&
            printf "%s\n" "$1" | grep -Eq "^FAIL +/etc/passbyme/credentials\.(pem|password)"' _ "$out"
@@ -106,7 +127,23 @@ check "notices: pamsm's GPL-3.0 and ring's ISC/Apache texts are in NOTICES" sh -
      grep -q '^== ring ' target/packaging/NOTICES && grep -q '^--- ring [0-9.]*: LICENSE' target/packaging/NOTICES"
 
 # --- .deb ----------------------------------------------------------------------------------
-deb=$(cargo deb --no-build --quiet 2>/dev/null | tail -n 1)
+# --- the binaries: glibc 2.28 and Linux-PAM 1.3.1 (RHEL 8) are enough -------------------
+for b in libpam_passbyme.so passbyme; do
+    syms=$(objdump -T "$rel/$b")
+    glibc=$(printf '%s\n' "$syms" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -n 1)
+    pam=$(printf '%s\n' "$syms" | grep -o 'LIBPAM[A-Z_]*_[0-9.]*' | sort -u | tr '\n' ' ')
+    note "$b: highest glibc symbol version $glibc; libpam symbol versions: $pam"
+    check "$b: no symbol needs glibc newer than 2.28 (highest: $glibc)" sh -c \
+        "[ \"\$(printf '%s\n' GLIBC_2.28 '$glibc' | sort -V | tail -n 1)\" = GLIBC_2.28 ]"
+    # Linux-PAM 1.3.1 defines LIBPAM_1.0, LIBPAM_EXTENSION_1.0/1.1, LIBPAM_MODUTIL_1.0-1.3;
+    # 1.4 added LIBPAM_1.4 (pam_start_confdir), which pamapp looks up at run time instead.
+    check "$b: no libpam symbol newer than Linux-PAM 1.3.1 (no LIBPAM_1.4, no pam_start_confdir)" sh -c \
+        "! printf '%s\n' \"\$1\" | grep -Eq 'LIBPAM_1\.[1-9]|LIBPAM_[2-9]|LIBPAM_EXTENSION_1\.[2-9]|LIBPAM_MODUTIL_1\.[4-9]|pam_start_confdir'" _ "$syms"
+done
+check "libpam_passbyme.so exports only pam_sm_* functions" sh -c \
+    "[ -z \"\$(nm -D --defined-only '$rel/libpam_passbyme.so' | awk '\$2 == \"T\" {print \$3}' | grep -v '^pam_sm_')\" ]"
+
+deb=$(cargo deb --no-build --quiet --target "$host" 2>/dev/null | tail -n 1)
 [ -f "$deb" ] || { echo "FAIL cargo deb produced no package"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
 echo "built $deb ($(du -k "$deb" | cut -f1) KiB, installed $(dpkg-deb -f "$deb" Installed-Size) KiB)"
 contents=$(dpkg-deb -c "$deb")
@@ -127,8 +164,8 @@ done
 for d in README.md changelog.Debian.gz copyright NOTICES examples/pam.d/sshd examples/pam.d/sudo; do
     check "deb: /usr/share/doc/libpam-passbyme/$d" has "$contents" " \./usr/share/doc/libpam-passbyme/$d$"
 done
-check "deb: depends on libc6 and libpam0g" sh -c \
-    "dpkg-deb -f '$deb' Depends | grep -q 'libc6 (>=' && dpkg-deb -f '$deb' Depends | grep -q 'libpam0g (>='"
+check "deb: depends on libc6 (>= 2.28) and libpam0g (Debian 11, Ubuntu 20.04 and later)" \
+    test "$(dpkg-deb -f "$deb" Depends)" = "libc6 (>= 2.28), libpam0g (>= 0.99.7.1)"
 check "deb: tmpfiles.d file /usr/lib/tmpfiles.d/passbyme.conf, 0644 root" has "$contents" \
     '^-rw-r--r-- (root/root|0/0) .* \./usr/lib/tmpfiles\.d/passbyme\.conf$'
 for f in passbyme.cil passbyme.te passbyme.fc passbyme.if; do
@@ -158,9 +195,9 @@ check "deb: the 0600 config warning is overridden with a reason" has "$lint" \
     '^O: libpam-passbyme: non-standard-file-perm 0600 != 0644 \[etc/passbyme/passbyme\.toml\]$'
 
 # --- .rpm ----------------------------------------------------------------------------------
-rpmf="$tdir/generate-rpm/pam-passbyme-$version-1.x86_64.rpm"
+rpmf="$tdir/$host/generate-rpm/pam-passbyme-$version-1.${host%%-*}.rpm"
 rm -f "$rpmf"
-cargo generate-rpm >/dev/null
+cargo generate-rpm --target "$host" >/dev/null
 [ -f "$rpmf" ] || { echo "FAIL cargo generate-rpm produced no $rpmf"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
 echo "built $rpmf ($(du -k "$rpmf" | cut -f1) KiB)"
 q() { rpm "$@" "$rpmf" 2>/dev/null; }
@@ -191,7 +228,9 @@ check "rpm: man pages, README, examples and licence flagged %doc" sh -c \
     "[ \$(rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' '$rpmf' 2>/dev/null | grep -c '^d /usr/share/\(man\|doc\|licenses\)/.*[^/]\$') -ge 7 ]"
 reqs=$(q -qRp)
 check "rpm -qRp: libpam.so.0 (64-bit)" has "$reqs" '^libpam\.so\.0\(\)\(64bit\)$'
-check "rpm -qRp: glibc 2.34 (RHEL 9 and later)" has "$reqs" '^libc\.so\.6\(GLIBC_2\.34\)\(64bit\)$'
+check "rpm -qRp: glibc 2.28 at most (RHEL 8 and later)" sh -c \
+    "printf '%s\n' \"\$1\" | grep -q '^libc\.so\.6(GLIBC_2\.28)(64bit)\$' &&
+     ! printf '%s\n' \"\$1\" | grep -Eq '^libc\.so\.6\(GLIBC_2\.(29|[3-9][0-9])'" _ "$reqs"
 check "rpm: licence tag GPL-3.0-or-later" test "$(q -qp --qf '%{LICENSE}')" = GPL-3.0-or-later
 check "rpm: scriptlets are %post and %postun (/bin/sh), and they leave /etc/pam.d alone" sh -c \
     "[ \"\$(rpm -qp --scripts '$rpmf' 2>/dev/null | grep -c 'scriptlet')\" = 2 ] &&
