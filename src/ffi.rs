@@ -7,6 +7,7 @@
 use std::ffi::{c_char, c_int, c_void};
 
 pub(crate) const PAM_SUCCESS: c_int = 0;
+pub(crate) const PAM_SYSTEM_ERR: c_int = 4;
 pub(crate) const PAM_BUF_ERR: c_int = 5;
 pub(crate) const PAM_CONV_ERR: c_int = 19;
 
@@ -63,14 +64,7 @@ extern "C" {
         item: *mut *const c_void,
     ) -> c_int;
 
-    // The application's side (pamapp).
-    pub(crate) fn pam_start_confdir(
-        service: *const c_char,
-        user: *const c_char,
-        conv: *const PamConv,
-        confdir: *const c_char,
-        pamh: *mut *mut c_void,
-    ) -> c_int;
+    // The application's side (pamapp). pam_start_confdir: see below.
     pub(crate) fn pam_start(
         service: *const c_char,
         user: *const c_char,
@@ -81,4 +75,35 @@ extern "C" {
     pub(crate) fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
     pub(crate) fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
     pub(crate) fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
+}
+
+/// `pam_start_confdir(service, user, conv, confdir, &pamh)`.
+pub(crate) type PamStartConfdir = unsafe extern "C" fn(
+    service: *const c_char,
+    user: *const c_char,
+    conv: *const PamConv,
+    confdir: *const c_char,
+    pamh: *mut *mut c_void,
+) -> c_int;
+
+/// `pam_start_confdir` (symbol version LIBPAM_1.4), looked up at run time, or None when the
+/// loaded libpam lacks it. Linux-PAM before 1.4 (RHEL 8 ships 1.3.1) has no such function, and
+/// a link-time reference would keep the program from starting there at all, even for
+/// commands that never use it.
+pub(crate) fn pam_start_confdir() -> Option<PamStartConfdir> {
+    // SAFETY: both names are NUL-terminated literals; RTLD_DEFAULT searches the objects
+    // already loaded, libpam among them (it is linked).
+    let sym = unsafe {
+        libc::dlvsym(
+            libc::RTLD_DEFAULT,
+            c"pam_start_confdir".as_ptr(),
+            c"LIBPAM_1.4".as_ptr(),
+        )
+    };
+    if sym.is_null() {
+        return None;
+    }
+    // SAFETY: LIBPAM_1.4's pam_start_confdir has exactly this C signature
+    // (<security/pam_appl.h>).
+    Some(unsafe { std::mem::transmute::<*mut c_void, PamStartConfdir>(sym) })
 }

@@ -1,6 +1,6 @@
 //! The application side of PAM: start a transaction with a private configuration
-//! directory (`pam_start_confdir`, Linux-PAM 1.4 and later), answer the conversation from a
-//! closure, authenticate. It lets `passbyme demo` and the tests drive the real module
+//! directory (`pam_start_confdir`, Linux-PAM 1.4 and later, looked up at run time),
+//! answer the conversation from a closure, authenticate. It lets `passbyme demo` and the tests drive the real module
 //! through real libpam without touching `/etc/pam.d`. Not used by the module itself.
 #![allow(unsafe_code)]
 
@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::ffi::{
     pam_authenticate, pam_end, pam_set_item, pam_start, pam_start_confdir, pam_strerror, PamConv,
-    PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_RHOST, PAM_TTY,
+    PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_RHOST, PAM_SYSTEM_ERR, PAM_TTY,
 };
 
 /// `PAM_PROMPT_ECHO_OFF`.
@@ -131,6 +131,8 @@ impl Transaction {
             match confdir {
                 Some(dir) => {
                     let d = CString::new(dir.as_os_str().as_bytes()).map_err(|_| PAM_BUF_ERR)?;
+                    // Linux-PAM before 1.4 has no private configuration directories.
+                    let pam_start_confdir = pam_start_confdir().ok_or(PAM_SYSTEM_ERR)?;
                     pam_start_confdir(
                         service.as_ptr(),
                         user.as_ptr(),
