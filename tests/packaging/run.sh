@@ -162,7 +162,7 @@ check "deb: the config is a conffile" sh -c \
 for m in man8/pam_passbyme.8 man1/passbyme.1 man5/passbyme.toml.5; do
     check "deb: man page $m, compressed" has "$contents" "^-rw-r--r-- .* \./usr/share/man/$m\.gz$"
 done
-for d in README.md changelog.Debian.gz copyright NOTICES examples/pam.d/sshd examples/pam.d/sudo; do
+for d in README.md changelog.Debian.gz copyright NOTICES examples/pam.d/sshd examples/pam.d/sudo examples/pam.d/su; do
     check "deb: /usr/share/doc/libpam-passbyme/$d" has "$contents" " \./usr/share/doc/libpam-passbyme/$d$"
 done
 check "deb: depends on libc6 (>= 2.28) and libpam0g (Debian 11, Ubuntu 20.04 and later)" \
