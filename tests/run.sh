@@ -53,4 +53,7 @@ sh tests/hardening.sh
 step "packages: .deb and .rpm, built, linted, install-tested"
 sh tests/packaging/run.sh
 
+step "end to end again, on the packaged build (glibc 2.28 baseline, made by the packaging step)"
+sh tests/e2e/run.sh "target/$(rustc -vV | sed -n 's/^host: //p')/release"
+
 step "all tests passed"
