@@ -34,16 +34,21 @@ pub fn module() -> PathBuf {
             "{} missing: run `cargo build` before the tests",
             built.display()
         );
-        let dir = Path::new(BIN)
-            .parent()
-            .unwrap()
-            .join(format!("pam-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let installed = dir.join("pam_passbyme.so");
-        std::fs::copy(&built, &installed).unwrap();
-        installed
+        install_copy(&built, &Path::new(BIN).parent().unwrap().join("pam-test"))
     })
     .clone()
+}
+
+/// Copies `built` to `dir/pam_passbyme.so` through a private temporary name and a rename:
+/// every test process (children included) shares the one directory, a process that has the
+/// old file loaded keeps its inode, and nothing is left behind per process.
+fn install_copy(built: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!(".pam_passbyme.so.{}", std::process::id()));
+    std::fs::copy(built, &tmp).unwrap();
+    let installed = dir.join("pam_passbyme.so");
+    std::fs::rename(&tmp, &installed).unwrap();
+    installed
 }
 
 /// A private PAM configuration: a config file and a service file naming the module.
@@ -212,11 +217,7 @@ pub fn panic_module() -> PathBuf {
                 dir.join("debug/libpam_passbyme.so")
             }
         };
-        let inst = dir.join(format!("pam-test-{}", std::process::id()));
-        std::fs::create_dir_all(&inst).unwrap();
-        let installed = inst.join("pam_passbyme.so");
-        std::fs::copy(&built, &installed).unwrap();
-        installed
+        install_copy(&built, &dir.join("pam-test"))
     })
     .clone()
 }
