@@ -787,8 +787,12 @@ fn find_success(
         if dispatch(entries, &pick) == "success" {
             let words: Vec<String> = all
                 .iter()
-                .filter(|e| e.role != Role::Push && matches!(pick(e), "success"))
-                .map(|e| format!("{} (line {}) succeeds", e.module, e.line))
+                .filter(|e| matches!(e.role, Role::Password | Role::Otp | Role::Other))
+                .filter(|e| pick(e) == "success")
+                .map(|e| {
+                    let file = e.file.file_name().unwrap_or_default().to_string_lossy();
+                    format!("{} ({file} line {}) succeeds", e.module, e.line)
+                })
                 .collect();
             return Some(words.join(", "));
         }
@@ -1043,15 +1047,23 @@ fn check_sshd(r: &mut Report, path: &Path, a: &Args) {
     }
     let conf = match t {
         Ok(c) => c,
-        Err(e) => {
-            let hint = if e.contains("privilege separation directory") {
-                " (sshd -T needs it: it exists while sshd runs; or create it: mkdir -m 0755 /run/sshd)"
-            } else {
-                ""
-            };
+        Err(e) if e.contains("privilege separation directory") => {
+            return r.unknown("sshd-failed", format!("sshd -T failed: {} (sshd -T needs it: it exists while sshd runs; or create it: mkdir -m 0755 /run/sshd)", e.replace('\n', "; ")));
+        }
+        Err(e) if e.contains("no hostkeys available") || e.is_empty() => {
             return r.unknown(
                 "sshd-failed",
-                format!("sshd -T failed: {}{hint}", e.replace('\n', "; ")),
+                format!("sshd -T failed: {}", e.replace('\n', "; ")),
+            );
+        }
+        // sshd ran and refused the configuration: it would not start, so nobody logs in.
+        Err(e) => {
+            return r.crit(
+                "sshd-config-rejected",
+                format!(
+                    "sshd refuses this configuration (it would not start): {}",
+                    e.replace('\n', "; ")
+                ),
             );
         }
     };
