@@ -70,13 +70,13 @@ Exit status (monitoring-plugin convention, for every form of check):
                the password; a password as an unintended third factor; prompt=enter for sudo
   2  CRITICAL  anything that lets people in without the push or locks everyone out: an
                invalid configuration, an expired certificate, the service unreachable
-               (--connect), UsePAM no, keyboard-interactive off, AuthenticationMethods that
+               (--connect), an sshd configuration sshd refuses (it would not start), UsePAM no, keyboard-interactive off, AuthenticationMethods that
                lets a login through without the push or with the push alone, pam_passbyme
                missing from the auth stack, written \"-auth\" or with a control that lets
                the stack succeed after a refusal, LoginGraceTime not above login.timeout,
                sudo with the push alone
-  3  UNKNOWN   the check could not run: sshd missing or failing, a file unreadable, a usage
-               error";
+  3  UNKNOWN   the check could not run: sshd missing or unable to run (no /run/sshd), a
+               file unreadable, a usage error of check";
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Level {
