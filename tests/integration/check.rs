@@ -230,7 +230,10 @@ fn sshd_broken_configurations_are_critical() {
         ("AuthenticationMethods absent", "UsePAM yes\n", "sshd-method-without-push", "AuthenticationMethods any (each enabled method alone logs in): 'publickey' logs in without keyboard-interactive"),
         ("AuthenticationMethods any", "UsePAM yes\nPasswordAuthentication no\nAuthenticationMethods any\n", "sshd-method-without-push", "'publickey' logs in without keyboard-interactive"),
         ("publickey alone", "UsePAM yes\nAuthenticationMethods publickey\n", "sshd-method-without-push", "AuthenticationMethods publickey: 'publickey' logs in without keyboard-interactive"),
-        ("a second list without the push", "UsePAM yes\nAuthenticationMethods publickey,keyboard-interactive publickey,password\n", "sshd-method-without-push", "'publickey,password' logs in without keyboard-interactive"),
+        ("a second list without the push", "UsePAM yes\nHostbasedAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive hostbased\n", "sshd-method-without-push", "'hostbased' logs in without keyboard-interactive"),
+        // With UsePAM, sshd's password method runs the PAM stack (with no pam_unix there,
+        // any password passes): the push alone.
+        ("password method, push alone", "UsePAM yes\nAuthenticationMethods password\n", "sshd-push-alone", "'password' has no first factor"),
         ("push alone", "UsePAM yes\nAuthenticationMethods keyboard-interactive\n", "sshd-push-alone", "the push alone lets people in"),
         ("LoginGraceTime = timeout", &format!("{GOOD_SSHD}LoginGraceTime 60\n"), "sshd-login-grace-time", "LoginGraceTime 60s is not above login.timeout (60s)"),
         ("LoginGraceTime below timeout", &format!("{GOOD_SSHD}LoginGraceTime 30\n"), "sshd-login-grace-time", "LoginGraceTime 30s is not above login.timeout (60s)"),
@@ -275,6 +278,16 @@ fn sshd_pam_stack_mistakes() {
         h.pam("sshd", stack);
         h.expect_sshd(what, GOOD_SSHD, &[], *code, id, want);
     }
+    // With UsePAM, password runs the stack through sshd's password conversation: a warning.
+    h.pam("sshd", PUSH_SSHD);
+    h.expect_sshd(
+        "publickey,password",
+        "UsePAM yes\nAuthenticationMethods publickey,password\n",
+        &[],
+        1,
+        "sshd-password-method",
+        "in 'publickey,password' the password method runs the sshd PAM stack, push included",
+    );
     // Meant three factors: no warning.
     h.pam("sshd", &format!("@include common-auth\n{PUSH_SSHD}"));
     h.expect_sshd(

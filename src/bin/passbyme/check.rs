@@ -1122,26 +1122,34 @@ fn check_sshd(r: &mut Report, path: &Path, a: &Args) {
     };
     for list in &lists {
         let joined = list.join(",");
-        let Some(pos) = list
-            .iter()
-            .position(|m| m.split(':').next() == Some("keyboard-interactive"))
-        else {
+        // The methods that run the PAM auth stack: keyboard-interactive, and with UsePAM
+        // also password (sshd's sshpam_auth_passwd runs pam_authenticate with a
+        // conversation that answers hidden prompts with the password).
+        let base = |m: &String| m.split(':').next().unwrap_or_default().to_owned();
+        let pam_method = |m: &String| {
+            base(m) == "keyboard-interactive" || (base(m) == "password" && yes("usepam"))
+        };
+        let Some(pos) = list.iter().position(pam_method) else {
             fine = false;
             r.crit("sshd-method-without-push", format!("{what}: {shown}: '{joined}' logs in without keyboard-interactive, so without the push: use AuthenticationMethods publickey,keyboard-interactive"));
             continue;
         };
+        if list.iter().any(|m| base(m) == "password") && yes("usepam") {
+            fine = false;
+            r.warn("sshd-password-method", format!("{what}: {shown}: in '{joined}' the password method runs the sshd PAM stack, push included, through sshd's password conversation: the verification code is never shown, prompt=enter is refused there (the login fails after a push), and the wait blocks sshd's privileged process: use keyboard-interactive"));
+        }
         let Some(s) = &stack else { continue };
         let before = pos > 0;
         if !before && s.push_alone {
             fine = false;
             if pos + 1 == list.len() {
-                r.crit("sshd-push-alone", format!("{what}: {shown}: '{joined}' has no first factor before keyboard-interactive, and the sshd PAM stack asks no password before the push: the push alone lets people in: use AuthenticationMethods publickey,keyboard-interactive (or a password module before pam_passbyme)"));
+                r.crit("sshd-push-alone", format!("{what}: {shown}: '{joined}' has no first factor before {}, and the sshd PAM stack asks no password before the push: the push alone lets people in: use AuthenticationMethods publickey,keyboard-interactive (or a password module before pam_passbyme)", list[pos]));
             } else {
-                r.warn("sshd-push-first", format!("{what}: {shown}: '{joined}' runs keyboard-interactive first with no password before the push: anyone who knows a user name can send pushes; put the first factor before it"));
+                r.warn("sshd-push-first", format!("{what}: {shown}: '{joined}' runs {} first with no password before the push: anyone who knows a user name can send pushes; put the first factor before it", list[pos]));
             }
         } else if before && !s.push_alone && !a.third_factor {
             fine = false;
-            r.add(Level::Warning, "sshd-password-third-factor", format!("'{joined}' already has a first factor before keyboard-interactive, and the sshd PAM stack also asks a password: the password is a third factor. If that is meant, run the check with --third-factor; if not, remove the password module (@include common-auth) from the sshd PAM service"), s.push.at());
+            r.add(Level::Warning, "sshd-password-third-factor", format!("'{joined}' already has a first factor before {}, and the sshd PAM stack also asks a password: the password is a third factor. If that is meant, run the check with --third-factor; if not, remove the password module (@include common-auth) from the sshd PAM service", list[pos]), s.push.at());
         } else if !before && s.password_after_push {
             r.add(Level::Warning, "sshd-push-before-password", format!("'{joined}': the sshd PAM stack sends the push before the password is checked: anyone who knows a user name can send pushes; put the password module above pam_passbyme"), s.push.at());
         }
