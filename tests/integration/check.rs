@@ -560,6 +560,18 @@ fn exit_codes_follow_the_plugin_convention() {
         "pam-unreadable",
         "'[' with no ']'",
     );
+    // Too many modules to try every result of: UNKNOWN, not a verdict on part of the runs.
+    h.pam(
+        "sudo",
+        &format!("{}{PUSH_SUDO}", "auth optional pam_env.so\n".repeat(12)),
+    );
+    h.expect(
+        "stack too large",
+        &["--sudo"],
+        3,
+        "pam-stack-too-large",
+        "PAM service sudo: 12 auth modules to try every result of (at most 11): not judged",
+    );
     std::fs::remove_file(h.dir.path().join("pam.d/sudo")).unwrap();
     h.expect(
         "no sudo PAM service",

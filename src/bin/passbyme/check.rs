@@ -483,7 +483,8 @@ enum Action {
 #[derive(Clone, Debug)]
 struct Control {
     text: String,
-    actions: HashMap<String, Action>,
+    /// (return code name or "default", action), as written.
+    actions: Vec<(String, Action)>,
 }
 
 impl Control {
@@ -497,7 +498,7 @@ impl Control {
             t if t.starts_with('[') && t.ends_with(']') => &t[1..t.len() - 1],
             t => return Err(format!("unknown control '{t}'")),
         };
-        let mut actions = HashMap::new();
+        let mut actions = Vec::new();
         for pair in brackets.split_whitespace() {
             let (k, v) = pair
                 .split_once('=')
@@ -514,7 +515,8 @@ impl Control {
                         .map_err(|_| format!("action '{v}' in control '{text}'"))?,
                 ),
             };
-            actions.insert(k.to_owned(), a);
+            actions.retain(|(x, _)| x != k);
+            actions.push((k.to_owned(), a));
         }
         Ok(Control {
             text: text.to_owned(),
@@ -523,10 +525,9 @@ impl Control {
     }
 
     fn action(&self, code: &str) -> Action {
-        self.actions
-            .get(code)
-            .or_else(|| self.actions.get("default"))
-            .copied()
+        let find = |c: &str| self.actions.iter().find(|(k, _)| k == c).map(|(_, a)| *a);
+        find(code)
+            .or_else(|| find("default"))
             // Linux-PAM's default for an unlisted code with no default= is "bad".
             .unwrap_or(Action::Bad)
     }
@@ -555,6 +556,8 @@ struct Entry {
     role: Role,
     /// For `substack`: the included lines.
     sub: Option<Vec<Entry>>,
+    /// The index in the flattened stack (set by `number`).
+    id: usize,
 }
 
 impl Entry {
@@ -652,6 +655,7 @@ fn read_stack(dir: &Path, service: &str, depth: usize) -> Result<Vec<Entry>, Str
                     args,
                     role: Role::Other,
                     sub: Some(read_stack(dir, module, depth + 1)?),
+                    id: 0,
                 });
                 continue;
             }
@@ -666,9 +670,23 @@ fn read_stack(dir: &Path, service: &str, depth: usize) -> Result<Vec<Entry>, Str
             args,
             role: role(module),
             sub: None,
+            id: 0,
         });
     }
     Ok(out)
+}
+
+/// Numbers the modules in their flattened order.
+fn number(entries: &mut [Entry], next: &mut usize) {
+    for e in entries {
+        match &mut e.sub {
+            Some(s) => number(s, next),
+            None => {
+                e.id = *next;
+                *next += 1;
+            }
+        }
+    }
 }
 
 fn flat(entries: &[Entry]) -> Vec<&Entry> {
@@ -777,7 +795,7 @@ fn find_success(
     let mut idx = vec![0usize; all.len()];
     for _ in 0..200_000 {
         let pick = |e: &Entry| -> &'static str {
-            let i = all.iter().position(|x| std::ptr::eq(*x, e)).unwrap_or(0);
+            let i = e.id;
             if all[i].role == Role::Push {
                 push
             } else {
@@ -818,6 +836,10 @@ fn find_success(
     None
 }
 
+/// find_success tries every result of each module: 3^11 = 177147 runs at most, within
+/// its 200000 (a larger stack is UNKNOWN, never judged on part of the runs).
+const MAX_FREE_MODULES: usize = 11;
+
 const PASSWORD_ANY: [&str; 3] = ["success", "ignore", "auth_err"];
 const NOT_SUCCESS: [&str; 2] = ["ignore", "auth_err"];
 
@@ -833,7 +855,7 @@ struct Stack {
 
 /// Reads and judges the `auth` stack of `service`: the findings common to every service.
 fn check_stack(r: &mut Report, dir: &Path, service: &str) -> Option<Stack> {
-    let entries = match read_stack(dir, service, 0) {
+    let mut entries = match read_stack(dir, service, 0) {
         Ok(e) => e,
         Err(e) => {
             r.unknown("pam-unreadable", format!("PAM service {service}: {e}"));
@@ -841,7 +863,19 @@ fn check_stack(r: &mut Report, dir: &Path, service: &str) -> Option<Stack> {
         }
     };
     let file = dir.join(service);
+    number(&mut entries, &mut 0);
     let all = flat(&entries);
+    let free = all
+        .iter()
+        .filter(|e| matches!(e.role, Role::Password | Role::Otp | Role::Other))
+        .count();
+    if free > MAX_FREE_MODULES {
+        r.unknown(
+            "pam-stack-too-large",
+            format!("PAM service {service}: {free} auth modules to try every result of (at most {MAX_FREE_MODULES}): not judged"),
+        );
+        return None;
+    }
     let pushes: Vec<&Entry> = all
         .iter()
         .copied()
@@ -1134,11 +1168,11 @@ fn check_sshd(r: &mut Report, path: &Path, a: &Args) {
             r.crit("sshd-method-without-push", format!("{what}: {shown}: '{joined}' logs in without keyboard-interactive, so without the push: use AuthenticationMethods publickey,keyboard-interactive"));
             continue;
         };
+        let Some(s) = &stack else { continue };
         if list.iter().any(|m| base(m) == "password") && yes("usepam") {
             fine = false;
             r.warn("sshd-password-method", format!("{what}: {shown}: in '{joined}' the password method runs the sshd PAM stack, push included, through sshd's password conversation: the verification code is never shown, prompt=enter is refused there (the login fails after a push), and the wait blocks sshd's privileged process: use keyboard-interactive"));
         }
-        let Some(s) = &stack else { continue };
         let before = pos > 0;
         if !before && s.push_alone {
             fine = false;
