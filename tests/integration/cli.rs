@@ -112,7 +112,7 @@ fn check_names_each_problem() {
     for (i, (text, mode, want)) in cases.iter().enumerate() {
         let p = t.write(&format!("c{i}.toml"), text, *mode);
         let (code, out, err) = passbyme(&["--config", p.to_str().unwrap(), "check"]);
-        assert_eq!(code, 1, "case {i}: {out}{err}");
+        assert_eq!(code, 2, "case {i}: {out}{err}");
         assert!(out.contains(want), "case {i}: want {want:?} in:\n{out}");
         assert!(out.contains("FAIL"), "{out}");
     }
@@ -121,7 +121,7 @@ fn check_names_each_problem() {
     let link = t.path().join("link.toml");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let (code, out, _) = passbyme(&["--config", link.to_str().unwrap(), "check"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(out.contains("is a symbolic link (refused)"), "{out}");
     // A secret-bearing file readable by others is refused.
     std::fs::set_permissions(
@@ -130,7 +130,7 @@ fn check_names_each_problem() {
     )
     .unwrap();
     let (code, out, _) = passbyme(&["--config", real.to_str().unwrap(), "check"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         out.contains("client.pem: holds a secret but is readable by group or others (mode 0644"),
         "{out}"
@@ -151,7 +151,7 @@ fn check_names_each_problem() {
     );
     let p = t.write("vendor.toml", &text, 0o600);
     let (code, out, _) = passbyme(&["--config", p.to_str().unwrap(), "check"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(out.contains("client certificate expired on 2018"), "{out}");
     // An inline password makes the config itself a secret.
     let p = t.write("inline.toml", &text, 0o644);

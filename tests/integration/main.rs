@@ -13,6 +13,9 @@ mod client;
 /// The `passbyme` command: exit codes and exact messages.
 mod cli;
 
+/// `passbyme check --sshd/--sudo` with the real `sshd -T`: each rule, exit codes, `--json`.
+mod check;
+
 /// The module through real libpam (`pam_start_confdir`).
 mod pam;
 

@@ -4,6 +4,7 @@
 // Doc comments here are also `--help` text, where brackets must stay plain.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+mod check;
 mod demo;
 mod emulator;
 
@@ -32,16 +33,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the configuration exactly as the module reads it (files, TOML, credentials).
-    Check {
-        /// Also reach the service over mutual TLS.
-        #[arg(long)]
-        connect: bool,
-        /// Only show how this user is mapped: the canonical name, the IDs and where they
-        /// come from (file and line, template or GECOS), or why the user is unmapped.
-        #[arg(long, value_name = "NAME", conflicts_with = "connect")]
-        user: Option<String>,
-    },
+    /// Check the configuration exactly as the module reads it (files, TOML, credentials),
+    /// and with --sshd / --sudo the sshd and sudo setups around the module. Exit status
+    /// 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring-plugin convention).
+    Check(check::Args),
     /// Send a message, like the SDK's send_message.
     Send {
         /// Recipient PassBy[ME] ID (repeat for several).
@@ -112,15 +107,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A usage error of `check` is UNKNOWN (3) for monitoring, not clap's 2 (CRITICAL).
+        Err(e) if e.use_stderr() && check::is_check_invocation() => {
+            let _ = e.print();
+            return ExitCode::from(3);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
-        Command::Check {
-            user: Some(user), ..
-        } => check_user(&cli.config, &user),
-        Command::Check {
-            connect,
-            user: None,
-        } => check(&cli.config, connect),
+        Command::Check(args) => return check::run(&cli.config, args),
         Command::Send {
             to,
             kind,
@@ -267,185 +264,6 @@ fn send(
         .recipients
         .iter()
         .any(|r| r.status.is_approved() || r.status == Status::Seen))
-}
-
-/// Loads the configuration as the module does, printing every problem of
-/// `mapping.users_dir` (the module refuses every login while there is one).
-fn load_reporting(path: &std::path::Path) -> Option<Config> {
-    let (config, problems) = match Config::load_all(path) {
-        Ok(x) => x,
-        Err(e) => {
-            println!("FAIL  {e}");
-            return None;
-        }
-    };
-    if !problems.is_empty() {
-        for e in &problems {
-            println!("FAIL  {e}");
-        }
-        println!(
-            "FAIL  {}: {} problem(s) in mapping.users_dir: the module refuses every login",
-            path.display(),
-            problems.len()
-        );
-        return None;
-    }
-    println!("ok    {}: valid", path.display());
-    if let Some(dir) = &config.mapping.users_dir {
-        println!(
-            "ok    {}: {} user(s) from {} file(s)",
-            dir.display(),
-            config.dir_users.len(),
-            config.files.len() - 1
-        );
-    }
-    Some(config)
-}
-
-/// `check --user NAME`: the mapping of one user, as a login would see it.
-fn check_user(path: &std::path::Path, user: &str) -> Result<bool> {
-    use pam_passbyme::login::{map_user, Host, Mapping};
-    let Some(config) = load_reporting(path) else {
-        bail!("{}: problems found (see FAIL above)", path.display());
-    };
-    let host = pam_passbyme::os::System;
-    let name = match host.canonical_user(user) {
-        Ok(Some(n)) => n,
-        Ok(None) => {
-            bail!("{user}: unknown to the user database (NSS): unmapped, policy.unmapped applies")
-        }
-        Err(e) => bail!("{user}: {e}"),
-    };
-    if name == user {
-        println!("user  {name}");
-    } else {
-        println!("user  {name} (the user database's name for '{user}')");
-    }
-    let p = &config.policy;
-    if !p.only_groups.is_empty() || !p.exempt_groups.is_empty() {
-        let groups = host
-            .groups(&name)
-            .map_err(|e| anyhow::anyhow!("{name}: groups: {e}"))?;
-        if let Some(g) = groups.iter().find(|g| p.exempt_groups.contains(g)) {
-            println!("skip  {name}: member of exempt group {g}: the module steps aside (PAM_IGNORE), whatever the mapping");
-        } else if !p.only_groups.is_empty() && !groups.iter().any(|g| p.only_groups.contains(g)) {
-            println!("skip  {name}: not in only_groups: the module steps aside (PAM_IGNORE), whatever the mapping");
-        }
-    }
-    match map_user(&config, &host, &name) {
-        Ok(Mapping::Ids(ids, source)) => {
-            println!("ok    {name} -> {} (from {source})", ids.join(", "));
-            Ok(true)
-        }
-        Ok(Mapping::Unmapped(why)) => {
-            println!(
-                "FAIL  {name}: unmapped: {why}; policy.unmapped = {}",
-                format!("{:?}", config.policy.unmapped).to_lowercase()
-            );
-            Ok(false)
-        }
-        Ok(Mapping::Invalid(e)) => {
-            println!("FAIL  {name}: {e}: every login is refused");
-            Ok(false)
-        }
-        Err(e) => bail!("{name}: {e}"),
-    }
-}
-
-fn check(path: &std::path::Path, connect: bool) -> Result<bool> {
-    let mut ok = true;
-    let Some(config) = load_reporting(path) else {
-        return Ok(false);
-    };
-    for (k, v) in config.describe() {
-        println!("        {k} = {v}");
-    }
-    let (client, creds) = match pam_passbyme::connect::connect_with_credentials(&config) {
-        Ok(x) => x,
-        Err(e) => {
-            println!("FAIL  {e}");
-            return Ok(false);
-        }
-    };
-    println!(
-        "ok    credentials: key decrypts and matches the certificate ({})",
-        creds.subject()
-    );
-    match creds.not_after() {
-        Ok(t) => {
-            let left = t - time::OffsetDateTime::now_utc();
-            if left.is_negative() {
-                println!(
-                    "FAIL  client certificate expired on {t}: the service will refuse every login"
-                );
-                ok = false;
-            } else if left < time::Duration::days(30) {
-                println!(
-                    "WARN  client certificate expires on {t} (in {} days): renew it",
-                    left.whole_days()
-                );
-            } else {
-                println!("ok    client certificate valid until {t}");
-            }
-        }
-        Err(e) => {
-            println!("FAIL  {e}");
-            ok = false;
-        }
-    }
-    if let Some(limits) = &config.limits {
-        if limits.state_dir.exists() {
-            match pam_passbyme::limiter::Store::open(limits) {
-                Ok(_) => println!("ok    limits: state in {}", limits.state_dir.display()),
-                Err(e) => {
-                    println!("FAIL  {e}");
-                    ok = false;
-                }
-            }
-        } else {
-            println!(
-                "ok    limits: {} will be created (0700) at the first login",
-                limits.state_dir.display()
-            );
-        }
-    }
-    let m = &config.mapping;
-    if config.users.is_empty()
-        && config.dir_users.is_empty()
-        && m.template.is_none()
-        && m.gecos.is_none()
-    {
-        println!("WARN  [users] is empty: every login will be treated as unmapped");
-    } else {
-        for (user, ids) in &config.users {
-            println!("ok    user {user} -> {}", ids.join(", "));
-        }
-    }
-    let sample = pam_passbyme::template::render(&config.login.subject, |n| Some(format!("<{n}>")));
-    match sample {
-        Ok(s) => println!("ok    subject: {s}"),
-        Err(e) => {
-            println!("FAIL  login.subject: {e}");
-            ok = false;
-        }
-    }
-    if connect {
-        // An id that cannot exist: a 420 answer proves TLS both ways and the API.
-        match client.track("passbymeCheck0") {
-            Err(pam_passbyme::client::Error::Api { code, .. }) => {
-                println!("ok    {}: reached over mutual TLS (PassBy[ME] code {:?} for a test id, as expected)", client.base_url(), code)
-            }
-            Ok(_) => println!("ok    {}: reached over mutual TLS", client.base_url()),
-            Err(e) => {
-                println!("FAIL  {}: {e}", client.base_url());
-                ok = false;
-            }
-        }
-    }
-    if !ok {
-        bail!("{}: problems found (see FAIL above)", path.display());
-    }
-    Ok(true)
 }
 
 struct TermUi {
