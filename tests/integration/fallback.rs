@@ -10,6 +10,7 @@
 //! Each user has a secret of their own: the secret files say DISALLOW_REUSE, and a code
 //! used once is refused for the rest of its window.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -246,10 +247,15 @@ fn an_unreachable_service_falls_through_to_the_totp_code() {
     assert!(asked_totp(&conv), "{conv:?}");
     decision("ft_none", &["decision=unreachable "]);
 
-    // A secret file readable by its group: refused even with the right code.
+    // A secret file readable by its group: refused even with the right code; the same
+    // file made 0600 lets the next right code in.
     let secret = f.secret_with_mode("ft_mode", 0o640);
     let (rc, conv) = f.login("ft_mode", &secret, true);
     assert_eq!(rc, AUTH_ERR, "{conv:?}");
+    let path = f.secrets.path().join("ft_mode");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (rc, conv) = f.login("ft_mode", &secret, true);
+    assert_eq!(rc, SUCCESS, "{conv:?}");
 }
 
 #[test]
