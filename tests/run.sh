@@ -19,7 +19,7 @@ step "Debian packages"
 # What the build and the tests use: libpam's headers and libpam itself, the real programs
 # the end-to-end tests drive, and the tools the tests call.
 pkgs="libpam0g-dev libpam-modules pamtester openssh-server openssh-client sudo openssl binutils
-      python3 util-linux iproute2 procps"
+      python3 util-linux iproute2 procps libpam-google-authenticator oathtool"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -49,5 +49,9 @@ mod host;
 /// Fail-open: exactly "no TCP connection could be made", through real libpam.
 mod failopen;
 
+/// The sample TOTP fallback stack (pam.d/sshd-totp-fallback) with the real
+/// pam_google_authenticator.so: only PAM_AUTHINFO_UNAVAIL reaches the TOTP code.
+mod fallback;
+
 /// Answers that do not match the question: refused, and cancelled when a push exists.
 mod answers;

@@ -165,6 +165,8 @@ done
 for d in README.md changelog.Debian.gz copyright NOTICES examples/pam.d/sshd examples/pam.d/sudo examples/pam.d/su; do
     check "deb: /usr/share/doc/libpam-passbyme/$d" has "$contents" " \./usr/share/doc/libpam-passbyme/$d$"
 done
+check "deb: /usr/share/doc/libpam-passbyme/examples/pam.d/sshd-totp-fallback" has "$contents" \
+    " \./usr/share/doc/libpam-passbyme/examples/pam.d/sshd-totp-fallback$"
 check "deb: depends on libc6 (>= 2.28) and libpam0g (Debian 11, Ubuntu 20.04 and later)" \
     test "$(dpkg-deb -f "$deb" Depends)" = "libc6 (>= 2.28), libpam0g (>= 0.99.7.1)"
 check "deb: tmpfiles.d file /usr/lib/tmpfiles.d/passbyme.conf, 0644 root" has "$contents" \
@@ -209,6 +211,7 @@ want_files="/etc/passbyme/passbyme.toml
 /usr/share/doc/pam-passbyme/README.md
 /usr/share/doc/pam-passbyme/examples/pam.d/sshd
 /usr/share/doc/pam-passbyme/examples/pam.d/sudo
+/usr/share/doc/pam-passbyme/examples/pam.d/sshd-totp-fallback
 /usr/share/doc/pam-passbyme/selinux/passbyme.fc
 /usr/share/doc/pam-passbyme/selinux/passbyme.if
 /usr/share/doc/pam-passbyme/selinux/passbyme.te
@@ -287,6 +290,8 @@ check "rpm root: the PAM samples are the RHEL ones (pam.d/rhel: password-auth, s
     "cmp -s '$rroot/usr/share/doc/pam-passbyme/examples/pam.d/sshd' pam.d/rhel/sshd &&
      cmp -s '$rroot/usr/share/doc/pam-passbyme/examples/pam.d/sudo' pam.d/rhel/sudo &&
      ! grep -rq '@include' '$rroot/usr/share/doc/pam-passbyme/examples/pam.d'"
+check "rpm root: the TOTP fallback sample is the shared one (auth lines only)" \
+    cmp -s "$rroot/usr/share/doc/pam-passbyme/examples/pam.d/sshd-totp-fallback" pam.d/sshd-totp-fallback
 check "rpm root: rpm -V finds nothing changed" rpm -V --nodeps --root "$rroot" --dbpath /var/lib/rpm pam-passbyme
 check "rpm root: rpm -qc from the database" sh -c \
     "[ \"\$(rpm -qc --root '$rroot' --dbpath /var/lib/rpm pam-passbyme)\" = /etc/passbyme/passbyme.toml ]"
