@@ -187,8 +187,18 @@ fn sshd_good_setup_passes() {
         .unwrap()
         .iter()
         .map(|f| f["id"].as_str().unwrap())
+        .filter(|id| id.starts_with("sshd-") || id.starts_with("pam-"))
         .collect();
     assert_eq!(ids, ["pam-push-required", "sshd-ok"]);
+    // The configuration is checked too, in the same run.
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "config-valid"),
+        "{v}"
+    );
     // LoginGraceTime 0 (unlimited) and one second above the timeout are fine.
     h.expect_sshd(
         "grace 0",

@@ -57,9 +57,8 @@ pub struct Args {
 }
 
 const EXIT_HELP: &str = "\
-Sections: the configuration (files, TOML, credentials, certificate expiry; also with
---connect) runs unless only --sshd and/or --sudo are given; --sshd and --sudo add the checks of
-sshd and sudo around the module.
+The configuration is always checked (files, TOML, credentials, certificate expiry; --connect
+also reaches the service); --sshd and --sudo add the checks of sshd and sudo around the module.
 
 Each finding is ok, WARNING, CRITICAL or UNKNOWN; the last line sums them up in the style of
 monitoring plugins (\"PASSBYME CRITICAL - ...\"), --json prints them as one JSON document.
@@ -235,10 +234,10 @@ pub fn run(path: &Path, a: Args) -> ExitCode {
         check_user(&mut r, path, user);
         return r.finish();
     }
+    // The configuration is always checked: --sshd and --sudo add to it, so that one
+    // command (a monitoring job) covers everything a login depends on.
     let sshd = a.sshd || a.sshd_config.is_some();
-    if a.connect || (!sshd && !a.sudo) {
-        check_config(&mut r, path, a.connect);
-    }
+    check_config(&mut r, path, a.connect);
     if sshd {
         check_sshd(&mut r, path, &a);
     }
