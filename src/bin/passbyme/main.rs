@@ -7,6 +7,9 @@
 mod demo;
 mod emulator;
 
+// What admins expect of a command: audit lines in syslog, a man page and completions.
+mod audit;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,9 +145,7 @@ fn main() -> ExitCode {
         Command::Track { id, json } => load_client(&cli.config)
             .and_then(|c| c.track(&id).map_err(Into::into))
             .map(|s| print_session(&s, json)),
-        Command::Cancel { id, json } => load_client(&cli.config)
-            .and_then(|c| c.cancel(&id).map_err(Into::into))
-            .map(|s| print_session(&s, json)),
+        Command::Cancel { id, json } => cancel(&cli.config, &id, json),
         Command::Login {
             user,
             service,
@@ -207,17 +208,34 @@ fn send(
     wait: bool,
     json: bool,
 ) -> Result<bool> {
-    let kind: MessageType = kind.parse()?;
-    let client = load_client(path)?;
-    let message = Message {
-        recipients: to,
-        subject,
-        body,
-        availability,
-        kind,
-        callback_url: None,
+    let mut audit = audit::Line::new("send");
+    audit.field("type", kind).field("to", &to.join(","));
+    let sent = kind
+        .parse::<MessageType>()
+        .map_err(Into::into)
+        .and_then(|kind| {
+            let client = load_client(path)?;
+            let message = Message {
+                recipients: to,
+                subject,
+                body,
+                availability,
+                kind,
+                callback_url: None,
+            };
+            Ok((kind, client.send(&message).context("send")?))
+        });
+    let (kind, mut session) = match sent {
+        Ok((kind, session)) => {
+            audit.field("message", session.message_id());
+            audit.result("ok");
+            (kind, session)
+        }
+        Err(e) => {
+            audit.error(&e);
+            return Err(e);
+        }
     };
-    let mut session = client.send(&message).context("send")?;
     if !wait {
         return Ok(print_session(&session, json));
     }
@@ -251,7 +269,16 @@ fn send(
         let until = Instant::now() + Duration::from_millis(500);
         while Instant::now() < until {
             if let Some(sig) = guard.interrupted() {
-                session.cancel().context("cancel")?;
+                let mut audit = audit::Line::new("cancel");
+                audit
+                    .field("message", session.message_id())
+                    .field("reason", pam_passbyme::os::signal_name(sig));
+                let cancelled = session.cancel().context("cancel");
+                match &cancelled {
+                    Ok(()) => audit.result("ok"),
+                    Err(e) => audit.error(e),
+                }
+                cancelled?;
                 eprintln!("{}: message cancelled", pam_passbyme::os::signal_name(sig));
                 print_session(&session, json);
                 guard.restore_quietly(); // exit normally instead of re-raising the signal
@@ -267,6 +294,17 @@ fn send(
         .recipients
         .iter()
         .any(|r| r.status.is_approved() || r.status == Status::Seen))
+}
+
+fn cancel(path: &std::path::Path, id: &str, json: bool) -> Result<bool> {
+    let mut audit = audit::Line::new("cancel");
+    audit.field("message", id);
+    let cancelled = load_client(path).and_then(|c| c.cancel(id).map_err(Into::into));
+    match &cancelled {
+        Ok(_) => audit.result("ok"),
+        Err(e) => audit.error(e),
+    }
+    cancelled.map(|s| print_session(&s, json))
 }
 
 /// Loads the configuration as the module does, printing every problem of
@@ -506,6 +544,11 @@ impl Ui for TermUi {
 }
 
 fn login(path: &std::path::Path, user: String, service: String, rhost: Option<String>) -> ExitCode {
+    let mut audit = audit::Line::new("login");
+    audit.field("target", &user).field("service", &service);
+    if let Some(h) = &rhost {
+        audit.field("rhost", h);
+    }
     let config = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -630,15 +673,24 @@ fn status(path: &std::path::Path, user: Option<String>) -> Result<bool> {
 const UNLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn unlock(path: &std::path::Path, user: &str) -> Result<bool> {
-    let store = limiter(path)?;
-    let mut wait = pam_passbyme::limiter::Wait::bounded(UNLOCK_WAIT);
-    let cleared = store.unlock(user, &mut wait).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not cleared: {e} (waited at most {}s)",
-            sanitize::clean(user, 64),
-            UNLOCK_WAIT.as_secs()
-        )
-    })?;
+    let mut audit = audit::Line::new("unlock");
+    audit.field("target", user);
+    let cleared = limiter(path).and_then(|store| {
+        let mut wait = pam_passbyme::limiter::Wait::bounded(UNLOCK_WAIT);
+        store.unlock(user, &mut wait).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not cleared: {e} (waited at most {}s)",
+                sanitize::clean(user, 64),
+                UNLOCK_WAIT.as_secs()
+            )
+        })
+    });
+    match &cleared {
+        Ok(true) => audit.result("cleared"),
+        Ok(false) => audit.result("no-state"),
+        Err(e) => audit.error(e),
+    }
+    let cleared = cleared?;
     if cleared {
         println!("{}: limiter state cleared", sanitize::clean(user, 64));
     } else {
