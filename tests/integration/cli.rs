@@ -1,3 +1,6 @@
+/// One audit line in syslog for each action that sends or changes something.
+mod audit;
+
 use std::os::unix::fs::PermissionsExt;
 
 use crate::util::{passbyme, Emulator, TempDir};
