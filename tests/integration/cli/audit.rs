@@ -242,3 +242,67 @@ fn an_unreachable_syslog_changes_nothing_but_is_reported_once() {
         "{stderr}"
     );
 }
+
+/// `send --wait` stopped by a signal: the send's line when it is sent, then the cancel's.
+#[test]
+fn send_wait_cancelled_by_a_signal_writes_the_cancel_line_too() {
+    let emu = Emulator::start();
+    let c = emu.config_path().display().to_string();
+    syslog();
+    let mut child = Command::new(BIN)
+        .args(["--config", &c, "send", "--to", "audwait+ignore@x", "--wait"])
+        .env_remove("SUDO_USER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let tag = format!(" passbyme[{pid}]: ");
+    crate::util::eventually(
+        std::time::Duration::from_secs(20),
+        "the send's audit line",
+        || syslog().lines().iter().any(|l| l.contains(&tag)),
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let id = emu.messages_by_id()["audwait+ignore@x"][0]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        emu.status_for("audwait+ignore@x").as_deref(),
+        Some("CANCELLED")
+    );
+    let lines = || -> Vec<String> {
+        syslog()
+            .lines()
+            .iter()
+            .filter_map(|l| l.split_once(&tag).map(|(_, t)| t.to_owned()))
+            .collect()
+    };
+    // The process has ended; its second datagram may still be on its way to the capture.
+    crate::util::eventually(
+        std::time::Duration::from_secs(5),
+        "the cancel's audit line",
+        || lines().len() >= 2,
+    );
+    let lines = lines();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "action=send {} type=authorization to=audwait+ignore@x message={id} result=ok",
+                who()
+            ),
+            format!(
+                "action=cancel {} message={id} reason=SIGTERM result=ok",
+                who()
+            ),
+        ]
+    );
+}
