@@ -92,11 +92,20 @@ fn body(out: &[u8]) -> String {
     }
 }
 
+/// The page's NAME line, after "passbyme \-".
+const NAME: &str = "check, try and drive PassBy[ME] push logins; run a local emulator";
+
 /// The date on the page's title line: the month of the last change to the command line.
 const DATE: &str = "November 2026";
 
 fn man_page(cmd: clap::Command) -> Result<Vec<u8>> {
-    let mut cmd = cmd.name("passbyme").bin_name("passbyme");
+    // The NAME line says what the command does (its --help starts with what the package
+    // is); `<command>` reads better than clap_mangen's `<subcommands>`.
+    let mut cmd = cmd
+        .name("passbyme")
+        .bin_name("passbyme")
+        .about(NAME)
+        .subcommand_value_name("COMMAND");
     cmd.build();
     let man = Man::new(cmd.clone())
         .title("PASSBYME")

@@ -23,9 +23,9 @@ use pam_passbyme::config::{self, Config};
 use pam_passbyme::log::Level;
 use pam_passbyme::login::{self, Abandon, Request, Ui};
 
-/// Check, try and drive PassBy[ME] push logins; run a local emulator of the service.
+/// Push-based second-factor login on PassBy[ME]: the companion command of pam_passbyme.so.
 #[derive(Parser)]
-#[command(name = "passbyme", version, long_about = None, subcommand_value_name = "COMMAND")]
+#[command(name = "passbyme", version, about, long_about = None)]
 struct Cli {
     /// The configuration file (the one the PAM module reads).
     #[arg(long, short, global = true, value_name = "FILE", default_value = config::DEFAULT_PATH)]
@@ -251,6 +251,17 @@ fn print_session(s: &Session, json: bool) -> bool {
     true
 }
 
+fn cancel(path: &std::path::Path, id: &str, json: bool) -> Result<bool> {
+    let mut audit = audit::Line::new("cancel");
+    audit.field("message", id);
+    let cancelled = load_client(path).and_then(|c| c.cancel(id).map_err(Into::into));
+    match &cancelled {
+        Ok(_) => audit.result("ok"),
+        Err(e) => audit.error(e),
+    }
+    cancelled.map(|s| print_session(&s, json))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn send(
     path: &std::path::Path,
@@ -348,17 +359,6 @@ fn send(
         .recipients
         .iter()
         .any(|r| r.status.is_approved() || r.status == Status::Seen))
-}
-
-fn cancel(path: &std::path::Path, id: &str, json: bool) -> Result<bool> {
-    let mut audit = audit::Line::new("cancel");
-    audit.field("message", id);
-    let cancelled = load_client(path).and_then(|c| c.cancel(id).map_err(Into::into));
-    match &cancelled {
-        Ok(_) => audit.result("ok"),
-        Err(e) => audit.error(e),
-    }
-    cancelled.map(|s| print_session(&s, json))
 }
 
 /// Loads the configuration as the module does, printing every problem of
