@@ -1,3 +1,9 @@
+/// The man page and the shell completions under packaging/ are what the command generates.
+mod generated;
+
+/// One audit line in syslog for each action that sends or changes something.
+mod audit;
+
 use std::os::unix::fs::PermissionsExt;
 
 use crate::util::{passbyme, Emulator, TempDir};

@@ -162,6 +162,11 @@ check "deb: the config is a conffile" sh -c \
 for m in man8/pam_passbyme.8 man1/passbyme.1 man5/passbyme.toml.5; do
     check "deb: man page $m, compressed" has "$contents" "^-rw-r--r-- .* \./usr/share/man/$m\.gz$"
 done
+# Shell completions (generated: packaging/completions/), where each shell looks on Debian.
+for c in bash-completion/completions/passbyme zsh/vendor-completions/_passbyme fish/vendor_completions.d/passbyme.fish; do
+    check "deb: completion /usr/share/$c, 0644 root" has "$contents" \
+        "^-rw-r--r-- (root/root|0/0) .* \\./usr/share/$c\$"
+done
 for d in README.md changelog.Debian.gz copyright NOTICES examples/pam.d/sshd examples/pam.d/sudo examples/pam.d/su; do
     check "deb: /usr/share/doc/libpam-passbyme/$d" has "$contents" " \./usr/share/doc/libpam-passbyme/$d$"
 done
@@ -208,6 +213,7 @@ want_files="/etc/passbyme/passbyme.toml
 /usr/bin/passbyme
 /usr/lib/tmpfiles.d/passbyme.conf
 /usr/lib64/security/pam_passbyme.so
+/usr/share/bash-completion/completions/passbyme
 /usr/share/doc/pam-passbyme/README.md
 /usr/share/doc/pam-passbyme/examples/pam.d/sshd
 /usr/share/doc/pam-passbyme/examples/pam.d/sudo
@@ -215,12 +221,14 @@ want_files="/etc/passbyme/passbyme.toml
 /usr/share/doc/pam-passbyme/selinux/passbyme.fc
 /usr/share/doc/pam-passbyme/selinux/passbyme.if
 /usr/share/doc/pam-passbyme/selinux/passbyme.te
+/usr/share/fish/vendor_completions.d/passbyme.fish
 /usr/share/licenses/pam-passbyme/copyright
 /usr/share/licenses/pam-passbyme/NOTICES
 /usr/share/man/man1/passbyme.1.gz
 /usr/share/man/man5/passbyme.toml.5.gz
 /usr/share/man/man8/pam_passbyme.8.gz
-/usr/share/selinux/packages/passbyme.cil"
+/usr/share/selinux/packages/passbyme.cil
+/usr/share/zsh/site-functions/_passbyme"
 want_files=$(printf '%s\n' "$want_files" | sort)
 got_files=$(q -qlp | sort)
 check "rpm -qlp: exactly the expected files" test "$got_files" = "$want_files"
@@ -284,6 +292,11 @@ check "rpm root: man pages are the source pages, gzip-compressed" sh -c \
     "zcat '$rroot/usr/share/man/man8/pam_passbyme.8.gz' | cmp -s - packaging/pam_passbyme.8 &&
      zcat '$rroot/usr/share/man/man1/passbyme.1.gz' | cmp -s - packaging/passbyme.1 &&
      zcat '$rroot/usr/share/man/man5/passbyme.toml.5.gz' | cmp -s - packaging/passbyme.toml.5"
+check "rpm root: the completions are the generated ones, 644, where bash, zsh and fish look" sh -c \
+    "for f in bash-completion/completions/passbyme:passbyme.bash zsh/site-functions/_passbyme:_passbyme \
+              fish/vendor_completions.d/passbyme.fish:passbyme.fish; do
+         [ \"\$(stat -c %a '$rroot'/usr/share/\${f%%:*})\" = 644 ] &&
+         cmp -s '$rroot'/usr/share/\${f%%:*} packaging/completions/\${f#*:} || exit 1; done"
 check "rpm root: the SELinux module is the CIL built from packaging/selinux/passbyme.te" \
     cmp -s "$rroot/usr/share/selinux/packages/passbyme.cil" packaging/selinux/passbyme.cil
 check "rpm root: the PAM samples are the RHEL ones (pam.d/rhel: password-auth, system-auth)" sh -c \
@@ -388,6 +401,23 @@ check "install: NOTICES and copyright are the generated ones (every linked crate
 check "install: man pages installed" test -f "$root/usr/share/man/man8/pam_passbyme.8.gz" \
     -a -f "$root/usr/share/man/man1/passbyme.1.gz" -a -f "$root/usr/share/man/man5/passbyme.toml.5.gz"
 check "install: /etc/pam.d untouched" test "$(pamd_sums)" = "$pamd_before"
+# The installed bash completion, loaded as bash-completion would, completes a command name
+# and an option's values.
+out=$(in_root bash -c '. /usr/share/bash-completion/completions/passbyme
+    COMP_WORDS=(passbyme ch); COMP_CWORD=1; _passbyme passbyme ch passbyme; echo "${COMPREPLY[*]}"
+    COMP_WORDS=(passbyme emulator --answer ""); COMP_CWORD=3; _passbyme passbyme "" --answer; echo "${COMPREPLY[*]}"' 2>&1)
+check "install: bash completion: 'passbyme ch' -> check, 'emulator --answer' -> approve deny ignore" \
+    test "$out" = "check
+approve deny ignore"
+[ "$out" = "check
+approve deny ignore" ] || printf '%s\n' "$out" | sed 's/^/     /'
+# zsh and fish are not installed here (nor by tests/run.sh); when they are, the files must parse.
+if command -v zsh >/dev/null; then
+    check "zsh -n parses the zsh completion" zsh -n packaging/completions/_passbyme
+else note "zsh not installed: the zsh completion's syntax is not checked"; fi
+if command -v fish >/dev/null; then
+    check "fish --no-execute parses the fish completion" fish --no-execute packaging/completions/passbyme.fish
+else note "fish not installed: the fish completion's syntax is not checked"; fi
 
 # tmpfiles.d: the installed file, applied by systemd-tmpfiles (the host's, with --root: the
 # minbase root has no systemd) as at boot, makes /run/passbyme 0700 root before any login.
@@ -460,6 +490,12 @@ check "installed: logged decision=approved for pkgok" has "$logged" 'pam_passbym
 check "installed: logged decision=refused status=DENIED for pkgno" has "$logged" 'pam_passbyme\(pbmtest:auth\): decision=refused user=pkgno .*status=DENIED'
 check "installed: passbyme status shows pkgno's denial" sh -c \
     "chroot '$root' passbyme status pkgno | grep -q '1 denials in a row'"
+# The audit line of a hand-made change, from the installed command to the root's /dev/log.
+check "installed: passbyme unlock pkgno" sh -c "chroot '$root' passbyme unlock pkgno | grep -qx 'pkgno: limiter state cleared'"
+check "installed: passbyme unlock wrote its audit line (authpriv.info, ident passbyme)" sh -c \
+    "for i in \$(seq 50); do
+         grep -Eq '^<86>[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} passbyme\[[0-9]+\]: action=unlock uid=0 user=root target=pkgno result=cleared\$' '$root/tmp/syslog.txt' && exit 0
+         sleep 0.1; done; exit 1"
 check "installed: limiter state directory 700 root" test "$(stat -c '%a %U' "$root/run/passbyme" 2>/dev/null)" = "700 root"
 check "installed: the module used the directory systemd-tmpfiles made (same inode)" \
     test "$(stat -c %i "$root/run/passbyme" 2>/dev/null)" = "$ino_tmpfiles"

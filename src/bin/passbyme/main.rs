@@ -8,6 +8,10 @@ mod check;
 mod demo;
 mod emulator;
 
+// What admins expect of a command: audit lines in syslog, a man page and completions.
+mod audit;
+mod generate;
+
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,30 +42,40 @@ enum Command {
     /// 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring-plugin convention).
     Check(check::Args),
     /// Send a message, like the SDK's send_message.
+    ///
+    /// Prints the session: its message id, expiration and each recipient's status.
+    /// Writes an audit line to syslog (see AUDIT).
     Send {
         /// Recipient PassBy[ME] ID (repeat for several).
         #[arg(long = "to", required = true, value_name = "ID")]
         to: Vec<String>,
-        /// authorization, message or esign.
+        /// authorization (the phone offers Approve and Deny), message or esign.
         #[arg(long = "type", default_value = "authorization", value_name = "TYPE")]
         kind: String,
         /// Subject line.
-        #[arg(long)]
+        #[arg(long, value_name = "TEXT")]
         subject: Option<String>,
         /// Body text.
-        #[arg(long)]
+        #[arg(long, value_name = "TEXT")]
         body: Option<String>,
         /// Seconds the message may be downloaded.
         #[arg(long, default_value_t = 300, value_name = "SECS")]
         availability: u64,
         /// Track the message until every recipient's status is final (cancel on Ctrl-C).
+        ///
+        /// For the message type, until each recipient has seen it. Each change is printed
+        /// on standard error. Ctrl-C (or SIGTERM, SIGHUP) cancels the message (an audit
+        /// line of its own) and exits with status 1.
         #[arg(long)]
         wait: bool,
         /// Print the session as JSON.
+        ///
+        /// One line: messageId, expirationDate (RFC 3339), recipients (each userId and
+        /// status).
         #[arg(long)]
         json: bool,
     },
-    /// Show a message's status (`track` in the SDK).
+    /// Show a message's status (track in the SDK).
     Track {
         /// The message id.
         id: String,
@@ -70,6 +84,9 @@ enum Command {
         json: bool,
     },
     /// Cancel a message.
+    ///
+    /// Recipients whose status is not yet final become CANCELLED. Writes an audit line to
+    /// syslog (see AUDIT).
     Cancel {
         /// The message id.
         id: String,
@@ -78,32 +95,69 @@ enum Command {
         json: bool,
     },
     /// Run the module's whole login flow for USER without PAM, showing progress.
+    ///
+    /// Progress and log lines go to standard error: to try a user's phone and the message
+    /// texts. It follows the configuration, including login.prompt (with enter, it waits
+    /// for Enter on standard input) and the policies, and counts towards the user's push
+    /// limits like a real login. It ends with "login allowed (WORD)" or "login refused
+    /// (WORD)" on standard output, WORD being the module's decision (see
+    /// pam_passbyme(8)). Ctrl-C cancels the push. Writes an audit line to syslog (see
+    /// AUDIT).
     Login {
         /// The Unix user to log in as (looked up in [users]).
         user: String,
         /// The service name the message mentions.
-        #[arg(long, default_value = "passbyme-login")]
+        #[arg(long, value_name = "NAME", default_value = "passbyme-login")]
         service: String,
-        /// The remote host the message mentions (none: a local login).
-        #[arg(long)]
+        /// The remote host the message mentions (none: a local login, policy.local applies).
+        #[arg(long, value_name = "HOST")]
         rhost: Option<String>,
     },
     /// Show the push-fatigue limiter's state: pushes in the window, denials, lockout,
     /// pending push, grace entries (all users, or one).
+    ///
+    /// For the user over all sources and for each source (remote host or terminal), with
+    /// the configured limits. It takes no lock (state files are replaced whole), so it
+    /// never waits. Fails when limits.enabled is false.
     Status {
         /// Only this user.
         user: Option<String>,
     },
-    /// Clear a user's limiter state (lockout, counters, grace), like `faillock --reset`.
+    /// Clear a user's limiter state (lockout, counters, grace), like faillock --reset.
+    ///
+    /// It waits at most 5 seconds for the user's lock (held by a login of that user); then
+    /// it fails with an error saying so, and clears nothing. Fails when limits.enabled is
+    /// false. Writes an audit line to syslog (see AUDIT).
     Unlock {
         /// The Unix user.
         user: String,
     },
     /// Run a local PassBy[ME] emulator (mutual TLS) that plays the phone.
+    ///
+    /// For tests and demonstrations, not for production. It prints "listening on
+    /// https://ADDR" on standard output (the bound address, so that port 0 can be read
+    /// back), then a short guide, and logs each request to standard error; it runs until
+    /// it is killed. On first start it creates in the state directory a CA (ca.pem,
+    /// ca.key), a server certificate (server.pem, server.key), client credentials in the
+    /// vendor's shape (client.pem, client.password) and a ready passbyme.toml pointing at
+    /// them, which maps the invoking user to USER@emulator.test.
+    ///
+    /// Tags after + in the local part of a recipient ID choose that recipient's
+    /// behaviour: +approve, +deny, +ignore, +after=DURATION, +notified=DURATION,
+    /// +downloaded=DURATION, +seen=DURATION (when that step of the phone happens, counted
+    /// from the send), +status=NAME (answer with that status), and faults +fault=NAME,
+    /// +sendfault=NAME, +cancelfault=NAME (for example 500, 420:421, hang, badjson).
+    /// Example: alice+deny+after=500ms@example.com.
     Emulator(emulator::Args),
     /// A real login through real Linux-PAM and the built module, against an emulator
     /// started for it; you play the phone.
+    ///
+    /// It uses a private PAM service file: nothing under /etc changes and no root is
+    /// needed. You play the phone at the terminal, or it answers by itself.
     Demo(demo::Args),
+    /// Write the man page and the shell completions (packaging/: see generate.rs).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -139,9 +193,7 @@ fn main() -> ExitCode {
         Command::Track { id, json } => load_client(&cli.config)
             .and_then(|c| c.track(&id).map_err(Into::into))
             .map(|s| print_session(&s, json)),
-        Command::Cancel { id, json } => load_client(&cli.config)
-            .and_then(|c| c.cancel(&id).map_err(Into::into))
-            .map(|s| print_session(&s, json)),
+        Command::Cancel { id, json } => cancel(&cli.config, &id, json),
         Command::Login {
             user,
             service,
@@ -151,6 +203,9 @@ fn main() -> ExitCode {
         Command::Unlock { user } => unlock(&cli.config, &user),
         Command::Emulator(args) => emulator::run(args).map(|()| true),
         Command::Demo(args) => return demo::run(args),
+        Command::Generate(args) => {
+            generate::run(args, <Cli as clap::CommandFactory>::command()).map(|()| true)
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -193,6 +248,17 @@ fn print_session(s: &Session, json: bool) -> bool {
     true
 }
 
+fn cancel(path: &std::path::Path, id: &str, json: bool) -> Result<bool> {
+    let mut audit = audit::Line::new("cancel");
+    audit.field("message", id);
+    let cancelled = load_client(path).and_then(|c| c.cancel(id).map_err(Into::into));
+    match &cancelled {
+        Ok(_) => audit.result("ok"),
+        Err(e) => audit.error(e),
+    }
+    cancelled.map(|s| print_session(&s, json))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn send(
     path: &std::path::Path,
@@ -204,17 +270,34 @@ fn send(
     wait: bool,
     json: bool,
 ) -> Result<bool> {
-    let kind: MessageType = kind.parse()?;
-    let client = load_client(path)?;
-    let message = Message {
-        recipients: to,
-        subject,
-        body,
-        availability,
-        kind,
-        callback_url: None,
+    let mut audit = audit::Line::new("send");
+    audit.field("type", kind).field("to", &to.join(","));
+    let sent = kind
+        .parse::<MessageType>()
+        .map_err(Into::into)
+        .and_then(|kind| {
+            let client = load_client(path)?;
+            let message = Message {
+                recipients: to,
+                subject,
+                body,
+                availability,
+                kind,
+                callback_url: None,
+            };
+            Ok((kind, client.send(&message).context("send")?))
+        });
+    let (kind, mut session) = match sent {
+        Ok((kind, session)) => {
+            audit.field("message", session.message_id());
+            audit.result("ok");
+            (kind, session)
+        }
+        Err(e) => {
+            audit.error(&e);
+            return Err(e);
+        }
     };
-    let mut session = client.send(&message).context("send")?;
     if !wait {
         return Ok(print_session(&session, json));
     }
@@ -248,7 +331,16 @@ fn send(
         let until = Instant::now() + Duration::from_millis(500);
         while Instant::now() < until {
             if let Some(sig) = guard.interrupted() {
-                session.cancel().context("cancel")?;
+                let mut audit = audit::Line::new("cancel");
+                audit
+                    .field("message", session.message_id())
+                    .field("reason", pam_passbyme::os::signal_name(sig));
+                let cancelled = session.cancel().context("cancel");
+                match &cancelled {
+                    Ok(()) => audit.result("ok"),
+                    Err(e) => audit.error(e),
+                }
+                cancelled?;
                 eprintln!("{}: message cancelled", pam_passbyme::os::signal_name(sig));
                 print_session(&session, json);
                 guard.restore_quietly(); // exit normally instead of re-raising the signal
@@ -324,10 +416,16 @@ impl Ui for TermUi {
 }
 
 fn login(path: &std::path::Path, user: String, service: String, rhost: Option<String>) -> ExitCode {
+    let mut audit = audit::Line::new("login");
+    audit.field("target", &user).field("service", &service);
+    if let Some(h) = &rhost {
+        audit.field("rhost", h);
+    }
     let config = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("passbyme: {e}");
+            audit.error(&e.into());
             return ExitCode::FAILURE;
         }
     };
@@ -353,6 +451,10 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
     );
     login::record(&mut ui, &req, &report);
     ui.guard.restore_quietly(); // print the result instead of dying by the signal
+    if let Some(id) = &report.message_id {
+        audit.field("message", id);
+    }
+    audit.result(report.outcome.word());
     if report.outcome.allows() {
         println!("login allowed ({})", report.outcome.word());
         ExitCode::SUCCESS
@@ -448,15 +550,24 @@ fn status(path: &std::path::Path, user: Option<String>) -> Result<bool> {
 const UNLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn unlock(path: &std::path::Path, user: &str) -> Result<bool> {
-    let store = limiter(path)?;
-    let mut wait = pam_passbyme::limiter::Wait::bounded(UNLOCK_WAIT);
-    let cleared = store.unlock(user, &mut wait).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not cleared: {e} (waited at most {}s)",
-            sanitize::clean(user, 64),
-            UNLOCK_WAIT.as_secs()
-        )
-    })?;
+    let mut audit = audit::Line::new("unlock");
+    audit.field("target", user);
+    let cleared = limiter(path).and_then(|store| {
+        let mut wait = pam_passbyme::limiter::Wait::bounded(UNLOCK_WAIT);
+        store.unlock(user, &mut wait).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not cleared: {e} (waited at most {}s)",
+                sanitize::clean(user, 64),
+                UNLOCK_WAIT.as_secs()
+            )
+        })
+    });
+    match &cleared {
+        Ok(true) => audit.result("cleared"),
+        Ok(false) => audit.result("no-state"),
+        Err(e) => audit.error(e),
+    }
+    let cleared = cleared?;
     if cleared {
         println!("{}: limiter state cleared", sanitize::clean(user, 64));
     } else {

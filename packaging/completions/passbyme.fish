@@ -1,0 +1,92 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_passbyme_global_optspecs
+    string join \n c/config= h/help V/version
+end
+
+function __fish_passbyme_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_passbyme_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_passbyme_using_subcommand
+    set -l cmd (__fish_passbyme_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c passbyme -n "__fish_passbyme_needs_command" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_needs_command" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_needs_command" -s V -l version -d 'Print version'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "check" -d 'Check the configuration exactly as the module reads it (files, TOML, credentials)'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "send" -d 'Send a message, like the SDK\'s send_message'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "track" -d 'Show a message\'s status (track in the SDK)'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "cancel" -d 'Cancel a message'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "login" -d 'Run the module\'s whole login flow for USER without PAM, showing progress'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "status" -d 'Show the push-fatigue limiter\'s state: pushes in the window, denials, lockout, pending push, grace entries (all users, or one)'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "unlock" -d 'Clear a user\'s limiter state (lockout, counters, grace), like faillock --reset'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "emulator" -d 'Run a local PassBy[ME] emulator (mutual TLS) that plays the phone'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "demo" -d 'A real login through real Linux-PAM and the built module, against an emulator started for it; you play the phone'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l user -d 'Only show how this user is mapped: the canonical name, the IDs and where they come from (file and line, template or GECOS), or why the user is unmapped' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l connect -d 'Also reach the service over mutual TLS'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l to -d 'Recipient PassBy[ME] ID (repeat for several)' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l type -d 'authorization (the phone offers Approve and Deny), message or esign' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l subject -d 'Subject line' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l body -d 'Body text' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l availability -d 'Seconds the message may be downloaded' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l wait -d 'Track the message until every recipient\'s status is final (cancel on Ctrl-C)'
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l json -d 'Print the session as JSON'
+complete -c passbyme -n "__fish_passbyme_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passbyme -n "__fish_passbyme_using_subcommand track" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand track" -l json -d 'Print the session as JSON'
+complete -c passbyme -n "__fish_passbyme_using_subcommand track" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_using_subcommand cancel" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand cancel" -l json -d 'Print the session as JSON'
+complete -c passbyme -n "__fish_passbyme_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_using_subcommand login" -l service -d 'The service name the message mentions' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand login" -l rhost -d 'The remote host the message mentions (none: a local login, policy.local applies)' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand login" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand login" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_using_subcommand status" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand status" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_using_subcommand unlock" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand unlock" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_using_subcommand emulator" -l listen -d 'HTTPS address to listen on (port 0: any free port)' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand emulator" -l state-dir -d 'Directory for the CA, certificates, client credentials and passbyme.toml (created 0700; reused on restart)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand emulator" -l answer -d 'What the phone answers for recipients without a scenario tag' -r -f -a "approve\t'Approve after the delay'
+deny\t'Deny after the delay'
+ignore\t'Never answer: the message expires'"
+complete -c passbyme -n "__fish_passbyme_using_subcommand emulator" -l after -d 'When the phone answers: a duration (500ms, 0.5s, 3s, 2m) or a range MIN..MAX drawn per message' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand emulator" -l admin -d 'Plain-HTTP admin endpoint (loopback addresses only; default: none)' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand emulator" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand emulator" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -l answer -d 'Who answers on the phone: ask (you, at this terminal), approve or deny' -r -f -a "ask\t''
+approve\t''
+deny\t''"
+complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -l module -d 'The module to load (default: libpam_passbyme.so next to this program, then the installed pam_passbyme.so)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -l state-dir -d 'Where the emulator keeps its CA, certificates and config (default: a new temporary directory)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "check" -d 'Check the configuration exactly as the module reads it (files, TOML, credentials)'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "send" -d 'Send a message, like the SDK\'s send_message'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "track" -d 'Show a message\'s status (track in the SDK)'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "cancel" -d 'Cancel a message'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "login" -d 'Run the module\'s whole login flow for USER without PAM, showing progress'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "status" -d 'Show the push-fatigue limiter\'s state: pushes in the window, denials, lockout, pending push, grace entries (all users, or one)'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "unlock" -d 'Clear a user\'s limiter state (lockout, counters, grace), like faillock --reset'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "emulator" -d 'Run a local PassBy[ME] emulator (mutual TLS) that plays the phone'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "demo" -d 'A real login through real Linux-PAM and the built module, against an emulator started for it; you play the phone'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
