@@ -127,13 +127,33 @@ _passbyme() {
             return 0
             ;;
         passbyme__subcmd__check)
-            opts="-c -h --connect --user --config --help"
+            opts="-c -h --connect --user --sshd --sshd-config --sshd-match --sshd-binary --sudo --sudoers --pam-dir --third-factor --push-only-sudo --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sshd-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sshd-match)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sshd-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sudoers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pam-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -27,7 +27,7 @@ end
 complete -c passbyme -n "__fish_passbyme_needs_command" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
 complete -c passbyme -n "__fish_passbyme_needs_command" -s h -l help -d 'Print help'
 complete -c passbyme -n "__fish_passbyme_needs_command" -s V -l version -d 'Print version'
-complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "check" -d 'Check the configuration exactly as the module reads it (files, TOML, credentials)'
+complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "check" -d 'Check the configuration exactly as the module reads it (files, TOML, credentials), and with --sshd / --sudo the sshd and sudo setups around the module. Exit status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring-plugin convention)'
 complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "send" -d 'Send a message, like the SDK\'s send_message'
 complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "track" -d 'Show a message\'s status (track in the SDK)'
 complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "cancel" -d 'Cancel a message'
@@ -38,8 +38,18 @@ complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "emulator" -d 'Run
 complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "demo" -d 'A real login through real Linux-PAM and the built module, against an emulator started for it; you play the phone'
 complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l user -d 'Only show how this user is mapped: the canonical name, the IDs and where they come from (file and line, template or GECOS), or why the user is unmapped' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-config -d 'Check this sshd configuration file instead of the installed one (`sshd -T -f FILE`), before installing it. Implies --sshd' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-match -d 'Connection to evaluate sshd\'s Match blocks for (`sshd -T -C SPEC`), e.g. `user=alice,host=example.net,addr=192.0.2.7`; without it no Match block applies' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-binary -d 'The sshd program' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudoers -d 'The sudoers file (with its includes), read through `cvtsudoers`' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l pam-dir -d 'Where the PAM service files are (`sshd`, `sudo` and what they include)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l connect -d 'Also reach the service over mutual TLS'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd -d 'Check sshd: its effective configuration (`sshd -T`) and the `sshd` PAM service'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudo -d 'Check sudo: the `sudo` PAM service and sudoers'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l third-factor -d 'The password asked in sshd\'s PAM stack on top of a first factor from AuthenticationMethods (publickey) is meant: three factors, no warning'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l push-only-sudo -d 'sudo with the push alone (no password) is meant: no CRITICAL for it'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l json -d 'Print the findings as one JSON document instead of text'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -s h -l help -d 'Print help'
 complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l to -d 'Recipient PassBy[ME] ID (repeat for several)' -r
 complete -c passbyme -n "__fish_passbyme_using_subcommand send" -l type -d 'authorization (the phone offers Approve and Deny), message or esign' -r
@@ -80,7 +90,7 @@ complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -l module -d 'Th
 complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -l state-dir -d 'Where the emulator keeps its CA, certificates and config (default: a new temporary directory)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand demo" -s h -l help -d 'Print help'
-complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "check" -d 'Check the configuration exactly as the module reads it (files, TOML, credentials)'
+complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "check" -d 'Check the configuration exactly as the module reads it (files, TOML, credentials), and with --sshd / --sudo the sshd and sudo setups around the module. Exit status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring-plugin convention)'
 complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "send" -d 'Send a message, like the SDK\'s send_message'
 complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "track" -d 'Show a message\'s status (track in the SDK)'
 complete -c passbyme -n "__fish_passbyme_using_subcommand help; and not __fish_seen_subcommand_from check send track cancel login status unlock emulator demo help" -f -a "cancel" -d 'Cancel a message'
