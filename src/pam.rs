@@ -21,6 +21,7 @@ use crate::client::sanitize;
 use crate::config::{Config, Unmapped};
 use crate::log::{self, Level};
 use crate::login::{self, Abandon, Outcome, Report, Request, Ui};
+use crate::messages;
 use crate::os::{SignalGuard, System};
 
 /// The key under which a transaction's decision is kept on the handle.
@@ -96,7 +97,11 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
         guard: guard.as_ref(),
     };
     let report = match prepared {
-        Ok(config) => login::run(&config, &mut req, &System, &mut login::Connector, &mut ui),
+        Ok(config) => {
+            let report = login::run(&config, &mut req, &System, &mut login::Connector, &mut ui);
+            tell_outcome(&mut ui, &config, &req, &report.outcome);
+            report
+        }
         Err(early) => *early,
     };
     login::record(&mut ui, &req, &report);
@@ -177,6 +182,29 @@ fn prepare(
         write(pamh, Level::Debug, &log::settings(&config.describe()));
     }
     Ok(config)
+}
+
+/// Tells the person how the login ended, in the configured language, before the hook
+/// returns: as PAM_ERROR_MSG, which sudo shows at once and sshd sends to the client with the
+/// refusal (it holds messages back until the next prompt or the end of the conversation).
+/// Shown under PAM_SILENT too (sudo always sets it): the person needs to know why. A
+/// conversation that fails here changes nothing: the decision is taken.
+fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Outcome) {
+    let hostname = crate::os::hostname();
+    let values = messages::Values {
+        user: &req.user,
+        host: &hostname,
+        service: &req.service,
+        target: req.target.as_deref(),
+        timeout: Some(config.login.timeout.as_secs()),
+        ..messages::Values::default()
+    };
+    let now = login::Host::now(&System);
+    if let Some(line) = messages::outcome_line(&config.messages, outcome, &values, now) {
+        if let Err(e) = converse(ui.pamh, PAM_ERROR_MSG, &line) {
+            ui.log(Level::Debug, &log::event("outcome line not shown", &e));
+        }
+    }
 }
 
 /// The one translation from outcome to PAM code.
@@ -275,8 +303,8 @@ impl Ui for PamUi<'_> {
 // libpam, directly (the declarations are in crate::ffi)
 
 use crate::ffi::{
-    pam_get_item, PamConv, PamMessage, PamResponse, PAM_CONV, PAM_PROMPT_ECHO_ON, PAM_SUCCESS,
-    PAM_TEXT_INFO, PAM_TTY,
+    pam_get_item, PamConv, PamMessage, PamResponse, PAM_CONV, PAM_ERROR_MSG, PAM_PROMPT_ECHO_ON,
+    PAM_SUCCESS, PAM_TEXT_INFO, PAM_TTY,
 };
 
 fn raw(pamh: &Pam) -> *const c_void {
