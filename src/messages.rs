@@ -410,6 +410,47 @@ pub fn outcome_line(
     (!line.is_empty()).then_some(line)
 }
 
+/// `text` in ASCII, for a host program that escapes everything else: OpenSSH's `ssh` prints
+/// a keyboard-interactive round's instruction (where sshd puts the messages it held back,
+/// the outcome line among them) through its log filter, which shows every non-ASCII byte
+/// as an octal escape whatever the locale ("elutas\303\255tott\303\241k"). Letters
+/// lose their accents (German umlauts become ae/oe/ue, ß ss); anything else not ASCII
+/// becomes `?`.
+pub fn fold_ascii(lang: Language, text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let s = match c {
+            c if c.is_ascii() => {
+                out.push(c);
+                continue;
+            }
+            'ä' if lang == Language::De => "ae",
+            'ö' if lang == Language::De => "oe",
+            'ü' if lang == Language::De => "ue",
+            'Ä' if lang == Language::De => "Ae",
+            'Ö' if lang == Language::De => "Oe",
+            'Ü' if lang == Language::De => "Ue",
+            'ß' => "ss",
+            'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' => "a",
+            'Á' | 'À' | 'Â' | 'Ä' | 'Ã' | 'Å' => "A",
+            'é' | 'è' | 'ê' | 'ë' => "e",
+            'É' | 'È' | 'Ê' | 'Ë' => "E",
+            'í' | 'ì' | 'î' | 'ï' => "i",
+            'Í' | 'Ì' | 'Î' | 'Ï' => "I",
+            'ó' | 'ò' | 'ô' | 'ö' | 'ő' | 'õ' => "o",
+            'Ó' | 'Ò' | 'Ô' | 'Ö' | 'Ő' | 'Õ' => "O",
+            'ú' | 'ù' | 'û' | 'ü' | 'ű' => "u",
+            'Ú' | 'Ù' | 'Û' | 'Ü' | 'Ű' => "U",
+            '–' | '—' => "-",
+            '„' | '”' | '“' => "\"",
+            '’' | '‘' => "'",
+            _ => "?",
+        };
+        out.push_str(s);
+    }
+    out
+}
+
 /// What a `limits` refusal was, read from the limiter's reason.
 #[derive(Debug, PartialEq, Eq)]
 enum Limit {
@@ -626,6 +667,30 @@ mod tests {
             outcome_line(&quiet, &Outcome::TimedOut, &values(), now),
             None
         );
+    }
+
+    #[test]
+    fn lines_fold_to_ascii_for_ssh() {
+        assert_eq!(
+            fold_ascii(Language::Hu, builtin(Language::Hu, Id::Denied)),
+            "PassBy[ME]: a bejelentkezest a telefonon elutasitottak. Ha nem On probalt belepni, \
+             szoljon a rendszergazdanak."
+        );
+        assert_eq!(
+            fold_ascii(Language::De, "Bestätigen Sie, Größe, Übung"),
+            "Bestaetigen Sie, Groesse, Uebung"
+        );
+        assert_eq!(fold_ascii(Language::Hu, "őrző ÁRVÍZTŰRŐ"), "orzo ARVIZTURO");
+        assert_eq!(fold_ascii(Language::En, "x→y 漢"), "x?y ?");
+        for lang in Language::ALL {
+            for id in Id::ALL {
+                assert!(fold_ascii(lang, builtin(lang, id)).is_ascii());
+                assert!(
+                    !fold_ascii(lang, builtin(lang, id)).contains('?'),
+                    "{lang:?} {id:?}: a letter without its fold"
+                );
+            }
+        }
     }
 
     #[test]

@@ -185,8 +185,9 @@ fn prepare(
 }
 
 /// Tells the person how the login ended, in the configured language, before the hook
-/// returns: as PAM_ERROR_MSG, which sudo shows at once and sshd sends to the client with the
-/// refusal (it holds messages back until the next prompt or the end of the conversation).
+/// returns: as PAM_ERROR_MSG, which sudo shows at once and sshd sends to the client with a
+/// refusal (PAM_MAXTRIES, PAM_AUTH_ERR; it holds messages back until the next prompt or the
+/// end of the conversation, and drops them on PAM_AUTHINFO_UNAVAIL).
 /// Shown under PAM_SILENT too (sudo always sets it): the person needs to know why. A
 /// conversation that fails here changes nothing: the decision is taken.
 fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Outcome) {
@@ -201,6 +202,12 @@ fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Ou
     };
     let now = login::Host::now(&System);
     if let Some(line) = messages::outcome_line(&config.messages, outcome, &values, now) {
+        // sshd passes it on as text the ssh client escapes unless it is ASCII (measured,
+        // tests/e2e): folded there, shown as written everywhere else.
+        let line = match req.service.as_str() {
+            "sshd" => messages::fold_ascii(config.messages.language, &line),
+            _ => line,
+        };
         if let Err(e) = converse(ui.pamh, PAM_ERROR_MSG, &line) {
             ui.log(Level::Debug, &log::event("outcome line not shown", &e));
         }
