@@ -586,6 +586,8 @@ def su_invoker_denied():
     p.expect("Verification code", 10)
     p.fails()
     assert not p.out.rstrip().endswith(SU_TARGET), f"su ran the command: {p.tail()}"
+    # su prints the outcome line at once, as sudo does.
+    assert "PassBy[ME]: the login was denied on the phone." in p.out, f"no denial line: {p.tail()}"
     logged("su", t, "decision=refused user=pbm_sudn", "status=DENIED", f"target={SU_TARGET}")
     return "the invoker's phone denied: su refused"
 
