@@ -96,15 +96,19 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
         service: req.service.clone(),
         guard: guard.as_ref(),
     };
-    let report = match prepared {
+    let (report, config) = match prepared {
         Ok(config) => {
             let report = login::run(&config, &mut req, &System, &mut login::Connector, &mut ui);
-            tell_outcome(&mut ui, &config, &req, &report.outcome);
-            report
+            (report, Some(config))
         }
-        Err(early) => *early,
+        Err(early) => (*early, None),
     };
     login::record(&mut ui, &req, &report);
+    // After the decision line: a conversation that blocks or a host that dies while it
+    // shows the line cannot keep the decision out of the log.
+    if let Some(config) = &config {
+        tell_outcome(&mut ui, config, &req, &report.outcome);
+    }
     let code = pam_code(&report.outcome);
     if report.outcome.is_final() {
         let decision = Decision {
