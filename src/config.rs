@@ -17,6 +17,7 @@ use crate::files::{self, Secrecy};
 use crate::limiter::{
     Concurrent, Limits, LOCKOUT_AFTER_BOUND, LOCKOUT_AFTER_USER_BOUND, MAX_PUSHES_BOUND,
 };
+use crate::messages::{self, Language, Messages};
 use crate::template::{check_id_template, check_template, render_with, ID_PLACEHOLDERS};
 
 pub use crate::files::Error;
@@ -28,6 +29,42 @@ pub const MAX_CONFIG_FILE: u64 = 64 * 1024;
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
     Error::new(path, message)
+}
+
+/// `[messages]`: `language` (default `en`; see [`Language`]) and overrides keyed by message
+/// id ([`messages::Id`]), each checked against that message's placeholders.
+fn parse_messages(path: &Path, raw: BTreeMap<String, String>) -> Result<Messages, Error> {
+    let mut m = Messages::default();
+    for (key, text) in raw {
+        let shown = client::sanitize::clean(&key, 40);
+        if key == "language" {
+            m.language = Language::parse(&text).ok_or_else(|| {
+                let known: Vec<&str> = Language::ALL.iter().map(|l| l.code()).collect();
+                err(
+                    path,
+                    format!(
+                        "messages.language: unknown language '{}'; known: {}",
+                        client::sanitize::clean(&text, 40),
+                        known.join(" ")
+                    ),
+                )
+            })?;
+            continue;
+        }
+        let Some(id) = messages::Id::parse(&key) else {
+            let known: Vec<&str> = messages::Id::ALL.iter().map(|i| i.key()).collect();
+            return Err(err(
+                path,
+                format!(
+                    "messages.{shown}: unknown message; known: language {}",
+                    known.join(" ")
+                ),
+            ));
+        };
+        messages::check(id, &text).map_err(|e| err(path, format!("messages.{shown}: {e}")))?;
+        m.overrides.insert(id, text);
+    }
+    Ok(m)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -45,6 +82,10 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     mapping: RawMapping,
+    /// `language` and the message overrides, keyed by message id: checked by hand, so that
+    /// an unknown key is named with the ids that exist.
+    #[serde(default)]
+    messages: BTreeMap<String, String>,
     users: Option<BTreeMap<toml::Spanned<String>, RawIds>>,
 }
 
@@ -253,9 +294,11 @@ pub struct Login {
     /// Defaults to [`Login::DEFAULT_POLL_SLOW_AFTER`], within
     /// [`Login::POLL_SLOW_AFTER_RANGE`].
     pub poll_slow_after: Duration,
-    /// Subject template ([`crate::template`]). Defaults to [`DEFAULT_SUBJECT`].
+    /// Subject template ([`crate::template`]). Defaults to the language's
+    /// ([`messages::default_subject`]; in English [`DEFAULT_SUBJECT`]).
     pub subject: String,
-    /// Body template ([`crate::template`]). Defaults to [`DEFAULT_BODY`].
+    /// Body template ([`crate::template`]). Defaults to the language's
+    /// ([`messages::default_body`]; in English [`DEFAULT_BODY`]).
     pub body: String,
     /// How the terminal is told. Defaults to [`Prompt::Enter`].
     pub prompt: Prompt,
@@ -390,6 +433,8 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// The other sources of IDs.
     pub mapping: Mapping,
+    /// What the person at the terminal is told (`[messages]`).
+    pub messages: Messages,
 }
 
 impl Config {
@@ -514,8 +559,13 @@ impl Config {
             Some(a) => a,
             None => timeout.as_secs().max(1),
         };
-        let subject = rl.subject.unwrap_or_else(|| DEFAULT_SUBJECT.into());
-        let body = rl.body.unwrap_or_else(|| DEFAULT_BODY.into());
+        let messages = parse_messages(path, raw.messages)?;
+        let subject = rl
+            .subject
+            .unwrap_or_else(|| messages::default_subject(messages.language, false).into());
+        let body = rl
+            .body
+            .unwrap_or_else(|| messages::default_body(messages.language, false).into());
         check_template(&subject).map_err(|m| e(format!("login.subject: {m}")))?;
         check_template(&body).map_err(|m| e(format!("login.body: {m}")))?;
         let login = Login {
@@ -764,6 +814,7 @@ impl Config {
             dir_users: Vec::new(),
             files: vec![path.to_owned()],
             mapping,
+            messages,
         };
         config.add_users(0, spanned_entries(text, raw_users))?;
         Ok(config)
@@ -1012,6 +1063,19 @@ impl Config {
                 }),
             ),
             (
+                "messages.language".into(),
+                self.messages.language.code().into(),
+            ),
+            (
+                "messages".into(),
+                if self.messages.overrides.is_empty() {
+                    "(built-in)".into()
+                } else {
+                    let ids: Vec<&str> = self.messages.overrides.keys().map(|i| i.key()).collect();
+                    format!("overridden: {}", ids.join(","))
+                },
+            ),
+            (
                 "users".into(),
                 format!(
                     "{} in the main file, {} in mapping.users_dir",
@@ -1239,6 +1303,41 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(Path::new("/etc/passbyme/passbyme.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn messages_pick_a_language_and_check_each_override() {
+        let with = |m: &str| parse(&MIN.replace("[users]", &format!("[messages]\n{m}\n[users]")));
+        let c = parse(MIN).unwrap();
+        assert_eq!(c.messages, Messages::default());
+        assert_eq!(c.login.subject, DEFAULT_SUBJECT);
+        let c = with("language = \"hu\"\ndenied = \"Nem, {user}.\"").unwrap();
+        assert_eq!(c.messages.language, Language::Hu);
+        assert_eq!(c.messages.text(messages::Id::Denied), "Nem, {user}.");
+        // The push's default subject and body follow the language; explicit ones win.
+        assert_eq!(
+            c.login.subject,
+            messages::default_subject(Language::Hu, false)
+        );
+        assert_eq!(c.login.body, messages::default_body(Language::Hu, false));
+        let c = parse(&MIN.replace(
+            "[users]",
+            "[login]\nsubject = \"S {code}\"\n[messages]\nlanguage = \"de\"\n[users]",
+        ))
+        .unwrap();
+        assert_eq!(c.login.subject, "S {code}");
+        assert_eq!(c.login.body, messages::default_body(Language::De, false));
+        let err = |m: &str| with(m).unwrap_err();
+        assert!(err("language = \"fr\"")
+            .ends_with("messages.language: unknown language 'fr'; known: en hu de"));
+        assert!(err("denyed = \"x\"")
+            .ends_with("messages.denyed: unknown message; known: language approve enter denied not_approved timeout locked_out rate_limited pending unavailable error"));
+        assert!(err("denied = \"until {until}\"")
+            .contains("messages.denied: unknown placeholder {until}; known: {user} {host}"));
+        assert!(err("approve = \"Approve it\"").ends_with(
+            "messages.approve: must use {code} (the person compares it with the phone)"
+        ));
+        assert!(err("language = 1").contains("invalid type: integer"));
     }
 
     #[test]

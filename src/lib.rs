@@ -17,6 +17,7 @@
 //! | `files`, `connect` | reading root-owned files safely; building the client from them |
 //! | `limiter` | push-fatigue limits and their state files |
 //! | `log` | the one builder of log lines |
+//! | `messages` | what the person at the terminal is told, in each language |
 //! | `os` | the host: users, groups, host name, signals |
 //! | `pamapp` | a PAM *application* (for `passbyme demo`, the tests and the benchmark) |
 //!
@@ -45,6 +46,8 @@ pub mod limiter;
 pub mod log;
 #[doc(hidden)]
 pub mod login;
+#[doc(hidden)]
+pub mod messages;
 #[doc(hidden)]
 pub mod os;
 #[doc(hidden)]

@@ -14,6 +14,7 @@ use crate::client::{self, Client, Error as ClientError, Message, SessionInfo, St
 use crate::config::{self, Config, Local, Prompt, Unmapped, Unreachable};
 use crate::limiter::{self, Begin, Finish, Origin, Store, Ticket, Wait};
 use crate::log::{self, Level};
+use crate::messages;
 
 pub use crate::log::redacted_user;
 
@@ -640,7 +641,16 @@ fn flow(
         return decided;
     }
 
-    let hint = format!("PassBy[ME]: approve this login on your phone. Verification code: {code}");
+    let hostname = host.hostname();
+    let values = messages::Values {
+        user: &req.user,
+        host: &hostname,
+        service: &req.service,
+        target: req.target.as_deref(),
+        code: Some(&code),
+        ..messages::Values::default()
+    };
+    let hint = config.messages.render(messages::Id::Approve, &values);
     match config.login.prompt {
         Prompt::None => {}
         Prompt::Info => {
@@ -650,7 +660,8 @@ fn flow(
         }
         Prompt::Enter => {
             // sshd shows a prompt at once, and a plain message only with the next prompt.
-            let text = format!("{hint}\nPress Enter once you have approved: ");
+            let enter = config.messages.render(messages::Id::Enter, &values);
+            let text = format!("{hint}\n{enter}");
             let seen = Report {
                 outcome: Outcome::Error("abandoned".into()),
                 ids: ids.clone(),
@@ -899,14 +910,8 @@ fn compose(
     };
     // `su` with user=invoker: the default texts say who wants to become whom.
     let su = req.target.is_some();
-    let subject = match config.login.subject.as_str() {
-        config::DEFAULT_SUBJECT if su => config::DEFAULT_SUBJECT_INVOKER,
-        s => s,
-    };
-    let body = match config.login.body.as_str() {
-        config::DEFAULT_BODY if su => config::DEFAULT_BODY_INVOKER,
-        b => b,
-    };
+    let subject = config.messages.subject(&config.login.subject, su);
+    let body = config.messages.body(&config.login.body, su);
     let subject = crate::template::render(subject, value)?;
     let body = crate::template::render(body, value)?;
     let mut m = Message::authorization(ids.to_vec(), config.login.availability);

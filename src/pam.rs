@@ -21,6 +21,7 @@ use crate::client::sanitize;
 use crate::config::{Config, Unmapped};
 use crate::log::{self, Level};
 use crate::login::{self, Abandon, Outcome, Report, Request, Ui};
+use crate::messages;
 use crate::os::{SignalGuard, System};
 
 /// The key under which a transaction's decision is kept on the handle.
@@ -95,11 +96,19 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
         service: req.service.clone(),
         guard: guard.as_ref(),
     };
-    let report = match prepared {
-        Ok(config) => login::run(&config, &mut req, &System, &mut login::Connector, &mut ui),
-        Err(early) => *early,
+    let (report, config) = match prepared {
+        Ok(config) => {
+            let report = login::run(&config, &mut req, &System, &mut login::Connector, &mut ui);
+            (report, Some(config))
+        }
+        Err(early) => (*early, None),
     };
     login::record(&mut ui, &req, &report);
+    // After the decision line: a conversation that blocks or a host that dies while it
+    // shows the line cannot keep the decision out of the log.
+    if let Some(config) = &config {
+        tell_outcome(&mut ui, config, &req, &report.outcome);
+    }
     let code = pam_code(&report.outcome);
     if report.outcome.is_final() {
         let decision = Decision {
@@ -177,6 +186,36 @@ fn prepare(
         write(pamh, Level::Debug, &log::settings(&config.describe()));
     }
     Ok(config)
+}
+
+/// Tells the person how the login ended, in the configured language, before the hook
+/// returns: as PAM_ERROR_MSG, which sudo shows at once and sshd sends to the client with a
+/// refusal (PAM_MAXTRIES, PAM_AUTH_ERR; it holds messages back until the next prompt or the
+/// end of the conversation, and drops them on PAM_AUTHINFO_UNAVAIL).
+/// Shown under PAM_SILENT too (sudo always sets it): the person needs to know why. A
+/// conversation that fails here changes nothing: the decision is taken.
+fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Outcome) {
+    let hostname = crate::os::hostname();
+    let values = messages::Values {
+        user: &req.user,
+        host: &hostname,
+        service: &req.service,
+        target: req.target.as_deref(),
+        timeout: Some(config.login.timeout.as_secs()),
+        ..messages::Values::default()
+    };
+    let now = login::Host::now(&System);
+    if let Some(line) = messages::outcome_line(&config.messages, outcome, &values, now) {
+        // sshd passes it on as text the ssh client escapes unless it is ASCII (measured,
+        // tests/e2e): folded there, shown as written everywhere else.
+        let line = match req.service.as_str() {
+            "sshd" => messages::fold_ascii(config.messages.language, &line),
+            _ => line,
+        };
+        if let Err(e) = converse(ui.pamh, PAM_ERROR_MSG, &line) {
+            ui.log(Level::Debug, &log::event("outcome line not shown", &e));
+        }
+    }
 }
 
 /// The one translation from outcome to PAM code.
@@ -275,8 +314,8 @@ impl Ui for PamUi<'_> {
 // libpam, directly (the declarations are in crate::ffi)
 
 use crate::ffi::{
-    pam_get_item, PamConv, PamMessage, PamResponse, PAM_CONV, PAM_PROMPT_ECHO_ON, PAM_SUCCESS,
-    PAM_TEXT_INFO, PAM_TTY,
+    pam_get_item, PamConv, PamMessage, PamResponse, PAM_CONV, PAM_ERROR_MSG, PAM_PROMPT_ECHO_ON,
+    PAM_SUCCESS, PAM_TEXT_INFO, PAM_TTY,
 };
 
 fn raw(pamh: &Pam) -> *const c_void {

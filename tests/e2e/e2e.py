@@ -57,6 +57,12 @@ USERS = {
     "pbm_ptd": "pbm_ptd+deny+after=500ms@e2e.test",
     "pbm_su": "pbm_su+approve+after=1s@e2e.test",
     "pbm_sudn": "pbm_sudn+deny+after=1s@e2e.test",
+    # What the person is told, in Hungarian (the outcome-line cases).
+    "pbm_hud": "pbm_hud+deny+after=1s@e2e.test",
+    "pbm_hut": "pbm_hut+ignore@e2e.test",
+    "pbm_hul": "pbm_hul+deny+after=500ms@e2e.test",
+    "pbm_hus": "pbm_hus+deny+after=1s@e2e.test",
+    "pbm_husl": "pbm_husl+deny+after=500ms@e2e.test",
 }
 UNMAPPED = "pbm_nomap"  # a Unix user with no [users] entry
 SU_TARGET = "pbm_sutgt"  # the user `su` becomes: unmapped, so only user=invoker can push
@@ -241,11 +247,11 @@ PrintMotd no
             ["bash", "-c", f"exec 3<>/dev/tcp/{HOST}/{port}"], capture_output=True).returncode == 0)
 
 
-def config(policy=""):
+def config(policy="", limits="", messages="", address=API):
     users = "".join(f'{u} = "{i}"\n' for u, i in USERS.items())
     return f"""
 [service]
-address = "{API}"
+address = "{address}"
 credentials = "{W}/emu/client.pem"
 password_file = "{W}/emu/client.password"
 ca_bundle = "{W}/emu/ca.pem"
@@ -261,6 +267,10 @@ poll_interval_seen = "200ms"
 [limits]
 max_pushes = 100
 grace = "1m"
+{limits}
+
+[messages]
+{messages}
 
 [users]
 {users}"""
@@ -273,10 +283,11 @@ def uid_of(user):
 class Pty:
     """A program on a pseudo-terminal (its controlling terminal), with what it printed."""
 
-    def __init__(self, argv, uid=None):
+    def __init__(self, argv, uid=None, env=None):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
             try:
+                os.environ.update(env or {})
                 if uid is not None:
                     os.setgroups([])
                     os.setgid(uid)
@@ -351,7 +362,7 @@ class Pty:
         os.waitpid(self.pid, 0)
 
 
-def ssh(user, port=2222, preferred=True):
+def ssh(user, port=2222, preferred=True, env=None):
     # PreferredAuthentications is what the README recommends to users: after a refusal
     # sshd disables keyboard-interactive for the connection (the module returns
     # PAM_MAXTRIES), and a client left to its defaults then asks for a password the server
@@ -360,11 +371,12 @@ def ssh(user, port=2222, preferred=True):
     return Pty(["/usr/bin/ssh", "-F", "/dev/null", "-p", str(port), "-i", f"{W}/client_key", *pref,
                 "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={W}/known_hosts",
                 "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=5",
-                f"{user}@{HOST}", "echo E2E-OK-$(id -un)"])
+                f"{user}@{HOST}", "echo E2E-OK-$(id -un)"], env=env)
 
 
-def sudo(user, *args):
-    return Pty(["/usr/bin/sudo", "-k", "-p", "PWPROMPT:", *args, "/usr/bin/id", "-un"], uid=uid_of(user))
+def sudo(user, *args, env=None):
+    return Pty(["/usr/bin/sudo", "-k", "-p", "PWPROMPT:", *args, "/usr/bin/id", "-un"], uid=uid_of(user),
+               env=env)
 
 
 def su(user, target=SU_TARGET):
@@ -574,6 +586,8 @@ def su_invoker_denied():
     p.expect("Verification code", 10)
     p.fails()
     assert not p.out.rstrip().endswith(SU_TARGET), f"su ran the command: {p.tail()}"
+    # su prints the outcome line at once, as sudo does.
+    assert "PassBy[ME]: the login was denied on the phone." in p.out, f"no denial line: {p.tail()}"
     logged("su", t, "decision=refused user=pbm_sudn", "status=DENIED", f"target={SU_TARGET}")
     return "the invoker's phone denied: su refused"
 
@@ -684,6 +698,152 @@ def sudo_n_push_only_enter_fails():
     return "refused; the push it had sent was CANCELLED (conversation-failed logged)"
 
 
+# What the person is told (the module's [messages], language = "hu"), measured on the
+# terminal of the real programs. The ssh client shows a prompt as it is (UTF-8 on a UTF-8
+# terminal), but the messages sshd sends with a refusal go through its log filter, which
+# shows every non-ASCII byte as an octal escape in any locale: the module folds the
+# outcome line to ASCII for sshd (the *_SSH texts), and shows it as written to sudo.
+UTF8 = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+HU = 'language = "hu"'
+HU_ENTER = "Ha jóváhagyta, nyomja meg az Entert"
+HU_DENIED = "PassBy[ME]: a bejelentkezést a telefonon elutasították. Ha nem Ön próbált belépni, szóljon a rendszergazdának."
+HU_TIMEOUT = f"PassBy[ME]: {TIMEOUT} másodpercen belül nem érkezett válasz a telefonról"
+HU_LOCKED = "-ig zárolva van. Ha addig is be kell lépnie, forduljon a rendszergazdához."
+HU_UNAVAILABLE = "PassBy[ME]: a szolgáltatás nem érhető el"
+HU_DENIED_SSH = "PassBy[ME]: a bejelentkezest a telefonon elutasitottak. Ha nem On probalt belepni, szoljon a rendszergazdanak."
+HU_TIMEOUT_SSH = f"PassBy[ME]: {TIMEOUT} masodpercen belul nem erkezett valasz a telefonrol"
+HU_UNAVAILABLE_SSH = "PassBy[ME]: a szolgaltatas nem erheto el, ezert a bejelentkezest most nem lehet jovahagyni."
+HU_LOCKED_SSH = "-ig zarolva van. Ha addig is be kell lepnie, forduljon a rendszergazdahoz."
+
+
+def no_escapes(p):
+    assert not re.search(r"\\[0-3][0-7][0-7]", p.out), f"octal escapes on the terminal: {p.tail()}"
+
+
+def with_config(body, **kw):
+    """Runs body() with /etc/passbyme/passbyme.toml = config(**kw)."""
+    write("/etc/passbyme/passbyme.toml", config(**kw), 0o600)
+    try:
+        return body()
+    finally:
+        write("/etc/passbyme/passbyme.toml", config(), 0o600)
+
+
+def sshd_tells_denial_in_hungarian():
+    # sshd holds PAM messages back until the next prompt or the end; on a refusal
+    # (PAM_MAXTRIES) it sends what it holds as a keyboard-interactive round with no prompt,
+    # which the client prints: the denial line reaches the terminal with the refusal.
+    def body():
+        t = time.monotonic()
+        p = ssh("pbm_hud", env=UTF8)
+        p.expect(HU_ENTER, 15)
+        assert "Ellenőrző kód: " in p.out, f"no code: {p.tail()}"
+        p.send("\n")
+        p.fails()
+        assert HU_DENIED_SSH in p.out, f"no Hungarian denial line: {p.tail()}"
+        no_escapes(p)
+        logged("sshd", t, "decision=refused user=pbm_hud", "status=DENIED")
+    with_config(body, messages=HU)
+    return "the Hungarian prompt (UTF-8), then the denial line (in ASCII) with the refusal"
+
+
+def sshd_tells_timeout_in_hungarian():
+    def body():
+        t = time.monotonic()
+        p = ssh("pbm_hut", env=UTF8)
+        p.expect(HU_ENTER, 15)
+        p.send("\n")
+        p.fails(TIMEOUT + 15)
+        assert HU_TIMEOUT_SSH in p.out, f"no Hungarian timeout line: {p.tail()}"
+        no_escapes(p)
+        logged("sshd", t, "decision=timeout user=pbm_hut")
+    with_config(body, messages=HU)
+    return "the timeout line reached the terminal with the refusal"
+
+
+def sshd_tells_lockout_in_hungarian():
+    # One denial locks out (for this case only): the next login gets no push and no
+    # prompt, only the line saying until when; sshd sends it with the refusal.
+    def body():
+        t = time.monotonic()
+        p = ssh("pbm_hul", env=UTF8)
+        p.expect(HU_ENTER, 15)
+        p.send("\n")
+        p.fails()
+        pushes = len(messages_for(USERS["pbm_hul"]))
+        p = ssh("pbm_hul", env=UTF8)
+        p.fails(15)
+        assert HU_LOCKED_SSH in p.out, f"no Hungarian lockout line: {p.tail()}"
+        no_escapes(p)
+        m = re.search(r"(\d{4}-\d\d-\d\d \d\d:\d\d( UTC)?)-ig", p.out)
+        assert m, f"no time in the lockout line: {p.tail()}"
+        assert len(messages_for(USERS["pbm_hul"])) == pushes, "a push was sent while locked out"
+        logged("sshd", t, "decision=limited user=pbm_hul", "locked out")
+        return m.group(1)
+    until = with_config(body, messages=HU, limits='lockout_after = 1\nlockout = "10m"')
+    return f"locked out until {until}: shown on the terminal, no push"
+
+
+def sshd_tells_unavailable_in_hungarian():
+    # PAM_AUTHINFO_UNAVAIL (service unreachable, the default policy): sshd passes the line
+    # on with the refusal too, with no push and no prompt before it.
+    def body():
+        t = time.monotonic()
+        p = ssh("pbm_hud", env=UTF8)
+        p.fails(15)
+        assert HU_UNAVAILABLE_SSH in p.out, f"no Hungarian unavailable line: {p.tail()}"
+        no_escapes(p)
+        logged("sshd", t, "decision=unreachable user=pbm_hud")
+    with_config(body, messages=HU, address=f"{HOST}:1")
+    return "refused; the unavailable line reached the terminal"
+
+
+def sudo_tells_denial_in_hungarian():
+    # sudo shows conversation messages at once, PAM_SILENT or not.
+    def body():
+        t = time.monotonic()
+        p = sudo("pbm_hus", env=UTF8)
+        p.expect("PWPROMPT:", 10)
+        p.send(PASSWORD + "\n")
+        p.expect("Ellenőrző kód: ", 10)
+        p.out = p.out.replace("PWPROMPT:", "pw-prompt:")
+        p.expect(HU_DENIED, 15)
+        # sudo asks again (passwd_tries); the same answer comes again without a push.
+        p.expect("PWPROMPT:", 15)
+        p.kill()
+        logged("sudo", t, "decision=refused user=pbm_hus", "status=DENIED")
+    with_config(body, messages=HU)
+    return "the code, then the Hungarian denial line, before sudo asked again"
+
+
+def sudo_tells_lockout_and_unavailable_in_hungarian():
+    def locked():
+        p = sudo("pbm_husl", env=UTF8)
+        p.expect("PWPROMPT:", 10)
+        p.send(PASSWORD + "\n")
+        p.expect(HU_DENIED, 15)
+        p.kill()
+        t = time.monotonic()
+        p = sudo("pbm_husl", env=UTF8)
+        p.expect("PWPROMPT:", 10)
+        p.send(PASSWORD + "\n")
+        p.expect(HU_LOCKED, 15)
+        p.kill()
+        logged("sudo", t, "decision=limited user=pbm_husl", "locked out")
+    # sudo's source is the terminal, new for each run: lock out the user from every source.
+    with_config(locked, messages=HU,
+                limits='lockout_after = 1\nlockout_after_user = 1\nlockout = "10m"')
+
+    def down():
+        p = sudo("pbm_hus", env=UTF8)
+        p.expect("PWPROMPT:", 10)
+        p.send(PASSWORD + "\n")
+        p.expect(HU_UNAVAILABLE, 15)
+        p.kill()
+    with_config(down, messages=HU, address=f"{HOST}:1")
+    return "lockout (with its time) and unavailable lines shown at once"
+
+
 def pamtester(service, user, stdin, want):
     """pamtester SERVICE USER authenticate; want = True (let in) or False (refused)."""
     r = subprocess.run(["pamtester", service, user, "authenticate"], input=stdin,
@@ -762,6 +922,9 @@ CASES = [sshd_approve, sshd_deny, sshd_deny_default_client, sshd_no_answer,
          sshd_approval_to_login, sshd_grace_period, sudo_approve, sudo_deny,
          sudo_wrong_password_sends_no_push, sudo_ctrl_c, su_pushes_to_the_invoker,
          su_invoker_denied, sudo_n_with_password_stack,
+         sshd_tells_denial_in_hungarian, sshd_tells_timeout_in_hungarian,
+         sshd_tells_lockout_in_hungarian, sshd_tells_unavailable_in_hungarian,
+         sudo_tells_denial_in_hungarian, sudo_tells_lockout_and_unavailable_in_hungarian,
          sudo_n_push_only_none, sudo_n_push_only_info, sudo_n_push_only_enter_fails,
          pamtester_shipped_files, pamtester_unmapped_user, nothing_left_pending,
          log_lines_well_formed]

@@ -87,7 +87,7 @@ fn check_names_each_problem() {
         (
             format!("{service}[users]\nroot = \"r@x\"\ntypo = 1\n[extra]\n"),
             0o600,
-            "unknown field `extra`, expected one of `service`, `login`, `policy`, `limits`, `mapping`, `users`",
+            "unknown field `extra`, expected one of `service`, `login`, `policy`, `limits`, `mapping`, `messages`, `users`",
         ),
         (
             format!("{service}[users]\nroot = \"r@x\"\n"),

@@ -22,7 +22,15 @@ fn the_push_over_the_rate_limit_never_reaches_the_service() {
     assert_eq!(s.login("lr_rate").0, MAXTRIES);
     let (rc, conv) = s.login("lr_rate");
     assert_eq!(rc, MAXTRIES);
-    assert!(conv.is_empty(), "nothing shown, no push: {conv:?}");
+    // No hint (no push): only the line saying why.
+    assert_eq!(
+        conv,
+        vec![
+            "3:PassBy[ME]: too many login requests in a short time. Wait a few minutes \
+              before you try again."
+        ],
+        "no push: {conv:?}"
+    );
     assert_eq!(emu.messages().len(), 2, "the third push was never sent");
     let line = syslog().line_with("decision=limited user=lr_rate ");
     assert!(

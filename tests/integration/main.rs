@@ -55,3 +55,6 @@ mod fallback;
 
 /// Answers that do not match the question: refused, and cancelled when a push exists.
 mod answers;
+
+/// What the person is told, per language and as overridden, and bad `[messages]` refused.
+mod messages;

@@ -92,7 +92,7 @@ keys="address credentials key password password_file ca_bundle proxy connect_tim
 request_timeout timeout availability poll_interval poll_interval_seen subject body prompt
 unmapped unreachable local only_groups exempt_groups enabled state_dir max_pushes max_pushes_user window
 lockout_after lockout_after_user lockout concurrent grace grace_local users_dir
-template gecos_field gecos_delimiter"
+template gecos_field gecos_delimiter language"
 missing_sample=""; missing_man=""
 for k in $keys; do
     grep -Eq "^(# )?$k = " packaging/passbyme.toml || missing_sample="$missing_sample $k"
