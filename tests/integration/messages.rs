@@ -248,7 +248,7 @@ fn a_bad_messages_table_is_refused_at_load() {
         let line = syslog().line_with(&format!("user={user} "));
         assert!(line.contains(want), "{user}: want {want:?} in {line}");
         let (code, out, err) = passbyme(&["--config", s.config.to_str().unwrap(), "check"]);
-        assert_eq!(code, 1, "{out}{err}");
+        assert_eq!(code, 2, "CRITICAL: {out}{err}");
         assert!(
             out.contains("FAIL") && out.contains(want),
             "want {want:?} in:\n{out}"
