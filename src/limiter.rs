@@ -222,8 +222,41 @@ pub enum Begin {
     },
     /// Within a grace period: no push needed.
     Grace,
-    /// Refused without a push; the reason is for the log.
-    Refused(String),
+    /// Refused without a push.
+    Refused(Refusal),
+}
+
+/// Which limit refused a login: what the person is told follows it
+/// ([`crate::messages`]), never the wording of the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Locked out after denials in a row, for this many more seconds.
+    LockedOut(u64),
+    /// Too many pushes in the window.
+    Rate,
+    /// Another login of this user is waiting for approval (`concurrent = "refuse"`).
+    Pending,
+    /// Anything else: a source the state cannot remember, the state itself failing.
+    Other,
+}
+
+/// A login refused by the limits, with no push sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Which limit.
+    pub limit: Limit,
+    /// The reason, for the log.
+    pub reason: String,
+}
+
+impl Refusal {
+    /// A refusal for a reason other than the counted limits (e.g. the state failing).
+    pub fn other(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            limit: Limit::Other,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Why a change to a user's state did not happen.
@@ -678,18 +711,24 @@ impl Store {
         self.update(user, wait, |st, now| {
             st.prune(now, window);
             if st.locked_until > now {
-                return Begin::Refused(format!(
-                    "locked out from every source after {} denials in a row, for {}s more",
-                    st.denials,
-                    (st.locked_until - now).div_ceil(1000)
-                ));
+                let secs = (st.locked_until - now).div_ceil(1000);
+                return Begin::Refused(Refusal {
+                    limit: Limit::LockedOut(secs),
+                    reason: format!(
+                        "locked out from every source after {} denials in a row, for {secs}s more",
+                        st.denials
+                    ),
+                });
             }
             if let Some(s) = st.source(&source).filter(|s| s.locked_until > now) {
-                return Begin::Refused(format!(
-                    "locked out after {} denials in a row from {source}, for {}s more",
-                    s.denials,
-                    (s.locked_until - now).div_ceil(1000)
-                ));
+                let secs = (s.locked_until - now).div_ceil(1000);
+                return Begin::Refused(Refusal {
+                    limit: Limit::LockedOut(secs),
+                    reason: format!(
+                        "locked out after {} denials in a row from {source}, for {secs}s more",
+                        s.denials
+                    ),
+                });
             }
             if let Some(g) = &grace {
                 if !l.grace.is_zero()
@@ -705,30 +744,37 @@ impl Store {
             if let Some(p) = &st.pending {
                 let live = p.until > now && crate::os::process_alive(p.pid);
                 if live && l.concurrent == Concurrent::Refuse {
-                    return Begin::Refused(
-                        "another login for this user is waiting for approval".into(),
-                    );
+                    return Begin::Refused(Refusal {
+                        limit: Limit::Pending,
+                        reason: "another login for this user is waiting for approval".into(),
+                    });
                 }
                 cancel = p.message.clone();
             }
             let from_source = st.source(&source).map_or(0, |s| s.pushes.len());
             if from_source as u64 >= u64::from(l.max_pushes) {
-                return Begin::Refused(format!(
-                    "rate limit: {from_source} pushes in the last {} from {source}",
-                    format_duration(l.window)
-                ));
+                return Begin::Refused(Refusal {
+                    limit: Limit::Rate,
+                    reason: format!(
+                        "rate limit: {from_source} pushes in the last {} from {source}",
+                        format_duration(l.window)
+                    ),
+                });
             }
             if st.pushes.len() as u64 >= u64::from(l.max_pushes_user) {
-                return Begin::Refused(format!(
-                    "rate limit: {} pushes in the last {} for this user from all sources",
-                    st.pushes.len(),
-                    format_duration(l.window)
-                ));
+                return Begin::Refused(Refusal {
+                    limit: Limit::Rate,
+                    reason: format!(
+                        "rate limit: {} pushes in the last {} for this user from all sources",
+                        st.pushes.len(),
+                        format_duration(l.window)
+                    ),
+                });
             }
             let Some(s) = st.source_mut(&source, now) else {
-                return Begin::Refused(format!(
+                return Begin::Refused(Refusal::other(format!(
                     "{MAX_SOURCES} sources of this user are locked out; {source} is not remembered"
-                ));
+                )));
             };
             s.pushes.push(now);
             s.last = now;
@@ -883,7 +929,7 @@ mod tests {
         {
             Begin::Push { ticket, .. } => Ok(ticket),
             Begin::Grace => Err("grace".into()),
-            Begin::Refused(why) => Err(why),
+            Begin::Refused(why) => Err(why.reason),
         }
     }
 

@@ -158,7 +158,7 @@ pub fn decision(req: &Request, r: &Report) -> String {
         Outcome::ConversationFailed(e) | Outcome::Config(e) | Outcome::Error(e) => {
             format!("error=\"{}\"", clean(e, 300))
         }
-        Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", clean(why, 200)),
+        Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", clean(&why.reason, 200)),
         Outcome::Grace => "policy=limits:grace".into(),
         Outcome::Approved | Outcome::TimedOut => String::new(),
     };

@@ -199,7 +199,7 @@ pub enum Outcome {
     Grace,
     /// Refused by the push-fatigue limits (rate, lockout, a push already pending), with
     /// no push sent.
-    Limited(String),
+    Limited(limiter::Refusal),
     /// The module arguments, the configuration or the credentials it names are unusable.
     Config(String),
     /// Anything else (a refused request, a malformed answer).
@@ -529,7 +529,7 @@ fn flow(
             Ok(Begin::Grace) => return Outcome::Grace,
             Ok(Begin::Refused(why)) => return Outcome::Limited(why),
             Err(limiter::Error::Interrupted(sig)) => return Outcome::Interrupted(sig),
-            Err(e) => return Outcome::Limited(e.to_string()),
+            Err(e) => return Outcome::Limited(limiter::Refusal::other(e.to_string())),
         }
     }
     let backend = login.backend.insert(backend);
@@ -1982,7 +1982,7 @@ mod tests {
             Outcome::Approved
         );
         let r = go(answering(&[&[("a@x", "APPROVED")]]));
-        assert_outcome!(r, Outcome::Limited(why) if why.starts_with("rate limit: 1 pushes"));
+        assert_outcome!(r, Outcome::Limited(why) if why.reason.starts_with("rate limit: 1 pushes") && why.limit == limiter::Limit::Rate);
         assert!(r.service.sent.lock().unwrap().is_empty(), "no push");
         assert!(
             r.line.contains("policy=limits reason=\"rate limit"),
@@ -1999,7 +1999,7 @@ mod tests {
         assert_eq!(r.report.outcome, Outcome::Refused(Status::Denied));
         // The limiter was told it was a denial (Finish::Denied): the source is locked out.
         let r = go(answering(&[&[("a@x", "APPROVED")]]));
-        assert_outcome!(r, Outcome::Limited(why) if why.contains("locked out"));
+        assert_outcome!(r, Outcome::Limited(why) if why.reason.contains("locked out") && matches!(why.limit, limiter::Limit::LockedOut(s) if s > 0));
         let _ = std::fs::remove_dir_all(&limits.state_dir);
     }
 

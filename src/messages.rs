@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::client::{sanitize, Status};
 use crate::config;
+use crate::limiter::Limit;
 use crate::login::Outcome;
 use crate::template::render_with;
 
@@ -392,7 +393,7 @@ pub fn outcome_line(
         Outcome::Refused(Status::Denied) => Id::Denied,
         Outcome::Refused(_) => Id::NotApproved,
         Outcome::TimedOut => Id::Timeout,
-        Outcome::Limited(why) => match limit_kind(why) {
+        Outcome::Limited(why) => match why.limit {
             Limit::LockedOut(secs) => {
                 v.until = Some(until(now, secs));
                 Id::LockedOut
@@ -451,35 +452,6 @@ pub fn fold_ascii(lang: Language, text: &str) -> String {
     out
 }
 
-/// What a `limits` refusal was, read from the limiter's reason.
-#[derive(Debug, PartialEq, Eq)]
-enum Limit {
-    /// Locked out for this many more seconds.
-    LockedOut(u64),
-    Rate,
-    Pending,
-    Other,
-}
-
-/// The limiter's reasons (`limiter::Store::begin`) are its own fixed sentences; the tests
-/// below hold the ones it writes.
-fn limit_kind(why: &str) -> Limit {
-    if why.starts_with("locked out") {
-        let secs = why
-            .rsplit_once(", for ")
-            .and_then(|(_, s)| s.strip_suffix("s more"))
-            .and_then(|s| s.parse().ok());
-        return secs.map_or(Limit::Other, Limit::LockedOut);
-    }
-    if why.starts_with("rate limit:") {
-        return Limit::Rate;
-    }
-    if why.starts_with("another login for this user is waiting") {
-        return Limit::Pending;
-    }
-    Limit::Other
-}
-
 /// `now` + `secs` as the terminal shows it: date and minute (rounded up), "UTC" when the
 /// local offset is unknown.
 fn until(now: time::OffsetDateTime, secs: u64) -> String {
@@ -499,6 +471,7 @@ fn until(now: time::OffsetDateTime, secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limiter::Refusal;
     use crate::template::{check_template, PLACEHOLDERS};
 
     #[test]
@@ -612,34 +585,33 @@ mod tests {
         assert!(line(Outcome::TimedOut)
             .unwrap()
             .starts_with("PassBy[ME]: 60 másodpercen belül"));
-        // The limiter's own reasons (limiter.rs `begin`).
-        let locked = line(Outcome::Limited(
-            "locked out after 2 denials in a row from host:192.0.2.1, for 900s more".into(),
-        ))
-        .unwrap();
+        // Each limit by its kind, whatever the reason's wording.
+        let refusal = |limit, reason: &str| {
+            Outcome::Limited(Refusal {
+                limit,
+                reason: reason.into(),
+            })
+        };
+        let locked = line(refusal(Limit::LockedOut(900), "locked out from host:x")).unwrap();
         assert!(
             locked.contains("2026-11-29 10:16 UTC-ig zárolva"),
             "{locked}"
         );
-        let locked = line(Outcome::Limited(
-            "locked out from every source after 3 denials in a row, for 60s more".into(),
+        let locked = line(refusal(
+            Limit::LockedOut(60),
+            "locked out from every source",
         ))
         .unwrap();
         assert!(locked.contains("10:02 UTC-ig"), "{locked}");
         assert_eq!(
-            line(Outcome::Limited(
-                "rate limit: 5 pushes in the last 15m from host:x".into()
-            ))
-            .unwrap(),
+            line(refusal(Limit::Rate, "rate limit")).unwrap(),
             builtin(Language::Hu, Id::RateLimited)
         );
-        assert!(line(Outcome::Limited(
-            "another login for this user is waiting for approval".into()
-        ))
-        .unwrap()
-        .contains("alice?[2J egy másik"));
+        assert!(line(refusal(Limit::Pending, "another login"))
+            .unwrap()
+            .contains("alice?[2J egy másik"));
         assert_eq!(
-            line(Outcome::Limited("state directory: denied".into())).unwrap(),
+            line(Outcome::Limited(Refusal::other("state directory: denied"))).unwrap(),
             builtin(Language::Hu, Id::Error)
         );
         assert_eq!(

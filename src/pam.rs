@@ -396,7 +396,10 @@ mod tests {
             (O::Refused(Status::Denied), PamError::MAXTRIES),
             (O::Refused(Status::NoDevice), PamError::MAXTRIES),
             (O::TimedOut, PamError::MAXTRIES),
-            (O::Limited("x".into()), PamError::MAXTRIES),
+            (
+                O::Limited(crate::limiter::Refusal::other("x")),
+                PamError::MAXTRIES,
+            ),
             (O::Unmapped(Unmapped::Deny), PamError::USER_UNKNOWN),
             (O::UnknownUser(Unmapped::Deny), PamError::USER_UNKNOWN),
             (O::BadUserName(0), PamError::USER_UNKNOWN),

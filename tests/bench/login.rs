@@ -898,7 +898,7 @@ fn store_login(
             (wait, took, true, None)
         }
         Ok(Begin::Grace) => (wait, took, false, Some("grace".into())),
-        Ok(Begin::Refused(why)) => (wait, took, false, Some(why)),
+        Ok(Begin::Refused(why)) => (wait, took, false, Some(why.reason)),
         Err(e) => (wait, took, false, Some(e.to_string())),
     }
 }
