@@ -249,8 +249,8 @@ pub fn default_subject(lang: Language, invoker: bool) -> &'static str {
     match (lang, invoker) {
         (Language::En, false) => config::DEFAULT_SUBJECT,
         (Language::En, true) => config::DEFAULT_SUBJECT_INVOKER,
-        (Language::Hu, false) => "Kód {code}: belép {user} néven ide: {host}?",
-        (Language::Hu, true) => "Kód {code}: {user} {target} szeretne lenni itt: {host}?",
+        (Language::Hu, false) => "Kód {code}: bejelentkezés {user} néven ide: {host}?",
+        (Language::Hu, true) => "Kód {code}: {user} {target} felhasználóvá váltana itt: {host}?",
         (Language::De, false) => "Code {code}: Anmeldung als {user} auf {host}?",
         (Language::De, true) => "Code {code}: {user} möchte auf {host} zu {target} werden?",
     }

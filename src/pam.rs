@@ -190,8 +190,8 @@ fn prepare(
 
 /// Tells the person how the login ended, in the configured language, before the hook
 /// returns: as PAM_ERROR_MSG, which sudo shows at once and sshd sends to the client with a
-/// refusal (PAM_MAXTRIES, PAM_AUTH_ERR; it holds messages back until the next prompt or the
-/// end of the conversation, and drops them on PAM_AUTHINFO_UNAVAIL).
+/// refusal or PAM_AUTHINFO_UNAVAIL (it holds messages back until the next prompt or the end
+/// of the conversation: measured in tests/e2e).
 /// Shown under PAM_SILENT too (sudo always sets it): the person needs to know why. A
 /// conversation that fails here changes nothing: the decision is taken.
 fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Outcome) {

@@ -72,6 +72,12 @@ impl Host {
         self.dir.write("sudoers.d/passbyme", extra, 0o440);
     }
 
+    /// `text` as a candidate sshd_config named `name`, as it is (host keys and all).
+    fn sshd_config_raw(&self, name: &str, text: &str) -> String {
+        let p = self.dir.write(name, text, 0o644);
+        p.to_str().unwrap().to_owned()
+    }
+
     fn sshd_config(&self, text: &str) -> PathBuf {
         self.dir
             .write("sshd_config", &format!("{HOSTKEY}{text}"), 0o644)
@@ -602,4 +608,51 @@ fn exit_codes_follow_the_plugin_convention() {
     assert_eq!(code, 3);
     let (code, _, _) = crate::util::passbyme(&["send", "--no-such-flag"]);
     assert_eq!(code, 2);
+}
+
+/// README's "first hour", step 5, on Debian's own sshd_config (the package's pristine copy):
+/// as shipped it is CRITICAL, the three lines appended change nothing sshd accepts (its first
+/// value wins, and Debian says `KbdInteractiveAuthentication no` further down), prepended they
+/// pass with the shipped pam.d/sshd.
+#[test]
+fn the_first_hour_holds_for_debians_sshd_config() {
+    let h = Host::new();
+    let debian = std::fs::read_to_string("/usr/share/openssh/sshd_config")
+        .expect("openssh-server's pristine sshd_config (tests/run.sh installs openssh-server)");
+    assert!(
+        debian.contains("\nKbdInteractiveAuthentication no\n"),
+        "{debian}"
+    );
+    let shipped = h.sshd_config_raw("debian", &debian);
+    h.expect(
+        "as shipped",
+        &["--sshd-config", &shipped],
+        2,
+        "sshd-kbdinteractive-off",
+        "KbdInteractiveAuthentication no",
+    );
+    let appended = h.sshd_config_raw("appended", &format!("{debian}{GOOD_SSHD}"));
+    h.expect(
+        "appended",
+        &["--sshd-config", &appended],
+        2,
+        "sshd-config-rejected",
+        "Disabled method \"keyboard-interactive\"",
+    );
+    let prepended = h.sshd_config_raw("prepended", &format!("{GOOD_SSHD}{debian}"));
+    h.expect(
+        "prepended",
+        &["--sshd-config", &prepended],
+        0,
+        "sshd-ok",
+        "AuthenticationMethods publickey,keyboard-interactive",
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(
+            "{ printf 'UsePAM yes\\nKbdInteractiveAuthentication yes\\nAuthenticationMethods publickey,keyboard-interactive\\n'\n  cat /etc/ssh/sshd_config; } > /tmp/sshd_config.new"
+        ),
+        "README's first hour no longer prepends the lines this test checks"
+    );
 }

@@ -87,7 +87,7 @@ fn each_language_prompts_and_tells_the_denial_in_its_words() {
         .unwrap()
         .to_owned();
     assert!(
-        subject.starts_with("Kód ") && subject.contains(": belép pm_hu2 néven ide: "),
+        subject.starts_with("Kód ") && subject.contains(": bejelentkezés pm_hu2 néven ide: "),
         "{subject}"
     );
     assert!(emu.open_messages().is_empty());
