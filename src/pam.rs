@@ -206,11 +206,14 @@ fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Ou
     };
     let now = login::Host::now(&System);
     if let Some(line) = messages::outcome_line(&config.messages, outcome, &values, now) {
-        // sshd passes it on as text the ssh client escapes unless it is ASCII (measured,
-        // tests/e2e): folded there, shown as written everywhere else.
-        let line = match req.service.as_str() {
-            "sshd" => messages::fold_ascii(config.messages.language, &line),
-            _ => line,
+        // sshd passes it on as a keyboard-interactive instruction, which the ssh client
+        // prints through its log filter (VIS_SAFE|VIS_OCTAL: every non-ASCII byte escaped,
+        // measured in tests/e2e): folded there, shown as written everywhere else. sshd is
+        // known by its PAM service name or by the PAM_TTY it sets during authentication.
+        let line = if req.service == "sshd" || req.tty.as_deref() == Some("ssh") {
+            messages::fold_ascii(config.messages.language, &line)
+        } else {
+            line
         };
         if let Err(e) = converse(ui.pamh, PAM_ERROR_MSG, &line) {
             ui.log(Level::Debug, &log::event("outcome line not shown", &e));

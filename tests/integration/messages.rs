@@ -256,3 +256,30 @@ fn a_bad_messages_table_is_refused_at_load() {
     }
     assert!(emu.messages().is_empty(), "no push from a refused config");
 }
+
+/// Under sshd (known by PAM_TTY "ssh" whatever the service is named) the outcome line is
+/// folded to ASCII, because the ssh client escapes every other byte of it; on a terminal
+/// (PAM_TTY pts/N) the same line keeps its accents.
+#[test]
+fn the_line_sshd_passes_on_is_folded_to_ascii() {
+    let emu = Emulator::start();
+    let users = "pm_fold = \"pm_fold+deny+after=300ms@x\"";
+    let s = Setup::new(&config(&emu, "[messages]\nlanguage = \"hu\"", users), "");
+    let shown = |tty: &[u8]| {
+        let (rc, seen) =
+            crate::util::pam::raw_login(&s.confdir(), b"pm_fold", Some(b"198.51.100.7"), Some(tty));
+        assert_eq!(rc, MAXTRIES);
+        String::from_utf8(seen.last().unwrap().clone()).unwrap()
+    };
+    assert_eq!(
+        shown(b"ssh"),
+        "PassBy[ME]: a bejelentkezest a telefonon elutasitottak. Ha nem On probalt belepni, \
+         szoljon a rendszergazdanak."
+    );
+    assert_eq!(
+        shown(b"pts/9"),
+        "PassBy[ME]: a bejelentkezést a telefonon elutasították. Ha nem Ön próbált belépni, \
+         szóljon a rendszergazdának."
+    );
+    assert!(emu.open_messages().is_empty());
+}
