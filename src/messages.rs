@@ -411,6 +411,27 @@ pub fn outcome_line(
     (!line.is_empty()).then_some(line)
 }
 
+/// The line that tells the person how `req`'s login ended under `config` (see
+/// [`outcome_line`]), with this host's name and the time now: what the module shows, and
+/// what `passbyme login` prints.
+pub fn tell(
+    config: &config::Config,
+    req: &crate::login::Request,
+    outcome: &Outcome,
+) -> Option<String> {
+    let hostname = crate::os::hostname();
+    let values = Values {
+        user: &req.user,
+        host: &hostname,
+        service: &req.service,
+        target: req.target.as_deref(),
+        timeout: Some(config.login.timeout.as_secs()),
+        ..Values::default()
+    };
+    let now = crate::login::Host::now(&crate::os::System);
+    outcome_line(&config.messages, outcome, &values, now)
+}
+
 /// `text` in ASCII, for a host program that escapes everything else: OpenSSH's `ssh` prints
 /// a keyboard-interactive round's instruction (where sshd puts the messages it held back,
 /// the outcome line among them) through its log filter, which shows every non-ASCII byte

@@ -195,17 +195,7 @@ fn prepare(
 /// Shown under PAM_SILENT too (sudo always sets it): the person needs to know why. A
 /// conversation that fails here changes nothing: the decision is taken.
 fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Outcome) {
-    let hostname = crate::os::hostname();
-    let values = messages::Values {
-        user: &req.user,
-        host: &hostname,
-        service: &req.service,
-        target: req.target.as_deref(),
-        timeout: Some(config.login.timeout.as_secs()),
-        ..messages::Values::default()
-    };
-    let now = login::Host::now(&System);
-    if let Some(line) = messages::outcome_line(&config.messages, outcome, &values, now) {
+    if let Some(line) = messages::tell(config, req, outcome) {
         // sshd passes it on as a keyboard-interactive instruction, which the ssh client
         // prints through its log filter (VIS_SAFE|VIS_OCTAL: every non-ASCII byte escaped,
         // measured in tests/e2e): folded there, shown as written everywhere else. sshd is

@@ -189,6 +189,11 @@ fn login_without_pam() {
     assert_eq!(code, 1);
     assert!(out.contains("login refused (refused)"), "{out}");
     assert!(err.contains("status=DENIED"), "{err}");
+    // What the person would be told, as the module tells it.
+    assert!(
+        out.contains("\nPassBy[ME]: the login was denied on the phone. If that was not you, tell your administrator.\nlogin refused (refused)\n"),
+        "{out}"
+    );
     let (code, out, _) = passbyme(&["--config", c, "login", "nobody"]);
     assert_eq!(code, 1);
     assert!(out.contains("login refused (unmapped)"), "{out}");
