@@ -109,16 +109,17 @@ impl Host {
     }
 
     /// Runs ARGS as text and as --json and asserts both: the exit code, the finding `id`
-    /// at the level the code means with `want` in its message, the plugin-style last line,
+    /// at the level the code means with `want` in its message, the plugin-style first line
+    /// (what Nagios and Icinga show),
     /// and that the JSON document holds exactly the findings the text shows.
     fn expect(&self, what: &str, args: &[&str], code: i32, id: &str, want: &str) -> Value {
         let (c, out, err) = self.run(args);
         assert_eq!(c, code, "{what}: exit code\n{out}{err}");
         let level = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][code as usize];
-        let last = out.lines().last().unwrap_or_default();
+        let first = out.lines().next().unwrap_or_default();
         assert!(
-            last.starts_with(&format!("PASSBYME {level} - ")),
-            "{what}: last line {last:?}"
+            first.starts_with(&format!("PASSBYME {level} - ")),
+            "{what}: first line {first:?}"
         );
         assert!(out.contains(want), "{what}: want {want:?} in\n{out}");
         let args = [args, &["--json"]].concat();
@@ -128,7 +129,12 @@ impl Host {
             serde_json::from_str(&json).unwrap_or_else(|e| panic!("{what}: {e}: {json}"));
         assert_eq!(v["status"], level, "{what}");
         assert_eq!(v["exit_code"], code, "{what}");
-        assert_eq!(v["summary"].as_str().unwrap(), last, "{what}");
+        assert_eq!(v["summary"].as_str().unwrap(), first, "{what}");
+        assert_eq!(
+            out.matches("PASSBYME ").count(),
+            1,
+            "{what}: one summary line\n{out}"
+        );
         let findings = v["findings"].as_array().unwrap();
         assert!(
             findings.iter().any(|f| f["id"] == id
@@ -521,7 +527,7 @@ fn exit_codes_follow_the_plugin_convention() {
     );
     assert!(
         out.lines()
-            .last()
+            .next()
             .unwrap()
             .starts_with("PASSBYME WARNING - 1 warning: client certificate expires on"),
         "{out}"
@@ -546,7 +552,7 @@ fn exit_codes_follow_the_plugin_convention() {
     assert_eq!(code, 2, "{out}");
     assert!(
         out.lines()
-            .last()
+            .next()
             .unwrap()
             .starts_with("PASSBYME CRITICAL - 1 critical, 1 warning: https://127.0.0.1:9"),
         "{out}"

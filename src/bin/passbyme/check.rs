@@ -60,8 +60,9 @@ const EXIT_HELP: &str = "\
 The configuration is always checked (files, TOML, credentials, certificate expiry; --connect
 also reaches the service); --sshd and --sudo add the checks of sshd and sudo around the module.
 
-Each finding is ok, WARNING, CRITICAL or UNKNOWN; the last line sums them up in the style of
-monitoring plugins (\"PASSBYME CRITICAL - ...\"), --json prints them as one JSON document.
+The first line sums up in the style of monitoring plugins (\"PASSBYME CRITICAL - ...\": what
+Nagios and Icinga show as the status), then each finding follows on a line of its own (ok,
+WARN, FAIL for critical, UNKN for unknown); --json prints them as one JSON document.
 
 Exit status (monitoring-plugin convention, for every form of check):
   0  OK
@@ -112,10 +113,12 @@ struct Finding {
     line: Option<usize>,
 }
 
-/// The findings so far; in text mode each is printed as it is made.
+/// The findings so far, and in text mode the lines to print after the summary: a
+/// monitoring system (Nagios, Icinga) shows a plugin's first line as its status.
 pub struct Report {
     json: bool,
     findings: Vec<Finding>,
+    text: Vec<String>,
 }
 
 impl Report {
@@ -123,15 +126,16 @@ impl Report {
         Report {
             json,
             findings: Vec::new(),
+            text: Vec::new(),
         }
     }
 
     fn add(&mut self, level: Level, id: &'static str, message: String, at: Option<(&Path, usize)>) {
         if !self.json {
-            match at {
-                Some((f, l)) => println!("{}  {} line {l}: {message}", level.tag(), f.display()),
-                None => println!("{}  {message}", level.tag()),
-            }
+            self.text.push(match at {
+                Some((f, l)) => format!("{}  {} line {l}: {message}", level.tag(), f.display()),
+                None => format!("{}  {message}", level.tag()),
+            });
         }
         self.findings.push(Finding {
             level,
@@ -154,9 +158,9 @@ impl Report {
         self.add(Level::Unknown, id, m.into(), None);
     }
     /// A line that is not a finding (the effective settings), text mode only.
-    pub fn note(&self, text: &str) {
+    pub fn note(&mut self, text: &str) {
         if !self.json {
-            println!("{text}");
+            self.text.push(text.to_owned());
         }
     }
 
@@ -196,7 +200,7 @@ impl Report {
         )
     }
 
-    /// Prints the summary (or the JSON document) and gives the exit code.
+    /// Prints the summary then every line (or the JSON document) and gives the exit code.
     pub fn finish(self) -> ExitCode {
         let worst = self.worst();
         if self.json {
@@ -222,6 +226,9 @@ impl Report {
             println!("{doc:#}");
         } else {
             println!("{}", self.summary());
+            for line in &self.text {
+                println!("{line}");
+            }
         }
         ExitCode::from(worst as u8)
     }
