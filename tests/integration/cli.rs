@@ -168,17 +168,12 @@ fn check_names_each_problem() {
 #[test]
 fn login_without_pam() {
     let emu = Emulator::start();
-    let t = TempDir::new("login");
-    let text = format!(
-        "{}{}[login]\nprompt = \"info\"\npoll_interval = \"100ms\"\n[users]\nann = \"ann+approve+after=300ms@x\"\nben = \"ben+deny+after=300ms@x\"\n",
-        emu.service_table(),
-        emu.limits_table("")
+    let (_t, p) = crate::util::login_config(
+        &emu,
+        "login",
+        "ann = \"ann+approve+after=300ms@x\"\nben = \"ben+deny+after=300ms@x\"",
     );
-    let p = t.write("c.toml", &text, 0o600);
     let c = p.to_str().unwrap();
-    for u in crate::util::config_users(&text) {
-        crate::util::nss_user(&u);
-    }
     let (code, out, err) = passbyme(&["--config", c, "login", "ann", "--rhost", "192.0.2.7"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Verification code: "), "{out}");

@@ -118,17 +118,12 @@ fn send_and_cancel_are_audited_with_the_message_and_the_claimed_sudo_user() {
 #[test]
 fn login_and_unlock_are_audited_with_the_target_and_the_result() {
     let emu = Emulator::start();
-    let t = TempDir::new("audit-login");
-    let text = format!(
-        "{}{}[login]\nprompt = \"info\"\npoll_interval = \"100ms\"\n[users]\naudok = \"audok+approve+after=300ms@x\"\naudno = \"audno+deny+after=300ms@x\"\n",
-        emu.service_table(),
-        emu.limits_table("")
+    let (_t, p) = crate::util::login_config(
+        &emu,
+        "audit-login",
+        "audok = \"audok+approve+after=300ms@x\"\naudno = \"audno+deny+after=300ms@x\"",
     );
-    let p = t.write("c.toml", &text, 0o600);
     let c = p.to_str().unwrap();
-    for u in crate::util::config_users(&text) {
-        crate::util::nss_user(&u);
-    }
     let id_for = |user_id: &str| {
         emu.messages_by_id()[user_id][0]["messageId"]
             .as_str()

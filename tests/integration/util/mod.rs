@@ -314,6 +314,23 @@ impl Drop for Emulator {
     }
 }
 
+/// A configuration for `passbyme login` against `emu` (`prompt = "info"`, quick polls, the
+/// limits on) with the `[users]` lines `users`, whose names are added to the user database.
+/// Returns the directory (keep it alive) and the file.
+pub fn login_config(emu: &Emulator, name: &str, users: &str) -> (TempDir, std::path::PathBuf) {
+    let t = TempDir::new(name);
+    let text = format!(
+        "{}{}[login]\nprompt = \"info\"\npoll_interval = \"100ms\"\n[users]\n{users}\n",
+        emu.service_table(),
+        emu.limits_table("")
+    );
+    let p = t.write("c.toml", &text, 0o600);
+    for u in config_users(&text) {
+        nss_user(&u);
+    }
+    (t, p)
+}
+
 /// Runs `passbyme ARGS`, returning (exit code, stdout, stderr).
 pub fn passbyme(args: &[&str]) -> (i32, String, String) {
     // Its audit lines need a /dev/log, as on a real host (else it says so on stderr).
