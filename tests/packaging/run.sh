@@ -411,13 +411,26 @@ check "install: bash completion: 'passbyme ch' -> check, 'emulator --answer' -> 
 approve deny ignore"
 [ "$out" = "check
 approve deny ignore" ] || printf '%s\n' "$out" | sed 's/^/     /'
-# zsh and fish are not installed here (nor by tests/run.sh); when they are, the files must parse.
-if command -v zsh >/dev/null; then
-    check "zsh -n parses the zsh completion" zsh -n packaging/completions/_passbyme
-else note "zsh not installed: the zsh completion's syntax is not checked"; fi
-if command -v fish >/dev/null; then
-    check "fish --no-execute parses the fish completion" fish --no-execute packaging/completions/passbyme.fish
-else note "fish not installed: the fish completion's syntax is not checked"; fi
+# The installed zsh completion parses and declares itself for passbyme (tests/run.sh installs
+# zsh and fish); the installed fish completion, run by the real fish, completes a command
+# name, an option's values and an option.
+zfile="$root/usr/share/zsh/vendor-completions/_passbyme"
+check "install: zsh -n parses the zsh completion" zsh -n "$zfile"
+check "install: the zsh completion is a #compdef for passbyme" test "$(head -n 1 "$zfile")" = "#compdef passbyme"
+out=$(fish -c "source '$root/usr/share/fish/vendor_completions.d/passbyme.fish'
+    complete -C 'passbyme ch'; complete -C 'passbyme emulator --answer '; complete -C 'passbyme send --w'" 2>&1 \
+    | cut -f1)
+check "install: fish completion: 'passbyme ch' -> check, '--answer' -> approve deny ignore, 'send --w' -> --wait" \
+    test "$out" = "check
+approve
+deny
+ignore
+--wait"
+[ "$out" = "check
+approve
+deny
+ignore
+--wait" ] || printf '%s\n' "$out" | sed 's/^/     /'
 
 # tmpfiles.d: the installed file, applied by systemd-tmpfiles (the host's, with --root: the
 # minbase root has no systemd) as at boot, makes /run/passbyme 0700 root before any login.
