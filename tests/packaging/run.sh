@@ -105,7 +105,8 @@ cp packaging/passbyme.toml "$scratch/sample.toml"
 chmod 600 "$scratch/sample.toml"
 out=$("$rel/passbyme" check --config "$scratch/sample.toml" 2>&1 || true)
 check "sample config as shipped passes TOML validation (only the credentials file is missing)" \
-    sh -c 'printf "%s\n" "$1" | head -n 1 | grep -q "^ok .*sample.toml: valid" &&
+    sh -c 'printf "%s\n" "$1" | sed -n 1p | grep -q "^PASSBYME CRITICAL - " &&
+           printf "%s\n" "$1" | sed -n 2p | grep -q "^ok .*sample.toml: valid" &&
            printf "%s\n" "$1" | grep -Eq "^FAIL +/etc/passbyme/credentials\.(pem|password)"' _ "$out"
 rm -rf "$scratch"
 
@@ -448,7 +449,8 @@ ino_tmpfiles=$(stat -c %i "$root/run/passbyme" 2>/dev/null || echo none)
 # The installed sample as it is: valid TOML, and only its credentials are missing.
 out=$(in_root passbyme check 2>&1 || true)
 check "installed: passbyme check on the shipped sample gets past TOML validation" sh -c \
-    'printf "%s\n" "$1" | head -n 1 | grep -q "^ok .*/etc/passbyme/passbyme.toml: valid" &&
+    'printf "%s\n" "$1" | sed -n 1p | grep -q "^PASSBYME CRITICAL - " &&
+     printf "%s\n" "$1" | sed -n 2p | grep -q "^ok .*/etc/passbyme/passbyme.toml: valid" &&
      printf "%s\n" "$1" | grep -Eq "^FAIL +/etc/passbyme/credentials\.(pem|password)"' _ "$out"
 
 # An emulator inside the root (the packaged binary), on a free loopback port.
