@@ -643,12 +643,8 @@ fn flow(
 
     let hostname = host.hostname();
     let values = messages::Values {
-        user: &req.user,
-        host: &hostname,
-        service: &req.service,
-        target: req.target.as_deref(),
         code: Some(&code),
-        ..messages::Values::default()
+        ..messages::Values::of(req, &hostname)
     };
     let hint = config.messages.render(messages::Id::Approve, &values);
     match config.login.prompt {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::client::{sanitize, Status};
 use crate::config;
 use crate::limiter::Limit;
-use crate::login::Outcome;
+use crate::login::{Host, Outcome, Request};
 use crate::template::render_with;
 
 /// A built-in language. Chosen in the configuration only, never from the environment
@@ -330,6 +330,20 @@ pub struct Values<'a> {
     pub until: Option<String>,
 }
 
+impl<'a> Values<'a> {
+    /// The values every message has: `req`'s user, service and target, on the host named
+    /// `host`.
+    pub fn of(req: &'a Request, host: &'a str) -> Values<'a> {
+        Values {
+            user: &req.user,
+            host,
+            service: &req.service,
+            target: req.target.as_deref(),
+            ..Values::default()
+        }
+    }
+}
+
 impl Messages {
     /// The text of `id`: the override, else the built-in one.
     pub fn text(&self, id: Id) -> &str {
@@ -416,20 +430,16 @@ pub fn outcome_line(
 /// what `passbyme login` prints.
 pub fn tell(
     config: &config::Config,
-    req: &crate::login::Request,
+    req: &Request,
     outcome: &Outcome,
+    host: &impl Host,
 ) -> Option<String> {
-    let hostname = crate::os::hostname();
+    let hostname = host.hostname();
     let values = Values {
-        user: &req.user,
-        host: &hostname,
-        service: &req.service,
-        target: req.target.as_deref(),
         timeout: Some(config.login.timeout.as_secs()),
-        ..Values::default()
+        ..Values::of(req, &hostname)
     };
-    let now = crate::login::Host::now(&crate::os::System);
-    outcome_line(&config.messages, outcome, &values, now)
+    outcome_line(&config.messages, outcome, &values, host.now())
 }
 
 /// `text` in ASCII, for a host program that escapes everything else: OpenSSH's `ssh` prints

@@ -195,7 +195,7 @@ fn prepare(
 /// Shown under PAM_SILENT too (sudo always sets it): the person needs to know why. A
 /// conversation that fails here changes nothing: the decision is taken.
 fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Outcome) {
-    if let Some(line) = messages::tell(config, req, outcome) {
+    if let Some(line) = messages::tell(config, req, outcome, &System) {
         // sshd passes it on as a keyboard-interactive instruction, which the ssh client
         // prints through its log filter (VIS_SAFE|VIS_OCTAL: every non-ASCII byte escaped,
         // measured in tests/e2e): folded there, shown as written everywhere else. sshd is

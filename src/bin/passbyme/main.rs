@@ -452,7 +452,9 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
     login::record(&mut ui, &req, &report);
     ui.guard.restore_quietly(); // print the result instead of dying by the signal
                                 // What the person at a terminal would be told, in the configured language.
-    if let Some(line) = pam_passbyme::messages::tell(&config, &req, &report.outcome) {
+    if let Some(line) =
+        pam_passbyme::messages::tell(&config, &req, &report.outcome, &pam_passbyme::os::System)
+    {
         println!("{line}");
     }
     if let Some(id) = &report.message_id {
