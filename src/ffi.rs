@@ -75,6 +75,8 @@ extern "C" {
     pub(crate) fn pam_set_item(pamh: *mut c_void, item_type: c_int, item: *const c_void) -> c_int;
     pub(crate) fn pam_end(pamh: *mut c_void, status: c_int) -> c_int;
     pub(crate) fn pam_strerror(pamh: *mut c_void, errnum: c_int) -> *const c_char;
+    pub(crate) fn pam_putenv(pamh: *mut c_void, name_value: *const c_char) -> c_int;
+    pub(crate) fn pam_getenv(pamh: *mut c_void, name: *const c_char) -> *const c_char;
 }
 
 /// `pam_start_confdir(service, user, conv, confdir, &pamh)`.

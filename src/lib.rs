@@ -29,11 +29,12 @@
 
 pub mod client;
 
-mod args;
 mod ffi;
 mod files;
 mod pam;
 
+#[doc(hidden)]
+pub mod args;
 #[doc(hidden)]
 pub mod config;
 #[doc(hidden)]

@@ -10,8 +10,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use crate::ffi::{
-    pam_authenticate, pam_end, pam_set_item, pam_start, pam_start_confdir, pam_strerror, PamConv,
-    PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_RHOST, PAM_SYSTEM_ERR, PAM_TTY,
+    pam_authenticate, pam_end, pam_getenv, pam_putenv, pam_set_item, pam_start, pam_start_confdir,
+    pam_strerror, PamConv, PamMessage, PamResponse, PAM_BUF_ERR, PAM_CONV_ERR, PAM_RHOST,
+    PAM_SYSTEM_ERR, PAM_TTY,
 };
 
 /// `PAM_PROMPT_ECHO_OFF`.
@@ -180,6 +181,29 @@ impl Transaction {
         self.last
     }
 
+    /// `pam_putenv("NAME=value")`: sets a variable of the transaction's PAM environment.
+    pub fn putenv(&mut self, name_value: &str) -> i32 {
+        let Ok(c) = CString::new(name_value) else {
+            return PAM_BUF_ERR;
+        };
+        // SAFETY: a live handle; libpam copies the string.
+        unsafe { pam_putenv(self.handle, c.as_ptr()) }
+    }
+
+    /// `pam_getenv(NAME)`: a variable of the transaction's PAM environment (invalid UTF-8
+    /// becomes U+FFFD).
+    pub fn getenv(&self, name: &str) -> Option<String> {
+        let c = CString::new(name).ok()?;
+        // SAFETY: a live handle; the returned string belongs to libpam and is copied at once.
+        unsafe {
+            let p = pam_getenv(self.handle, c.as_ptr());
+            if p.is_null() {
+                return None;
+            }
+            Some(CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
+    }
+
     /// libpam's text for a code.
     pub fn strerror(&self, code: i32) -> String {
         // SAFETY: pam_strerror returns a static string.
@@ -198,4 +222,52 @@ impl Drop for Transaction {
         // SAFETY: the handle is live and ended exactly once.
         unsafe { pam_end(self.handle, self.last) };
     }
+}
+
+/// Whether this libpam has `pam_start_confdir` (Linux-PAM 1.4 and later).
+pub fn has_confdir() -> bool {
+    pam_start_confdir().is_some()
+}
+
+/// The file names of every shared object loaded in this process now (`dl_iterate_phdr`),
+/// in load order; the program itself (an empty name) is left out.
+pub fn loaded_objects() -> Vec<std::path::PathBuf> {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: dl_iterate_phdr passes a valid info and our Vec as data.
+        let out = &mut *(data as *mut Vec<std::path::PathBuf>);
+        let name = (*info).dlpi_name;
+        if !name.is_null() {
+            let bytes = CStr::from_ptr(name).to_bytes();
+            if !bytes.is_empty() {
+                out.push(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes)));
+            }
+        }
+        0
+    }
+    let mut out: Vec<std::path::PathBuf> = Vec::new();
+    // SAFETY: the callback only reads what it is given and pushes to the Vec.
+    unsafe { libc::dl_iterate_phdr(Some(each), (&mut out as *mut Vec<_>).cast()) };
+    out
+}
+
+/// The directory where libpam looks for a module named without a leading `/`: Linux-PAM's
+/// DEFAULT_MODULE_PATH, which every distribution sets to `security/` beside libpam itself
+/// (Debian /lib/<multiarch>/security, RHEL /usr/lib64/security). Found from where the
+/// loaded libpam lives.
+pub fn module_dir() -> Option<std::path::PathBuf> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: pam_start is a function of the loaded libpam; dladdr fills info.
+    let ok = unsafe { libc::dladdr(pam_start as *const c_void, &mut info) };
+    if ok == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dladdr gives a NUL-terminated name that lives as long as the object.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let lib =
+        std::fs::canonicalize(Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()))).ok()?;
+    Some(lib.parent()?.join("security"))
 }

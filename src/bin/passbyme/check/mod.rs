@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod config;
+mod libpam;
 mod sshd;
 mod stack;
 mod sudo;

@@ -218,7 +218,6 @@ pub fn check_sshd(r: &mut Report, path: &Path, a: &Args) {
                 r.crit("sshd-login-grace-time", format!("{what}: LoginGraceTime {grace}s is not above login.timeout ({}s): sshd ends the login before the phone's answer can arrive: raise LoginGraceTime (e.g. {}) or lower login.timeout", timeout.as_secs(), timeout.as_secs() * 2));
             }
         }
-        let _ = &s.entries;
     }
     if fine {
         r.ok(
