@@ -480,17 +480,33 @@ impl Copy {
         if id > 999_999 {
             return Err(Error::Copy("too many module files".into()));
         }
-        let mut bytes = STANDIN.to_vec();
-        let at = find(&bytes, MARK)
-            .ok_or_else(|| Error::Copy("the stand-in module has no id mark".into()))?
-            + MARK.len();
-        bytes[at..at + 6].copy_from_slice(format!("{id:06}").as_bytes());
-        write_private(&self.module_path(id), &bytes, 0o500)?;
+        write_stand_in(&self.module_path(id), id)?;
         self.handles.push(Handle::open(&self.module_path(id))?);
         self.by_path.insert(path.clone(), id);
         self.modules.push(Module { path });
         Ok(id)
     }
+}
+
+/// The prefix of every private directory of the check's (stand-ins live only there).
+const PRIVATE_PREFIX: &str = "passbyme-check-pam.";
+
+/// A stand-in of this or another check's copy (several may be open in one process).
+fn is_stand_in(o: &Path) -> bool {
+    o.strip_prefix(std::env::temp_dir())
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with(PRIVATE_PREFIX))
+}
+
+/// Writes a copy of the stand-in with the six-digit `id` (tests make stacks of their own).
+pub fn write_stand_in(path: &Path, id: usize) -> Result<(), Error> {
+    let mut bytes = STANDIN.to_vec();
+    let at = find(&bytes, MARK)
+        .ok_or_else(|| Error::Copy("the stand-in module has no id mark".into()))?
+        + MARK.len();
+    bytes[at..at + 6].copy_from_slice(format!("{:06}", id % 1_000_000).as_bytes());
+    write_private(path, &bytes, 0o500)
 }
 
 fn is_delimiter(c: u8) -> bool {
@@ -540,11 +556,23 @@ pub struct Run {
 /// Runs `service` on the copy once, the n-th module returning `plan[n]`, and any module
 /// past the plan the first of its codes (`first`, by module id).
 pub fn run_once(copy: &Copy, service: &str, plan: &[i32], first: &[i32]) -> Result<Run, Error> {
+    let first: Vec<(usize, i32)> = first.iter().copied().enumerate().collect();
+    run_dir(&copy.confdir(), service, plan, &first)
+}
+
+/// [`run_once`] on any PAM directory whose modules are stand-ins: `first` gives
+/// (stand-in id, code) defaults.
+pub fn run_dir(
+    confdir: &Path,
+    service: &str,
+    plan: &[i32],
+    first: &[(usize, i32)],
+) -> Result<Run, Error> {
     let before: BTreeSet<PathBuf> = pamapp::loaded_objects().into_iter().collect();
     let mut t = Transaction::start(
         service,
         "passbyme-check",
-        Some(&copy.confdir()),
+        Some(confdir),
         Box::new(|_, _| Err(())),
     )
     .map_err(|c| {
@@ -554,16 +582,15 @@ pub fn run_once(copy: &Copy, service: &str, plan: &[i32], first: &[i32]) -> Resu
             Error::Start(c)
         }
     })?;
-    for (id, code) in first.iter().enumerate() {
+    for (id, code) in first {
         t.putenv(&format!("PBMCK_D{id:06}={code}"));
     }
     for (n, code) in plan.iter().enumerate() {
         t.putenv(&format!("PBMCK_P{n}={code}"));
     }
     let result = t.authenticate(0);
-    let stand_ins = copy.root.join("m");
     for o in pamapp::loaded_objects() {
-        if !before.contains(&o) && !o.starts_with(&stand_ins) {
+        if !before.contains(&o) && !is_stand_in(&o) {
             return Err(Error::RealModule(o));
         }
     }
@@ -652,19 +679,15 @@ pub fn free_codes(named: &BTreeSet<i32>) -> Vec<i32> {
 pub fn free_codes_with(named: &BTreeSet<i32>, always: &[i32]) -> Vec<i32> {
     let mut set: BTreeSet<i32> = named.clone();
     set.extend(always.iter().copied());
-    // The stand-in for "any other code": auth_err when no control names it, else the
-    // first code no control names.
-    if let Some(rest) = std::iter::once(AUTH_ERR)
+    // The stand-in for "any other code": auth_err when no control near names it, else the
+    // first code none names. It comes first: the path that runs when nothing else is asked
+    // is the ordinary failing one.
+    let rest = std::iter::once(AUTH_ERR)
         .chain(0..CODES.len() as i32)
-        .find(|c| !set.contains(c))
-    {
-        set.insert(rest);
-    }
-    // A module's own failure first: the path that runs when nothing is asked is the
-    // ordinary failing one.
-    let mut v: Vec<i32> = set.into_iter().collect();
-    if let Some(p) = v.iter().position(|&c| c == AUTH_ERR) {
-        v.swap(0, p);
-    }
-    v
+        .find(|c| !set.contains(c));
+    rest.into_iter().chain(set).collect()
 }
+
+#[cfg(test)]
+#[path = "libpam_tests.rs"]
+mod tests;
