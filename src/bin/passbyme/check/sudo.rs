@@ -184,7 +184,10 @@ pub fn check_sudo(r: &mut Report, path: &Path, a: &Args) {
             used_for: "sudo".into(),
         },
         Service {
-            name: (version.login_service.clone()).unwrap_or_else(|| "sudo-i".into()),
+            name: version
+                .login_service
+                .clone()
+                .unwrap_or_else(|| "sudo-i".into()),
             used_for: "sudo -i".into(),
         },
     ];
@@ -238,6 +241,9 @@ fn source_of(v: &Version, bin: &impl std::fmt::Display) -> String {
     match (&v.service, &v.login_service, &v.error) {
         (Some(_), Some(_), _) => format!("as `{bin} -V` says"),
         (_, _, Some(e)) => format!("{e}: sudo's defaults on Debian, sudo and sudo-i"),
+        (Some(_), None, _) | (None, Some(_), _) => format!(
+            "`{bin} -V` names only one PAM service: sudo's default on Debian for the other"
+        ),
         _ => format!(
             "`{bin} -V` names no PAM service (not run as root, or not sudo 1.9): sudo's defaults on Debian, sudo and sudo-i"
         ),
