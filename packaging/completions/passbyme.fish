@@ -41,12 +41,14 @@ complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l user -d 'Onl
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-config -d 'Check this sshd configuration file instead of the installed one (`sshd -T -f FILE`), before installing it. Implies --sshd' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-match -d 'Connection to evaluate sshd\'s Match blocks for (`sshd -T -C SPEC`), e.g. `user=alice,host=example.net,addr=192.0.2.7`; without it no Match block applies' -r
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-binary -d 'The sshd program' -r -F
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudo-binary -d 'The sudo program, asked which PAM services it uses (`sudo -V`, as root)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudoers -d 'The sudoers file (with its includes), read through `cvtsudoers`' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l pam-dir -d 'Where the PAM service files are (`sshd`, `sudo` and what they include)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l connect -d 'Also reach the service over mutual TLS'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd -d 'Check sshd: its effective configuration (`sshd -T`) and the `sshd` PAM service'
-complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudo -d 'Check sudo: the `sudo` PAM service and sudoers'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudo -d 'Check sudo: every PAM service it uses (`sudo -V`: `sudo`, and `sudo-i` for `sudo -i`) and sudoers (who runs what without authenticating, the credential cache)'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l su -d 'Check su: the `su` PAM service and `su-l` (util-linux su uses it for `su -` and `su -l`); both must carry the push'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l third-factor -d 'The password asked in sshd\'s PAM stack on top of a first factor from AuthenticationMethods (publickey) is meant: three factors, no warning'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l push-only-sudo -d 'sudo with the push alone (no password) is meant: no CRITICAL for it'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l json -d 'Print the findings as one JSON document instead of text'

@@ -57,6 +57,8 @@ USERS = {
     "pbm_ptd": "pbm_ptd+deny+after=500ms@e2e.test",
     "pbm_su": "pbm_su+approve+after=1s@e2e.test",
     "pbm_sudn": "pbm_sudn+deny+after=1s@e2e.test",
+    "pbm_si": "pbm_si+approve+after=1s@e2e.test",
+    "pbm_sid": "pbm_sid+deny+after=1s@e2e.test",
     # What the person is told, in Hungarian (the outcome-line cases).
     "pbm_hud": "pbm_hud+deny+after=1s@e2e.test",
     "pbm_hut": "pbm_hut+ignore@e2e.test",
@@ -67,6 +69,7 @@ USERS = {
 UNMAPPED = "pbm_nomap"  # a Unix user with no [users] entry
 SU_TARGET = "pbm_sutgt"  # the user `su` becomes: unmapped, so only user=invoker can push
 UNIX_USERS = list(USERS) + [UNMAPPED, SU_TARGET]
+STOCK_SUDO_I = None  # Debian's /etc/pam.d/sudo-i as installed, read in setup()
 
 procs = []
 syslog = []  # (monotonic time, text) of every datagram sent to /dev/log
@@ -211,9 +214,13 @@ def setup():
           "User_Alias PBM_N = pbm_n, pbm_n2, pbm_n3\n"
           "Defaults:PBM_N noninteractive_auth\n"
           + "".join(f"{u} ALL=(ALL) ALL\n" for u in UNIX_USERS), 0o440)
-    # The shipped pam.d files, byte for byte.
+    # The shipped pam.d files, byte for byte (sudo -i runs through sudo-i: Debian's stock
+    # one, kept for the case that shows why the sample exists, includes only common-auth).
+    global STOCK_SUDO_I
+    STOCK_SUDO_I = open("/etc/pam.d/sudo-i").read()
     shutil.copy(f"{ROOT}/pam.d/sshd", "/etc/pam.d/sshd")
     shutil.copy(f"{ROOT}/pam.d/sudo", "/etc/pam.d/sudo")
+    shutil.copy(f"{ROOT}/pam.d/sudo-i", "/etc/pam.d/sudo-i")
     shutil.copy(f"{ROOT}/pam.d/su", "/etc/pam.d/su")
     # The emulator, inside the private network. Untagged IDs are never answered.
     emu = subprocess.Popen([EXE, "emulator", "--listen", API, "--admin", f"{HOST}:9000",
@@ -557,6 +564,80 @@ def sudo_approve():
     assert p.out.rstrip().endswith("root"), f"the command did not run as root; terminal: {p.tail()}"
     logged("sudo", t, "decision=approved user=pbm_sudo", "service=sudo rhost=-")
     return f"command ran as root; the code was on the terminal {shown:.1f}s in, before the answer"
+
+
+def sudo_i_approve():
+    # `sudo -i` authenticates through the PAM service sudo-i (sudo -V), not sudo: the
+    # shipped sudo-i sample asks the password, then the push.
+    t = time.monotonic()
+    p = sudo("pbm_si", "-i")
+    p.expect("PWPROMPT:", 10)
+    p.send(PASSWORD + "\n")
+    p.expect("Verification code", 10)
+    p.succeeds()
+    assert p.out.rstrip().endswith("root"), f"the login shell did not run as root; terminal: {p.tail()}"
+    logged("sudo-i", t, "decision=approved user=pbm_si", "service=sudo-i")
+    return "sudo -i: the password, the push through the sudo-i service, approved: a root login shell"
+
+
+def sudo_i_deny():
+    t = time.monotonic()
+    p = sudo("pbm_sid", "-i")
+    p.expect("PWPROMPT:", 10)
+    p.send(PASSWORD + "\n")
+    p.expect("PassBy[ME]: the login was denied on the phone.", 15)
+    # sudo asks again (passwd_tries); wrong passwords end it without another push.
+    for _ in range(2):
+        p.out = p.out.replace("PWPROMPT:", "pw-prompt:")
+        p.expect("PWPROMPT:", 15)
+        p.send("wrong\n")
+    p.fails()
+    assert not p.out.rstrip().endswith("root"), f"sudo -i ran the shell: {p.tail()}"
+    assert status_of(USERS["pbm_sid"]) == "DENIED", f"emulator status {status_of(USERS['pbm_sid'])}"
+    logged("sudo-i", t, "decision=refused user=pbm_sid", "status=DENIED")
+    return "sudo -i refused: the phone denied"
+
+
+def sudo_i_debian_stock_bypasses_the_push():
+    # Why pam.d/sudo-i is shipped: with Debian's own sudo-i (common-auth only) next to the
+    # sudo sample, `sudo -i` is root on the password alone, no push even for a phone that
+    # would deny; and `passbyme check --sudo` (the real sudo -V, the real /etc) says so.
+    assert "pam_passbyme" not in STOCK_SUDO_I, STOCK_SUDO_I
+    before = len(messages_for(USERS["pbm_sid"]))
+    write("/etc/pam.d/sudo-i", STOCK_SUDO_I)
+    try:
+        p = sudo("pbm_sid", "-i")
+        p.expect("PWPROMPT:", 10)
+        p.send(PASSWORD + "\n")
+        p.succeeds()
+        assert p.out.rstrip().endswith("root"), f"terminal: {p.tail()}"
+        assert len(messages_for(USERS["pbm_sid"])) == before, "a push was sent"
+        stock = check_sudo_findings()
+    finally:
+        shutil.copy(f"{ROOT}/pam.d/sudo-i", "/etc/pam.d/sudo-i")
+    bypass = [f for f in stock["findings"] if f["id"] == "sudo-service-without-push"]
+    assert stock["exit_code"] == 2 and len(bypass) == 1, json.dumps(stock, indent=1)
+    assert bypass[0]["file"] == "/etc/pam.d/sudo-i", bypass
+    assert bypass[0]["message"].startswith(
+        "`sudo -i` authenticates through the PAM service sudo-i, which has no pam_passbyme "
+        "while sudo has it"), bypass
+    sample = check_sudo_findings()
+    assert not [f for f in sample["findings"] if f["id"] == "sudo-service-without-push"
+                or f["level"] == "CRITICAL"], json.dumps(sample, indent=1)
+    services = [f["message"] for f in sample["findings"] if f["id"] == "sudo-services"]
+    assert services == ["PAM services judged: sudo (`sudo`), sudo-i (`sudo -i`) "
+                        "(as `/usr/bin/sudo -V` says)"], services
+    return ("stock sudo-i: root with no push, and check --sudo CRITICAL naming /etc/pam.d/sudo-i; "
+            "with the sample: no critical finding")
+
+
+def check_sudo_findings():
+    """`passbyme check --sudo --json` on this private /etc, with the real sudo -V."""
+    r = subprocess.run([EXE, "check", "--sudo", "--json"], capture_output=True, text=True,
+                       timeout=30)
+    doc = json.loads(r.stdout)
+    assert r.returncode == doc["exit_code"], (r.returncode, r.stderr)
+    return doc
 
 
 def su_pushes_to_the_invoker():
@@ -920,7 +1001,8 @@ def log_lines_well_formed():
 CASES = [sshd_approve, sshd_deny, sshd_deny_default_client, sshd_no_answer,
          sshd_disconnect_at_prompt, sshd_disconnect_while_polling, sshd_login_grace_time,
          sshd_approval_to_login, sshd_grace_period, sudo_approve, sudo_deny,
-         sudo_wrong_password_sends_no_push, sudo_ctrl_c, su_pushes_to_the_invoker,
+         sudo_wrong_password_sends_no_push, sudo_ctrl_c, sudo_i_approve, sudo_i_deny,
+         sudo_i_debian_stock_bypasses_the_push, su_pushes_to_the_invoker,
          su_invoker_denied, sudo_n_with_password_stack,
          sshd_tells_denial_in_hungarian, sshd_tells_timeout_in_hungarian,
          sshd_tells_lockout_in_hungarian, sshd_tells_unavailable_in_hungarian,

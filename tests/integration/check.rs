@@ -10,11 +10,12 @@ use serde_json::Value;
 use crate::util::{Emulator, TempDir, BIN};
 
 /// Debian's common-auth: pam_unix, then pam_deny unless it succeeded, then pam_permit.
-const COMMON_AUTH: &str = "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n";
+pub(crate) const COMMON_AUTH: &str = "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n";
 /// The push as in the shipped sshd sample.
 const PUSH_SSHD: &str = "auth [success=done ignore=ignore default=die] pam_passbyme.so prompt=enter\nauth requisite pam_deny.so\n";
 /// The push as in the shipped sudo sample.
-const PUSH_SUDO: &str = "auth [success=ok ignore=ignore default=die] pam_passbyme.so prompt=info\n";
+pub(crate) const PUSH_SUDO: &str =
+    "auth [success=ok ignore=ignore default=die] pam_passbyme.so prompt=info\n";
 /// sshd_config's first line: a host key that does not exist, as in a candidate file
 /// written for another host (the check supplies a throwaway one).
 const HOSTKEY: &str = "HostKey /nonexistent/ssh_host_ed25519_key\n";
@@ -22,13 +23,13 @@ const GOOD_SSHD: &str = "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthentic
 
 /// A private /etc-like tree: a PAM directory (the shipped samples plus the Debian files they
 /// include), sudoers, sshd_config candidates, and a valid configuration (an emulator's).
-struct Host {
-    dir: TempDir,
+pub(crate) struct Host {
+    pub(crate) dir: TempDir,
     emu: Emulator,
 }
 
 impl Host {
-    fn new() -> Host {
+    pub(crate) fn new() -> Host {
         let dir = TempDir::new("check");
         std::fs::create_dir(dir.path().join("pam.d")).unwrap();
         std::fs::create_dir(dir.path().join("sudoers.d")).unwrap();
@@ -45,7 +46,7 @@ impl Host {
             h.pam(f, "");
         }
         h.pam("common-auth", COMMON_AUTH);
-        for f in ["sshd", "sudo"] {
+        for f in ["sshd", "sudo", "sudo-i"] {
             let sample =
                 std::fs::read_to_string(format!("{}/pam.d/{f}", env!("CARGO_MANIFEST_DIR")))
                     .unwrap();
@@ -57,14 +58,14 @@ impl Host {
 
     /// A PAM service file; `pam_passbyme.so` in `text` names the built module (libpam
     /// itself runs the stack for the verdict, and a module that is not there is missing).
-    fn pam(&self, service: &str, text: &str) {
+    pub(crate) fn pam(&self, service: &str, text: &str) {
         let module = crate::util::pam::module();
         let text = text.replace(" pam_passbyme.so", &format!(" {}", module.display()));
         self.dir.write(&format!("pam.d/{service}"), &text, 0o644);
     }
 
     /// The main sudoers file (including sudoers.d) and `extra` as a file in sudoers.d.
-    fn sudoers(&self, extra: &str) {
+    pub(crate) fn sudoers(&self, extra: &str) {
         self.dir.write(
             "sudoers",
             &format!(
@@ -89,7 +90,7 @@ impl Host {
 
     /// `passbyme --config … check --pam-dir … --sudoers … ARGS` in a mount namespace whose
     /// /run has the /run/sshd that `sshd -T` insists on (the host's /run is not touched).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (i32, String, String) {
         let pam = self.dir.path().join("pam.d");
         let sudoers = self.dir.path().join("sudoers");
         let config = self.emu.config_path();
@@ -116,7 +117,14 @@ impl Host {
     /// at the level the code means with `want` in its message, the plugin-style first line
     /// (what Nagios and Icinga show),
     /// and that the JSON document holds exactly the findings the text shows.
-    fn expect(&self, what: &str, args: &[&str], code: i32, id: &str, want: &str) -> Value {
+    pub(crate) fn expect(
+        &self,
+        what: &str,
+        args: &[&str],
+        code: i32,
+        id: &str,
+        want: &str,
+    ) -> Value {
         let (c, out, err) = self.run(args);
         assert_eq!(c, code, "{what}: exit code\n{out}{err}");
         let level = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][code as usize];

@@ -16,6 +16,10 @@ mod cli;
 /// `passbyme check --sshd/--sudo` with the real `sshd -T`: each rule, exit codes, `--json`.
 mod check;
 
+/// `check --sudo`/`--su`: every PAM service sudo and su use (sudo-i, su-l), sudoers rules
+/// that skip authentication, the credential cache.
+mod check_sudo;
+
 /// The module through real libpam (`pam_start_confdir`).
 mod pam;
 

@@ -168,7 +168,7 @@ for c in bash-completion/completions/passbyme zsh/vendor-completions/_passbyme f
     check "deb: completion /usr/share/$c, 0644 root" has "$contents" \
         "^-rw-r--r-- (root/root|0/0) .* \\./usr/share/$c\$"
 done
-for d in README.md changelog.Debian.gz copyright NOTICES examples/pam.d/sshd examples/pam.d/sudo examples/pam.d/su; do
+for d in README.md changelog.Debian.gz copyright NOTICES examples/pam.d/sshd examples/pam.d/sudo examples/pam.d/sudo-i examples/pam.d/su; do
     check "deb: /usr/share/doc/libpam-passbyme/$d" has "$contents" " \./usr/share/doc/libpam-passbyme/$d$"
 done
 check "deb: /usr/share/doc/libpam-passbyme/examples/pam.d/sshd-totp-fallback" has "$contents" \

@@ -10,10 +10,12 @@ mod config;
 mod libpam;
 mod sshd;
 mod stack;
+mod su;
 mod sudo;
 
 use config::{check_config, check_user};
 use sshd::check_sshd;
+use su::check_su;
 use sudo::check_sudo;
 
 /// `passbyme check` and its options.
@@ -25,7 +27,7 @@ pub struct Args {
     pub connect: bool,
     /// Only show how this user is mapped: the canonical name, the IDs and where they
     /// come from (file and line, template or GECOS), or why the user is unmapped.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["connect", "sshd", "sudo", "sshd_config"])]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["connect", "sshd", "sudo", "su", "sshd_config"])]
     pub user: Option<String>,
     /// Check sshd: its effective configuration (`sshd -T`) and the `sshd` PAM service.
     #[arg(long)]
@@ -41,9 +43,17 @@ pub struct Args {
     /// The sshd program.
     #[arg(long, value_name = "FILE", default_value = "/usr/sbin/sshd")]
     pub sshd_binary: PathBuf,
-    /// Check sudo: the `sudo` PAM service and sudoers.
+    /// Check sudo: every PAM service it uses (`sudo -V`: `sudo`, and `sudo-i` for `sudo -i`)
+    /// and sudoers (who runs what without authenticating, the credential cache).
     #[arg(long)]
     pub sudo: bool,
+    /// The sudo program, asked which PAM services it uses (`sudo -V`, as root).
+    #[arg(long, value_name = "FILE", default_value = "/usr/bin/sudo")]
+    pub sudo_binary: PathBuf,
+    /// Check su: the `su` PAM service and `su-l` (util-linux su uses it for `su -` and
+    /// `su -l`); both must carry the push.
+    #[arg(long)]
+    pub su: bool,
     /// The sudoers file (with its includes), read through `cvtsudoers`.
     #[arg(long, value_name = "FILE", default_value = "/etc/sudoers")]
     pub sudoers: PathBuf,
@@ -64,7 +74,8 @@ pub struct Args {
 
 const EXIT_HELP: &str = "\
 The configuration is always checked (files, TOML, credentials, certificate expiry; --connect
-also reaches the service); --sshd and --sudo add the checks of sshd and sudo around the module.
+also reaches the service); --sshd, --sudo and --su add the checks of sshd, sudo and su around
+the module.
 
 The first line sums up in the style of monitoring plugins (\"PASSBYME CRITICAL - ...\": what
 Nagios and Icinga show as the status), then each finding follows on a line of its own (ok,
@@ -73,14 +84,19 @@ WARN, FAIL for critical, UNKN for unknown); --json prints them as one JSON docum
 Exit status (monitoring-plugin convention, for every form of check):
   0  OK
   1  WARNING   e.g. the client certificate expires within 30 days; the push is sent before
-               the password; a password as an unintended third factor; prompt=enter for sudo
+               the password; a password as an unintended third factor; prompt=enter for sudo;
+               a sudoers rule that runs a command without authenticating (NOPASSWD:,
+               !authenticate); su's push not going to the invoker (user=invoker)
   2  CRITICAL  anything that lets people in without the push or locks everyone out: an
                invalid configuration, an expired certificate, the service unreachable
                (--connect), an sshd configuration sshd refuses (it would not start), UsePAM no, keyboard-interactive off, AuthenticationMethods that
                lets a login through without the push or with the push alone, pam_passbyme
                missing from the auth stack, written \"-auth\" or with a control that lets
                the stack succeed after a refusal, LoginGraceTime not above login.timeout,
-               sudo with the push alone
+               sudo with the push alone, a PAM service sudo uses (sudo-i for sudo -i)
+               or su uses (su-l for su -) without the push while the other has it,
+               sudoers letting a user or group run ALL commands as root (or a shell)
+               without authenticating
   3  UNKNOWN   the check could not run: sshd missing or unable to run (no /run/sshd), a
                file unreadable, a usage error of check";
 
@@ -262,6 +278,9 @@ pub fn run(path: &Path, a: Args) -> ExitCode {
     }
     if a.sudo {
         check_sudo(&mut r, path, &a);
+    }
+    if a.su {
+        check_su(&mut r, &a);
     }
     r.finish()
 }
