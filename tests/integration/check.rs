@@ -309,6 +309,8 @@ fn sshd_pam_stack_mistakes() {
         ("never succeeds", format!("auth requisite pam_deny.so\n{PUSH_SSHD}"), 2, "pam-never-succeeds", "fails even when the push is approved: every login is refused".to_owned()),
         ("module file missing", "auth required /nonexistent/security/pam_passbyme.so\n".to_owned(), 2, "pam-module-file-missing", "/nonexistent/security/pam_passbyme.so is named here but /nonexistent/security/pam_passbyme.so does not exist".to_owned()),
         ("jumped over", format!("auth [success=2 default=ignore] pam_unix.so\n{PUSH_SSHD}auth required pam_permit.so\n"), 2, "pam-push-skipped", "succeeds without running pam_passbyme when pam_unix returns SUCCESS".to_owned()),
+        ("user=invoker under sshd", PUSH_SSHD.replacen("prompt=enter", "prompt=enter user=invoker", 1), 2, "pam-invoker-outside-su", "user=invoker in the auth stack of sshd: it sends the push to the user who runs the program".to_owned()),
+        ("an argument twice: the module reads the last", PUSH_SSHD.replacen("prompt=enter", "user=invoker prompt=enter user=bogus", 1), 2, "pam-module-arguments", "argument 'user=bogus': the only value is invoker".to_owned()),
         ("password as third factor", format!("@include common-auth\n{PUSH_SSHD}"), 1, "sshd-password-third-factor", "the password is a third factor. If that is meant, run the check with --third-factor".to_owned()),
     ];
     for (what, stack, code, id, want) in &pam_cases {

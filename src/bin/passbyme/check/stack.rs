@@ -364,14 +364,30 @@ pub fn judge(r: &mut Report, copy: &Copy, p: &Paths, service: &str, file: &Path)
             args: Vec::new(),
             place: place.clone(),
         });
-    if let Err(e) = ModuleArgs::parse(&push.args) {
-        fine = false;
-        r.add(
-            Level::Critical,
-            "pam-module-arguments",
-            format!("pam_passbyme's arguments in {service}: {e}: the module refuses every login"),
-            push_at,
-        );
+    match ModuleArgs::parse(&push.args) {
+        Err(e) => {
+            fine = false;
+            r.add(
+                Level::Critical,
+                "pam-module-arguments",
+                format!(
+                    "pam_passbyme's arguments in {service}: {e}: the module refuses every login"
+                ),
+                push_at,
+            );
+        }
+        // user=invoker pushes to the real uid of the program. Only su (and su-l) runs as
+        // the person asking; sshd, login, sudo, a shared common-auth run as root.
+        Ok(a) if a.invoker && !matches!(service, "su" | "su-l") => {
+            fine = false;
+            r.add(
+                Level::Critical,
+                "pam-invoker-outside-su",
+                format!("user=invoker in the auth stack of {service}: it sends the push to the user who runs the program, and {service} runs as root, so root's phone would be asked for every login (the module refuses it): use user=invoker only in su and su-l"),
+                push_at,
+            );
+        }
+        Ok(_) => {}
     }
     if fine {
         r.add(
