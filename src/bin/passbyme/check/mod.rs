@@ -90,15 +90,17 @@ Exit status (monitoring-plugin convention, for every form of check):
   2  CRITICAL  anything that lets people in without the push or locks everyone out: an
                invalid configuration, an expired certificate, the service unreachable
                (--connect), an sshd configuration sshd refuses (it would not start), UsePAM no, keyboard-interactive off, AuthenticationMethods that
-               lets a login through without the push or with the push alone, pam_passbyme
-               missing from the auth stack, written \"-auth\" or with a control that lets
-               the stack succeed after a refusal, LoginGraceTime not above login.timeout,
+               lets a login through without the push or with the push alone, a PAM stack
+               that (run by the host's own libpam) succeeds on some path without
+               pam_passbyme, after it failed, or when it cannot be loaded,
+               user=invoker outside su, LoginGraceTime not above login.timeout,
                sudo with the push alone, a PAM service sudo uses (sudo-i for sudo -i)
                or su uses (su-l for su -) without the push while the other has it,
                sudoers letting a user or group run ALL commands as root (or a shell)
                without authenticating
   3  UNKNOWN   the check could not run: sshd missing or unable to run (no /run/sshd), a
-               file unreadable, a usage error of check";
+               file unreadable, a PAM stack with more than 30000 paths or a libpam
+               without pam_start_confdir (before 1.4), a usage error of check";
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Level {
