@@ -39,7 +39,7 @@ complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "demo" -d 'A real 
 complete -c passbyme -n "__fish_passbyme_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l user -d 'Only show how this user is mapped: the canonical name, the IDs and where they come from (file and line, template or GECOS), or why the user is unmapped' -r
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-config -d 'Check this sshd configuration file instead of the installed one (`sshd -T -f FILE`), before installing it. Implies --sshd' -r -F
-complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-match -d 'Connection to evaluate sshd\'s Match blocks for (`sshd -T -C SPEC`), e.g. `user=alice,host=example.net,addr=192.0.2.7`; without it no Match block applies' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-match -d 'Judge this one connection (`sshd -T -C SPEC`), e.g. `user=alice,host=example.net,addr=192.0.2.7`, instead of the global configuration and each Match block; with --census, the connection every account is judged for (its `user=` replaced)' -r
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd-binary -d 'The sshd program' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudo-binary -d 'The sudo program, asked which PAM services it uses (`sudo -V`, as root)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudoers -d 'The sudoers file (with its includes), read through `cvtsudoers`' -r -F
@@ -47,6 +47,7 @@ complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l pam-dir -d '
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l connect -d 'Also reach the service over mutual TLS'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sshd -d 'Check sshd: its effective configuration (`sshd -T`) and the `sshd` PAM service'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l census -d 'Also judge every account that can log in over SSH (a login shell, or named in the configuration): gets the push, skips it (why), or is LOCKED OUT (why, and the fix). Implies --sshd. Run it as root (it reads shadow and every authorized_keys)'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudo -d 'Check sudo: every PAM service it uses (`sudo -V`: `sudo`, and `sudo-i` for `sudo -i`) and sudoers (who runs what without authenticating, the credential cache)'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l su -d 'Check su: the `su` PAM service and `su-l` (util-linux su uses it for `su -` and `su -l`); both must carry the push'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l third-factor -d 'The password asked in sshd\'s PAM stack on top of a first factor from AuthenticationMethods (publickey) is meant: three factors, no warning'

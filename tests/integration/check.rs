@@ -12,20 +12,25 @@ use crate::util::{Emulator, TempDir, BIN};
 /// Debian's common-auth: pam_unix, then pam_deny unless it succeeded, then pam_permit.
 pub(crate) const COMMON_AUTH: &str = "auth [success=1 default=ignore] pam_unix.so nullok\nauth requisite pam_deny.so\nauth required pam_permit.so\n";
 /// The push as in the shipped sshd sample.
-const PUSH_SSHD: &str = "auth [success=done ignore=ignore default=die] pam_passbyme.so prompt=enter\nauth requisite pam_deny.so\n";
+pub(crate) const PUSH_SSHD: &str = "auth [success=done ignore=ignore default=die] pam_passbyme.so prompt=enter\nauth requisite pam_deny.so\n";
 /// The push as in the shipped sudo sample.
 pub(crate) const PUSH_SUDO: &str =
     "auth [success=ok ignore=ignore default=die] pam_passbyme.so prompt=info\n";
 /// sshd_config's first line: a host key that does not exist, as in a candidate file
 /// written for another host (the check supplies a throwaway one).
-const HOSTKEY: &str = "HostKey /nonexistent/ssh_host_ed25519_key\n";
-const GOOD_SSHD: &str = "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n";
+pub(crate) const HOSTKEY: &str = "HostKey /nonexistent/ssh_host_ed25519_key\n";
+pub(crate) const GOOD_SSHD: &str = "UsePAM yes\nKbdInteractiveAuthentication yes\nAuthenticationMethods publickey,keyboard-interactive\n";
 
 /// A private /etc-like tree: a PAM directory (the shipped samples plus the Debian files they
 /// include), sudoers, sshd_config candidates, and a valid configuration (an emulator's).
 pub(crate) struct Host {
     pub(crate) dir: TempDir,
-    emu: Emulator,
+    pub(crate) emu: Emulator,
+    /// Shell commands run in the check's mount namespace before it starts (e.g. bind
+    /// mounts of a private passwd), empty by default.
+    pub(crate) prelude: String,
+    /// The module's configuration, if not the emulator's.
+    pub(crate) config: Option<PathBuf>,
 }
 
 impl Host {
@@ -36,6 +41,8 @@ impl Host {
         let h = Host {
             dir,
             emu: Emulator::start(),
+            prelude: String::new(),
+            config: None,
         };
         for f in [
             "common-account",
@@ -78,12 +85,12 @@ impl Host {
     }
 
     /// `text` as a candidate sshd_config named `name`, as it is (host keys and all).
-    fn sshd_config_raw(&self, name: &str, text: &str) -> String {
+    pub(crate) fn sshd_config_raw(&self, name: &str, text: &str) -> String {
         let p = self.dir.write(name, text, 0o644);
         p.to_str().unwrap().to_owned()
     }
 
-    fn sshd_config(&self, text: &str) -> PathBuf {
+    pub(crate) fn sshd_config(&self, text: &str) -> PathBuf {
         self.dir
             .write("sshd_config", &format!("{HOSTKEY}{text}"), 0o644)
     }
@@ -93,10 +100,16 @@ impl Host {
     pub(crate) fn run(&self, args: &[&str]) -> (i32, String, String) {
         let pam = self.dir.path().join("pam.d");
         let sudoers = self.dir.path().join("sudoers");
-        let config = self.emu.config_path();
+        let config = self
+            .config
+            .clone()
+            .unwrap_or_else(|| self.emu.config_path());
         let out = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount -t tmpfs tmpfs /run && mkdir /run/sshd && exec \"$0\" \"$@\"")
+            .arg(format!(
+                "{}mount -t tmpfs tmpfs /run && mkdir /run/sshd && exec \"$0\" \"$@\"",
+                self.prelude
+            ))
             .arg(BIN)
             .args(["--config", config.to_str().unwrap(), "check", "--pam-dir"])
             .arg(&pam)
@@ -186,7 +199,7 @@ impl Host {
         v
     }
 
-    fn expect_sshd(
+    pub(crate) fn expect_sshd(
         &self,
         what: &str,
         text: &str,

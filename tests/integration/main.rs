@@ -20,6 +20,10 @@ mod check;
 /// that skip authentication, the credential cache.
 mod check_sudo;
 
+/// `check --sshd` beyond the global configuration: each Match block, the census of accounts,
+/// OpenSSH before 8.7, keyboard-interactive twice.
+mod check_sshd;
+
 /// The module through real libpam (`pam_start_confdir`).
 mod pam;
 

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod census;
 mod config;
 mod libpam;
 mod sshd;
@@ -27,7 +28,7 @@ pub struct Args {
     pub connect: bool,
     /// Only show how this user is mapped: the canonical name, the IDs and where they
     /// come from (file and line, template or GECOS), or why the user is unmapped.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["connect", "sshd", "sudo", "su", "sshd_config"])]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["connect", "sshd", "sudo", "su", "sshd_config", "census"])]
     pub user: Option<String>,
     /// Check sshd: its effective configuration (`sshd -T`) and the `sshd` PAM service.
     #[arg(long)]
@@ -36,10 +37,17 @@ pub struct Args {
     /// before installing it. Implies --sshd.
     #[arg(long, value_name = "FILE")]
     pub sshd_config: Option<PathBuf>,
-    /// Connection to evaluate sshd's Match blocks for (`sshd -T -C SPEC`), e.g.
-    /// `user=alice,host=example.net,addr=192.0.2.7`; without it no Match block applies.
+    /// Judge this one connection (`sshd -T -C SPEC`), e.g.
+    /// `user=alice,host=example.net,addr=192.0.2.7`, instead of the global configuration and
+    /// each Match block; with --census, the connection every account is judged for (its
+    /// `user=` replaced).
     #[arg(long, value_name = "SPEC")]
     pub sshd_match: Option<String>,
+    /// Also judge every account that can log in over SSH (a login shell, or named in the
+    /// configuration): gets the push, skips it (why), or is LOCKED OUT (why, and the fix).
+    /// Implies --sshd. Run it as root (it reads shadow and every authorized_keys).
+    #[arg(long)]
+    pub census: bool,
     /// The sshd program.
     #[arg(long, value_name = "FILE", default_value = "/usr/sbin/sshd")]
     pub sshd_binary: PathBuf,
@@ -86,13 +94,17 @@ Exit status (monitoring-plugin convention, for every form of check):
   1  WARNING   e.g. the client certificate expires within 30 days; the push is sent before
                the password; a password as an unintended third factor; prompt=enter for sudo;
                a sudoers rule that runs a command without authenticating (NOPASSWD:,
-               !authenticate); su's push not going to the invoker (user=invoker)
+               !authenticate); su's push not going to the invoker (user=invoker);
+               a Match block that could not be evaluated; an account locked out (--census)
   2  CRITICAL  anything that lets people in without the push or locks everyone out: an
                invalid configuration, an expired certificate, the service unreachable
-               (--connect), an sshd configuration sshd refuses (it would not start), UsePAM no, keyboard-interactive off, AuthenticationMethods that
-               lets a login through without the push or with the push alone, a PAM stack
-               that (run by the host's own libpam) succeeds on some path without
-               pam_passbyme, after it failed, or when it cannot be loaded,
+               (--connect), an sshd configuration sshd refuses (it would not start), UsePAM no,
+               keyboard-interactive off (on OpenSSH before 8.7 also
+               ChallengeResponseAuthentication not yes), AuthenticationMethods that lets a
+               login through without the push or with the push alone (in the global
+               configuration or in a Match block), root or every account locked out
+               (--census), a PAM stack that (run by the host's own libpam) succeeds on some
+               path without pam_passbyme, after it failed, or when it cannot be loaded,
                user=invoker outside su, LoginGraceTime not above login.timeout,
                sudo with the push alone, a PAM service sudo uses (sudo-i for sudo -i)
                or su uses (su-l for su -) without the push while the other has it,
@@ -273,7 +285,7 @@ pub fn run(path: &Path, a: Args) -> ExitCode {
     }
     // The configuration is always checked: --sshd and --sudo add to it, so that one
     // command (a monitoring job) covers everything a login depends on.
-    let sshd = a.sshd || a.sshd_config.is_some();
+    let sshd = a.sshd || a.sshd_config.is_some() || a.census;
     check_config(&mut r, path, a.connect);
     if sshd {
         check_sshd(&mut r, path, &a);
