@@ -35,32 +35,93 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
 else
     fuzz() { RUSTC_BOOTSTRAP=1 cargo fuzz "$@"; }
 fi
-echo "cargo-fuzz $(cargo fuzz --version 2>/dev/null | awk '{print $2}'), $(cargo deny --version), $(cargo audit --version), $(valgrind --version)"
+echo "cargo-fuzz $(cargo fuzz --version 2>/dev/null | awk '{print $2}'), $(cargo deny --version), $(cargo-audit --version), $(valgrind --version)"
 
 step "cargo deny: licences, duplicate crates, sources"
 cargo deny --locked check licenses bans sources
 
 step "advisories: cargo deny and cargo audit"
-# Both read the RustSec advisory database, a git repository on GitHub. This project's
-# machines reach crates.io only, so the fetch fails here; the checks then run against a
-# database already on disk if there is one, and are reported as skipped otherwise (never
-# silently passed).
+# Both check Cargo.lock against the RustSec advisory database (a git repository on GitHub),
+# both against one copy of it: the one cargo deny fetches when GitHub can be reached
+# (time-boxed), else the snapshot in shared/ beside the clone, whose README gives its commit
+# and date (PBM_ADVISORY_DB=DIR names another snapshot). This project's machines reach
+# crates.io only, so CI checks against the snapshot: advisories published after its date are
+# not in it, and the output says so with the date. With neither, the check says SKIPPED
+# (never a silent pass). Any finding (vulnerable, unsound, unmaintained or yanked crate)
+# fails the run, unless deny.toml's [advisories] ignore list names its id with the reason
+# it does not apply; cargo audit is given the same ids.
+snapshot=${PBM_ADVISORY_DB:-$root/../shared/rustsec/advisory-db}
+deny_config=$root/deny.toml
+db=""
 if timeout 120 cargo deny fetch db >"$work/deny-fetch.log" 2>&1; then
-    cargo deny --locked check advisories
-else
-    if ls -d "${CARGO_HOME:-$HOME/.cargo}"/advisory-dbs/*/crates >/dev/null 2>&1; then
-        echo "advisory database unreachable: checking against the copy on disk"
-        cargo deny --locked --offline check advisories
-    else
-        echo "SKIPPED: cargo deny advisories: the RustSec database cannot be fetched ($(grep -m1 -o 'Could not resolve host: [^ ]*' "$work/deny-fetch.log" || echo 'fetch failed'))"
+    # cargo deny keeps the clone of deny.toml's db-urls at <db-path>/advisory-db-<url hash>.
+    # shellcheck disable=SC2012 # the newest of those, names without spaces
+    db=$(ls -dt "${CARGO_HOME:-$HOME/.cargo}"/advisory-dbs/advisory-db-*/ | head -n 1)
+    db=${db%/}
+    db_commit=$(git -C "$db" log -1 --format=%H)
+    db_date=$(git -C "$db" log -1 --format=%cs)
+    echo "advisory database: RustSec advisory-db, fetched now into $db"
+elif [ -d "$snapshot/crates" ]; then
+    echo "advisory database: cannot be fetched ($(grep -m1 -o 'Could not resolve host: [^ ]*' "$work/deny-fetch.log" || echo 'fetch failed')): using the snapshot $snapshot"
+    db=$snapshot
+    db_commit=$(sed -n 's/.*commit \([0-9a-f]\{40\}\) of [0-9-]*.*/\1/p' "$snapshot/../README.md" 2>/dev/null | head -n 1)
+    db_date=$(sed -n 's/.*commit [0-9a-f]\{40\} of \([0-9-]*\).*/\1/p' "$snapshot/../README.md" 2>/dev/null | head -n 1)
+    if [ -z "$db_commit" ] || [ -z "$db_date" ]; then
+        echo "advisory database: $snapshot/../README.md does not say 'commit <sha> of <date>'" >&2
+        exit 1
     fi
+    # cargo deny reads a database only as a git clone it makes itself, at
+    # <db-path>/<last url segment>-<url hash>, of a url with a host name. So it clones a
+    # throwaway git copy of the snapshot made under target/ (branch main, one commit dated
+    # like the snapshot), with a config that is deny.toml but for db-urls and db-path. The
+    # url is file://snapshot.localhost/...: git ignores the host of a file:// url, and
+    # cargo deny's url parser drops a bare "localhost". Nothing is written to shared/. The
+    # snapshot's age is printed below (cargo deny's own 90-day staleness check applies only
+    # with --offline, and cargo audit's is what --stale turns off).
+    copy=$root/target/advisory-db
+    rm -rf "$copy"
+    mkdir -p "$copy/snapshot"
+    cp -R "$snapshot/." "$copy/snapshot/"
+    chmod -R u+w "$copy/snapshot"
+    git -C "$copy/snapshot" init -q -b main
+    git -C "$copy/snapshot" add -A
+    GIT_AUTHOR_DATE="$db_date 00:00:00 +0000" GIT_COMMITTER_DATE="$db_date 00:00:00 +0000" \
+        git -C "$copy/snapshot" -c user.name=hardening.sh -c user.email=hardening@localhost \
+        commit -q -m "RustSec advisory-db $db_commit of $db_date (snapshot)"
+    deny_config=$copy/deny.toml
+    sed "s|^db-urls = .*|db-urls = [\"file://snapshot.localhost$copy/snapshot\"]\ndb-path = \"$copy/dbs\"|" \
+        "$root/deny.toml" >"$deny_config"
+    grep -q "^db-path = \"$copy/dbs\"\$" "$deny_config" ||
+        { echo "advisory database: deny.toml has no db-urls line to point at the snapshot" >&2; exit 1; }
 fi
-if [ -d "${CARGO_HOME:-$HOME/.cargo}/advisory-db/crates" ]; then
-    cargo audit --no-fetch --stale
-elif timeout 120 cargo audit >"$work/audit.log" 2>&1; then
-    cat "$work/audit.log"
+if [ -z "$db" ]; then
+    echo "SKIPPED: cargo deny advisories and cargo audit: the RustSec database cannot be fetched ($(grep -m1 -o 'Could not resolve host: [^ ]*' "$work/deny-fetch.log" || echo 'fetch failed')) and there is no snapshot at $snapshot"
 else
-    echo "SKIPPED: cargo audit: the RustSec database cannot be fetched"
+    age=$(( ($(date -u +%s) - $(date -u -d "$db_date" +%s)) / 86400 ))
+    newest=$(grep -rh '^date = "' "$db/crates" | cut -d'"' -f2 | sort | tail -n 1)
+    echo "advisory database: commit $db_commit of $db_date ($age days ago; newest advisory dated $newest): advisories published since then are not checked"
+    # cargo deny loads every crates/**/*.md of the database (rust/ is the standard library's).
+    deny_count=$(find "$db/crates" -name '*.md' | wc -l)
+    # The ids deny.toml ignores (each with its reason there), for both tools.
+    ids=$(sed -n '/^\[advisories\]/,/^\[[a-z]/p' "$root/deny.toml" |
+        grep -o 'id = "RUSTSEC-[0-9]*-[0-9]*"' | cut -d'"' -f2 | tr '\n' ' ')
+    ignore="" ignored=""
+    for id in $ids; do
+        ignore="$ignore --ignore $id"
+        ignored="${ignored:-, ignored in deny.toml:} $id"
+    done
+    cargo deny --locked --config "$deny_config" check advisories
+    echo "cargo deny: $deny_count advisories (crates/) checked, no finding$ignored"
+    # --deny warnings: unsound, unmaintained and yanked crates fail too, as in deny.toml.
+    # shellcheck disable=SC2086 # one word per --ignore and id
+    if ! cargo audit --db "$db" --no-fetch --stale --deny warnings $ignore >"$work/audit.log" 2>&1; then
+        cat "$work/audit.log"
+        echo "cargo audit: advisories found (above)" >&2
+        exit 1
+    fi
+    cat "$work/audit.log"
+    loaded=$(grep -o 'Loaded [0-9]* security advisories' "$work/audit.log" | grep -o '[0-9][0-9]*')
+    echo "cargo audit: ${loaded:-?} advisories loaded (crates/ and rust/), no finding$ignored"
 fi
 
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
