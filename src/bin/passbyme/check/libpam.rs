@@ -175,8 +175,6 @@ pub struct Copy {
     /// The stand-ins, loaded once and kept loaded while the copy lives, so that each of
     /// libpam's dlopen()s of them is a reference count.
     handles: Vec<Handle>,
-    /// Module files (by base name) made missing in the copy.
-    unload: Option<fn(&str) -> bool>,
 }
 
 impl Drop for Copy {
@@ -222,21 +220,15 @@ const MAX_FILE: u64 = 1 << 20;
 
 impl Copy {
     /// Copies every regular file of `pam_dir`, replacing module words by stand-ins.
-    /// With `unload`, the module files whose base name (`pam_passbyme`) it accepts are made
-    /// missing instead: what libpam does when such a module cannot be loaded.
-    pub fn new(pam_dir: &Path, unload: Option<fn(&str) -> bool>) -> Result<Copy, Error> {
+    pub fn new(pam_dir: &Path) -> Result<Copy, Error> {
         let module_dir = pamapp::module_dir().ok_or_else(|| {
             Error::Copy("cannot find the loaded libpam's module directory".into())
         })?;
-        Copy::with_module_dir(pam_dir, &module_dir, unload)
+        Copy::with_module_dir(pam_dir, &module_dir)
     }
 
     /// [`Copy::new`] with the directory that relative module names are looked up in.
-    pub fn with_module_dir(
-        pam_dir: &Path,
-        module_dir: &Path,
-        unload: Option<fn(&str) -> bool>,
-    ) -> Result<Copy, Error> {
+    pub fn with_module_dir(pam_dir: &Path, module_dir: &Path) -> Result<Copy, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -248,7 +240,6 @@ impl Copy {
             .create(&root)
             .map_err(|e| Error::Copy(format!("{}: {e}", root.display())))?;
         let mut copy = Copy {
-            unload,
             lines: HashMap::new(),
             handles: Vec::new(),
             root,
@@ -436,10 +427,6 @@ impl Copy {
             return Ok(None);
         };
         if is_elf(&canon) {
-            let base = base_name(&canon.to_string_lossy());
-            if self.unload.is_some_and(|f| f(&base)) {
-                return Ok(Some(self.root.join("unloaded").join(format!("{base}.so"))));
-            }
             let id = match self.by_path.get(&canon) {
                 Some(&id) => id,
                 None => self.add_module(canon)?,
@@ -485,6 +472,29 @@ impl Copy {
         self.by_path.insert(path.clone(), id);
         self.modules.push(Module { path });
         Ok(id)
+    }
+}
+
+/// libpam logs what it finds wrong with a stack (a module it cannot load, a line it
+/// cannot parse) through syslog, once per transaction: thousands of lines for one check.
+/// While the check runs the copy, only emergencies pass (`setlogmask`); the check reports
+/// what matters itself. The `passbyme` command's own audit lines use a socket of their own,
+/// not libc's syslog.
+struct QuietSyslog(std::ffi::c_int);
+
+impl QuietSyslog {
+    #[allow(unsafe_code)]
+    fn new() -> QuietSyslog {
+        // SAFETY: setlogmask only swaps an integer in libc's syslog state.
+        QuietSyslog(unsafe { libc::setlogmask(1 << libc::LOG_EMERG) })
+    }
+}
+
+impl Drop for QuietSyslog {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: as above; restores the mask that was in force.
+        unsafe { libc::setlogmask(self.0) };
     }
 }
 
@@ -638,6 +648,7 @@ pub fn explore(
         })
         .collect();
     let first: Vec<i32> = sets.iter().map(|s| s[0]).collect();
+    let _quiet = QuietSyslog::new();
     let mut todo: Vec<Vec<i32>> = vec![Vec::new()];
     let mut runs = Vec::new();
     while let Some(plan) = todo.pop() {

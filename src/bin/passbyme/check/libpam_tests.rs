@@ -216,7 +216,7 @@ fn codes_are_named_near_a_module_over_continuations_and_in_substacks() {
         ),
     )
     .unwrap();
-    let copy = Copy::with_module_dir(&d.0.join("pam.d"), Path::new("/nonexistent"), None).unwrap();
+    let copy = Copy::with_module_dir(&d.0.join("pam.d"), Path::new("/nonexistent")).unwrap();
     let id = |k: usize| {
         copy.modules
             .iter()
@@ -253,7 +253,7 @@ fn module_words_are_replaced_and_the_rest_is_kept() {
         m = d.0.join("mods/m0.so").display()
     );
     std::fs::write(d.0.join("pam.d/svc"), &text).unwrap();
-    let copy = Copy::with_module_dir(&d.0.join("pam.d"), Path::new("/nonexistent"), None).unwrap();
+    let copy = Copy::with_module_dir(&d.0.join("pam.d"), Path::new("/nonexistent")).unwrap();
     let out = std::fs::read_to_string(copy.confdir().join("svc")).unwrap();
     let stand_in = copy.root.join("m/0.so").display().to_string();
     let inc = copy.confdir().join("inc").display().to_string();
@@ -302,7 +302,7 @@ fn generated_stacks_agree_with_libpam() {
         let text = generate(&mut g, &d.0, "svc", 0);
         std::fs::write(d.0.join("pam.d/svc"), &text).unwrap();
         let why = |what: &str| format!("seed {seed} stack {n}: {what}\n--- svc\n{text}");
-        let copy = Copy::with_module_dir(&d.0.join("pam.d"), Path::new("/nonexistent"), None)
+        let copy = Copy::with_module_dir(&d.0.join("pam.d"), Path::new("/nonexistent"))
             .unwrap_or_else(|e| panic!("{}", why(&e.to_string())));
         let codes = |m: usize| free_codes(&copy.codes_near(m));
         let runs = match explore(&copy, "svc", &codes, 5_000) {

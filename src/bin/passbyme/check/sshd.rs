@@ -465,7 +465,7 @@ pub fn check_sshd(r: &mut Report, path: &Path, a: &Args) {
 fn step_aside(pam_dir: &Path) -> Option<census::Aside> {
     use super::libpam::{Copy, IGNORE, SUCCESS};
     use super::stack::{paths, Role};
-    let copy = Copy::new(pam_dir, None).ok()?;
+    let copy = Copy::new(pam_dir).ok()?;
     let p = paths(&copy, "sshd").ok()?;
     let role = |m: usize| p.roles.get(m).copied().unwrap_or(Role::Other);
     let passing: Vec<_> = p

@@ -44,6 +44,10 @@ pub fn role(base: &str) -> Role {
     }
 }
 
+/// What libpam's dispatcher gives the line of a module it could not load (missing,
+/// broken by an upgrade; `-auth` only keeps that out of the log).
+const MODULE_UNKNOWN: i32 = 28;
+
 /// The push's failures (src/pam.rs `pam_code`): maxtries (denied, timed out, limited),
 /// user_unknown (unmapped under deny, unknown or bad name), auth_err, service_err (a bad
 /// configuration), conv_err, incomplete (no user name yet). None may let the stack succeed.
@@ -55,7 +59,7 @@ const PUSH_FAILURES: [i32; 6] = [11, 10, AUTH_ERR, 3, 19, 31];
 /// names (they all fall to `default`). PAM_INCOMPLETE is left out: libpam returns it at once,
 /// never as a success.
 fn push_codes(near: &std::collections::BTreeSet<i32>) -> Vec<i32> {
-    let mut out = vec![SUCCESS, IGNORE, AUTHINFO_UNAVAIL];
+    let mut out = vec![SUCCESS, IGNORE, AUTHINFO_UNAVAIL, MODULE_UNKNOWN];
     let failures = PUSH_FAILURES.iter().copied().filter(|&c| c != 31);
     let (named, unnamed): (Vec<i32>, Vec<i32>) = failures.partition(|c| near.contains(c));
     out.extend(named);
@@ -184,12 +188,12 @@ pub fn check_stack(r: &mut Report, dir: &Path, service: &str) -> Option<Stack> {
         );
         return None;
     }
-    let run = |unload: Option<fn(&str) -> bool>| -> Result<(Copy, Paths), libpam::Error> {
-        let copy = Copy::new(dir, unload)?;
+    let run = || -> Result<(Copy, Paths), libpam::Error> {
+        let copy = Copy::new(dir)?;
         let p = paths(&copy, service)?;
         Ok((copy, p))
     };
-    let (copy, p) = match run(None) {
+    let (copy, p) = match run() {
         Ok(x) => x,
         Err(e) => {
             r.unknown(
@@ -200,28 +204,6 @@ pub fn check_stack(r: &mut Report, dir: &Path, service: &str) -> Option<Stack> {
         }
     };
     let stack = judge(r, &copy, &p, service, &file)?;
-    // The same stack when pam_passbyme cannot be loaded (removed, broken by an upgrade, an
-    // architecture mismatch): libpam gives its line PAM_MODULE_UNKNOWN ("-auth" only keeps
-    // that out of the log), which a control may let pass.
-    match run(Some(|b| role(b) == Role::Push)) {
-        Ok((_, unloaded)) => {
-            if let Some(run) = unloaded.runs.iter().find(|r| r.result == SUCCESS) {
-                r.add(
-                    Level::Critical,
-                    "pam-module-unloadable-passes",
-                    format!(
-                        "if pam_passbyme.so cannot be loaded (removed, or broken by an upgrade) the auth stack of {service} succeeds without the push {}: let no control pass module_unknown, libpam's code for a module it cannot load",
-                        unloaded.describe(run)
-                    ),
-                    stack.push.at(),
-                );
-            }
-        }
-        Err(e) => r.unknown(
-            "pam-not-run",
-            format!("PAM service {service} without pam_passbyme loaded: not judged: {e}"),
-        ),
-    }
     Some(stack)
 }
 
@@ -313,6 +295,23 @@ pub fn judge(r: &mut Report, copy: &Copy, p: &Paths, service: &str, file: &Path)
             );
             break;
         }
+    }
+    if let Some(run) = p
+        .runs
+        .iter()
+        .filter(succeeds)
+        .find(with_push(MODULE_UNKNOWN))
+    {
+        fine = false;
+        r.add(
+            Level::Critical,
+            "pam-module-unloadable-passes",
+            format!(
+                "if pam_passbyme.so cannot be loaded (removed, or broken by an upgrade) the auth stack of {service} succeeds without the push {}: let no control pass module_unknown, libpam's code for a module it cannot load",
+                p.describe(run)
+            ),
+            push_at,
+        );
     }
     // Unreachable: only another second factor may let the login through.
     if let Some(run) = p
