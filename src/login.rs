@@ -514,6 +514,7 @@ fn flow(
             rhost: req.rhost.as_deref(),
             tty: req.tty.as_deref(),
             service: &req.service,
+            target: req.target.as_deref(),
         };
         // The user's own lock, waited for until the login's deadline or a signal.
         let mut interrupted = || ui.interrupted();
