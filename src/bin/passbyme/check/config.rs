@@ -46,6 +46,26 @@ fn load_reporting(r: &mut Report, path: &Path) -> Option<Config> {
     Some(config)
 }
 
+/// What the policies open on purpose, said where monitoring sees it.
+fn check_policy(r: &mut Report, config: &Config) {
+    use pam_passbyme::config::Unreachable;
+    match config.policy.unreachable {
+        Unreachable::Allow => r.warn(
+            "fail-open",
+            format!(
+                "{}: policy.unreachable = \"allow\" is a fail-open: whenever no TCP connection to \
+                 the service can be made before a push (its name does not resolve, the connect \
+                 is refused or finds no route, or service.connect_timeout passes without an \
+                 answer), every mapped user logs in with the first factor alone; anyone who can \
+                 block this host's traffic to the service or forge its DNS answer can make that \
+                 happen at will",
+                config.path.display()
+            ),
+        ),
+        Unreachable::Deny => {}
+    }
+}
+
 /// `check --user NAME`: the mapping of one user, as a login would see it.
 pub fn check_user(r: &mut Report, path: &Path, user: &str) {
     use pam_passbyme::login::{map_user, Host, Mapping};
@@ -112,6 +132,7 @@ pub fn check_config(r: &mut Report, path: &Path, connect: bool) {
     for (k, v) in config.describe() {
         r.note(&format!("        {k} = {v}"));
     }
+    check_policy(r, &config);
     let (client, creds) = match pam_passbyme::connect::connect_with_credentials(&config) {
         Ok(x) => x,
         Err(e) => return r.crit("credentials", e.to_string()),
