@@ -67,3 +67,61 @@ fn fail_open_is_a_warning_that_says_what_it_opens() {
         assert!(m.contains(part), "{m}");
     }
 }
+
+/// Issue 19: config errors are logged at every login and shown in check's first line, and
+/// serde quoted the value of a mistyped key: `password = 123456` put the password there.
+#[test]
+fn a_secret_in_a_malformed_config_never_reaches_check_or_the_log() {
+    let emu = Emulator::start();
+    let dir = TempDir::new("secret-errors");
+    // (the key's line, what must not appear)
+    let cases: [(&str, &[&str]); 7] = [
+        ("password = 918273645", &["918273645"]),
+        ("password = 7.25e3", &["7.25e3", "7250"]),
+        ("password = 0x5EC2E7", &["5EC2E7", "6210279"]),
+        ("password = Hunter2Secret", &["Hunter2Secret"]),
+        ("password = \"Zq8\\qSecret\"", &["Zq8", "qSecret"]),
+        ("password = 'Zq9Secret", &["Zq9Secret"]),
+        ("password = \"ok\" Zq13Secret", &["Zq13Secret"]),
+    ];
+    for (i, (line, secrets)) in cases.iter().enumerate() {
+        // The emulator's service table without its password file, and the password inline.
+        let service = emu
+            .service_table()
+            .lines()
+            .filter(|l| !l.starts_with("password_file"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let text = format!("{service}\n{line}\n[users]\ncs_user{i} = \"cs+approve@x\"\n");
+        // The line the error must name.
+        let at = service.lines().count() + 1;
+        let name = format!("c{i}.toml");
+        let (code, out, v) = check(&dir, &name, &text, &[]);
+        let path = dir.path().join(&name);
+        let head = format!("{}: line {at}: ", path.display());
+        assert_eq!(code, 2, "{line}: {out}");
+        assert!(
+            out.lines()
+                .next()
+                .unwrap()
+                .starts_with(&format!("PASSBYME CRITICAL - 1 critical: {head}")),
+            "{line}: {out}"
+        );
+        let json = v.to_string();
+        for s in *secrets {
+            assert!(!out.contains(s), "{line}: {s} in check's output:\n{out}");
+            assert!(!json.contains(s), "{line}: {s} in check --json:\n{json}");
+        }
+        // The module: the login is refused with the same error, named by file and line.
+        let user = format!("cs_user{i}");
+        crate::util::nss_user(&user);
+        let s = crate::util::pam::Setup::new(&text, "");
+        assert_eq!(s.login(&user).0, crate::util::pam::SERVICE_ERR, "{line}");
+        let logged = crate::util::syslog().line_with(&format!("user={user} "));
+        let head = format!("error=\"config: {}: line {at}: ", s.config.display());
+        assert!(logged.contains(&head), "{line}: {logged}");
+        for s in *secrets {
+            assert!(!logged.contains(s), "{line}: {s} in the log: {logged}");
+        }
+    }
+}
