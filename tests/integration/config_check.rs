@@ -125,3 +125,95 @@ fn a_secret_in_a_malformed_config_never_reaches_check_or_the_log() {
         }
     }
 }
+
+/// `passbyme ARGS` reading `login_defs` for CHFN_RESTRICT: (exit code, stdout).
+fn check_with_login_defs(login_defs: &std::path::Path, args: &[&str]) -> (i32, String) {
+    crate::util::syslog(); // its audit lines need a /dev/log
+    let out = std::process::Command::new(crate::util::BIN)
+        .args(args)
+        .env("PASSBYME_LOGIN_DEFS", login_defs)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Issue 19: README's `gecos_field = 2` read the room number, which Debian's default
+/// `CHFN_RESTRICT rwh` lets every user change with `chfn -r`.
+#[test]
+fn a_gecos_part_users_may_change_is_critical() {
+    let emu = Emulator::start();
+    let dir = TempDir::new("gecos-check");
+    crate::util::nss_user_gecos("gc_alice", "Alice A,gc-room@x,1,2,gc_alice+approve@x");
+    let debian = dir.write("login.defs", "# Debian 12\nCHFN_RESTRICT\t\trwh\n", 0o644);
+    let none = dir.write("none.defs", "# nothing about chfn\n", 0o644);
+    let open = dir.write("open.defs", "CHFN_RESTRICT no\n", 0o644);
+    let with = |name: &str, mapping: &str| {
+        let text = format!(
+            "{}{}[mapping]\n{mapping}\n[users]\n",
+            emu.service_table(),
+            emu.limits_table("")
+        );
+        dir.write(name, &text, 0o600)
+    };
+    let room = with("room.toml", "gecos_field = 2");
+    let other = with("other.toml", "gecos_field = 5");
+    let semi = with("semi.toml", "gecos_field = 5\ngecos_delimiter = \";\"");
+    let run = |cfg: &std::path::Path, defs: &std::path::Path, user: Option<&str>| {
+        let mut args = vec!["--config", cfg.to_str().unwrap(), "check"];
+        if let Some(u) = user {
+            args.extend(["--user", u]);
+        }
+        check_with_login_defs(defs, &args)
+    };
+
+    // The room number under Debian's default: CRITICAL, in check and in check --user.
+    let (code, out) = run(&room, &debian, None);
+    assert_eq!(code, 2, "{out}");
+    let want = format!(
+        "FAIL  mapping.gecos_field = 2 reads a part of the GECOS field that CHFN_RESTRICT rwh in {} lets users change: every local user (in /etc/passwd) may change the room number (chfn -r);",
+        debian.display()
+    );
+    assert!(out.contains(&want), "{out}");
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .starts_with("PASSBYME CRITICAL - 1 critical: mapping.gecos_field = 2 reads"),
+        "{out}"
+    );
+    let (code, out) = run(&room, &debian, Some("gc_alice"));
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("gc_alice (a local account) may change the room number (chfn -r)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("gc_alice -> gc-room@x (from mapping.gecos_field 2 (GECOS))"),
+        "{out}"
+    );
+
+    // Field 5 ("other") only root sets: fine under rwh and under "no" (frwh).
+    for defs in [&debian, &open] {
+        let (code, out) = run(&other, defs, Some("gc_alice"));
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains("ok    mapping.gecos_field = 5: a part users cannot change with chfn"),
+            "{out}"
+        );
+    }
+    // No CHFN_RESTRICT: only root may change anything, the room number included.
+    let (code, out) = run(&room, &none, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(no CHFN_RESTRICT in "), "{out}");
+    // Another delimiter: a user writes it into a part they may change and moves the parts.
+    let (code, out) = run(&semi, &debian, None);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("the room number (chfn -r) and the work phone (chfn -w) and the home phone (chfn -h), and can write ';' there to move the parts"),
+        "{out}"
+    );
+}
