@@ -23,6 +23,9 @@ pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long ending a login may wait for the user's limiter lock (it stops at once on a
 /// signal too). Failing only loses this login's counts.
 pub const FINISH_LOCK_WAIT: Duration = Duration::from_secs(2);
+/// The stack of the thread that cancels the push at the deadline while a prompt is open:
+/// enough for a TLS request, whatever RUST_MIN_STACK says (under sudo it is the caller's).
+const WATCHDOG_STACK: usize = 1 << 20;
 /// Consecutive failed polls after which the wait is given up.
 pub const MAX_POLL_ERRORS: u32 = 3;
 
@@ -682,8 +685,57 @@ fn flow(
                 };
                 log::decision(req, &r)
             };
-            if let Err(e) = ui.prompt(&text, &abandon) {
+            // The conversation blocks inside the application until the person answers
+            // (sshd: until the client does, or LoginGraceTime): it cannot be interrupted
+            // safely. What the deadline can still bound is the push: at the deadline a
+            // watchdog cancels it, so the phone cannot approve it later and nothing stays
+            // open however long the prompt lasts. The prompt itself ends when the
+            // application ends it.
+            let answered = std::sync::Mutex::new(false);
+            let wake = std::sync::Condvar::new();
+            let (answer, expired) = std::thread::scope(|scope| {
+                let watchdog = std::thread::Builder::new()
+                    .name("pam_passbyme-deadline".into())
+                    .stack_size(WATCHDOG_STACK)
+                    .spawn_scoped(scope, || {
+                        let mut done = answered.lock().unwrap_or_else(|p| p.into_inner());
+                        while !*done {
+                            let now = Instant::now();
+                            if now >= deadline {
+                                drop(done);
+                                let r = service.cancel(&message_id, now + CANCEL_TIMEOUT);
+                                return Some(match r {
+                                    Ok(_) => Settled::Cancelled,
+                                    Err(e) => Settled::CancelFailed(e.to_string()),
+                                });
+                            }
+                            done = wake
+                                .wait_timeout(done, deadline - now)
+                                .unwrap_or_else(|p| p.into_inner())
+                                .0;
+                        }
+                        None
+                    })
+                    .ok();
+                let answer = ui.prompt(&text, &abandon);
+                *answered.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                wake.notify_all();
+                let expired = watchdog.and_then(|w| w.join().ok()).flatten();
+                (answer, expired)
+            });
+            if let Some(settled) = expired {
+                // Cancelled at the deadline while the prompt was open: the login timed
+                // out, whatever the answer (an approval seen now came too late).
+                login.settled_early = Some(settled);
+                return Outcome::TimedOut;
+            }
+            if let Err(e) = answer {
                 return Outcome::ConversationFailed(e);
+            }
+            if Instant::now() >= deadline {
+                // Answered at the deadline itself, before the watchdog acted: `Pending`
+                // cancels the push.
+                return Outcome::TimedOut;
             }
         }
     }
@@ -929,6 +981,9 @@ struct Pending {
     message: Option<SessionInfo>,
     ticket: Option<Ticket>,
     settled: bool,
+    /// Set when the message was already cancelled during the login (at the deadline, while
+    /// a prompt was open): what to report instead of cancelling again.
+    settled_early: Option<Settled>,
 }
 
 impl Pending {
@@ -967,6 +1022,9 @@ impl Pending {
         let Some(info) = self.message.as_ref() else {
             return Settled::None;
         };
+        if let Some(settled) = self.settled_early.take() {
+            return settled;
+        }
         if self
             .ids
             .iter()
@@ -1767,6 +1825,69 @@ mod tests {
             r.line
         );
         assert!(*r.service.tracked.lock().unwrap() >= 1);
+    }
+
+    /// A person who answers the Enter prompt only once the push was cancelled (long after
+    /// the deadline, as when nobody presses Enter).
+    struct LateUi {
+        service: Arc<FakeService>,
+        lines: Vec<(Level, String)>,
+    }
+
+    impl Ui for LateUi {
+        fn info(&mut self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn prompt(&mut self, _: &str, _: &Abandon<'_>) -> Result<String, String> {
+            let start = Instant::now();
+            while self.service.cancelled.lock().unwrap().is_empty() {
+                assert!(start.elapsed() < Duration::from_secs(30), "never cancelled");
+                std::thread::sleep(MS(5));
+            }
+            Ok(String::new())
+        }
+        fn log(&mut self, level: Level, line: &str) {
+            self.lines.push((level, line.into()));
+        }
+    }
+
+    /// Issue 19: the Enter prompt was not bounded by login.timeout.
+    #[test]
+    fn flow_the_deadline_cancels_the_push_while_the_prompt_is_open() {
+        let mut c = config("");
+        c.login.prompt = Prompt::Enter;
+        c.login.timeout = MS(200);
+        // The phone approves at once: too late, the person answered after the deadline.
+        let service = Arc::new(answering(&[&[("a@x", "APPROVED")]]));
+        let mut connect = FakeConnect {
+            service: service.clone(),
+            limits: None,
+            fail: None,
+            calls: 0,
+        };
+        let mut ui = LateUi {
+            service: service.clone(),
+            lines: Vec::new(),
+        };
+        let mut req = remote("alice");
+        let r = run(&c, &mut req, &FakeHost::default(), &mut connect, &mut ui);
+        assert_eq!(r.outcome, Outcome::TimedOut);
+        assert!(!r.outcome.allows());
+        assert_eq!(r.settled, Settled::Cancelled);
+        // Cancelled once (at the deadline), and never polled: the late answer is not asked.
+        assert_eq!(*service.cancelled.lock().unwrap(), vec!["m1".to_string()]);
+        assert_eq!(*service.tracked.lock().unwrap(), 0);
+        let line = log::decision(&req, &r);
+        assert!(
+            line.starts_with("decision=timeout user=alice ")
+                && line.ends_with("message=m1 settled=cancelled"),
+            "{line}"
+        );
+        // Answered in time: the wait goes on as before.
+        c.login.timeout = Duration::from_secs(5);
+        let r = login(&c, "alice", answering(&[&[("a@x", "APPROVED")]]));
+        assert_eq!(r.report.outcome, Outcome::Approved);
+        assert!(r.service.cancelled.lock().unwrap().is_empty());
     }
 
     #[test]

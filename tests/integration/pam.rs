@@ -661,3 +661,46 @@ fn the_timeout_argument_also_bounds_the_availability() {
     let m = &emu.messages()[0];
     assert_eq!(m["availability"], 5, "{m}");
 }
+
+/// Issue 19: the Enter prompt was not bounded by `login.timeout` (a 5 s timeout waited for
+/// the answer 15 s, the push approvable all along). The conversation cannot be interrupted,
+/// but the push is cancelled at the deadline while the prompt is open, and the answer that
+/// comes after it is a timeout.
+#[test]
+fn the_deadline_cancels_the_push_while_the_enter_prompt_is_open() {
+    let emu = std::sync::Arc::new(Emulator::start());
+    let s = Setup::new(
+        &config(
+            &emu,
+            "prompt = \"enter\"\ntimeout = \"5s\"",
+            "pt_late = \"pt_late+ignore@x\"",
+        ),
+        "",
+    );
+    let e = emu.clone();
+    // Answers Enter only once the push is CANCELLED at the service: after the deadline.
+    let (rc, conv) = s.login_with(
+        "pt_late",
+        Some(b"198.51.100.9"),
+        Box::new(move |_, _| {
+            let start = Instant::now();
+            while e.status_for("pt_late+ignore@x").as_deref() != Some("CANCELLED") {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "the push was never cancelled while the prompt was open"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(Some(String::new()))
+        }),
+    );
+    assert_eq!(rc, MAXTRIES, "{conv:?}");
+    let line = syslog().line_with("user=pt_late ");
+    assert!(
+        line.contains("decision=timeout user=pt_late ids=pt_late+ignore@x ")
+            && line.ends_with(" settled=cancelled"),
+        "{line}"
+    );
+    assert_eq!(emu.messages().len(), 1);
+    assert!(emu.open_messages().is_empty());
+}
