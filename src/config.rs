@@ -421,6 +421,9 @@ pub struct Config {
     pub policy: Policy,
     /// Push-fatigue limits; `None` when `limits.enabled = false`.
     pub limits: Option<Limits>,
+    /// `limits.state_dir`, with the limits on or off: the limiter's state and the key of
+    /// the hash that stands for unknown user names in the log ([`crate::userkey`]).
+    pub state_dir: PathBuf,
     /// Unix user → PassBy\[ME\] IDs (at least one each): `[users]` of the main file.
     pub users: BTreeMap<String, Vec<String>>,
     /// Where each entry of `users` was written.
@@ -644,18 +647,20 @@ impl Config {
         };
 
         let rl = raw.limits;
+        // Also the home of the key that hashes unknown user names: read with the limits off.
+        let state_dir = match rl.state_dir {
+            Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+            Some(d) => {
+                return Err(e(format!(
+                    "limits.state_dir: '{d}' is not an absolute path"
+                )))
+            }
+            None => PathBuf::from(Limits::DEFAULT_STATE_DIR),
+        };
         let limits = if rl.enabled == Some(false) {
             None
         } else {
-            let state_dir = match rl.state_dir {
-                Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
-                Some(d) => {
-                    return Err(e(format!(
-                        "limits.state_dir: '{d}' is not an absolute path"
-                    )))
-                }
-                None => PathBuf::from(Limits::DEFAULT_STATE_DIR),
-            };
+            let state_dir = state_dir.clone();
             // Every count is bounded: the state file must stay below what its reader accepts.
             let count = |key: &str, v: u32, (min, max): (u32, u32)| {
                 if v < min || v > max {
@@ -810,6 +815,7 @@ impl Config {
 
         let raw_users = raw.users.ok_or_else(|| e("missing table [users]".into()))?;
         let mut config = Config {
+            state_dir,
             path: path.to_owned(),
             service,
             login,

@@ -366,9 +366,9 @@ pub struct Report {
     /// The name as the login gave it, when the user database knows it by another spelling
     /// (the request then carries the canonical name).
     pub typed: Option<String>,
-    /// Log the user name only redacted (a name the user database does not know, in a
-    /// decision taken before the login flow looked it up).
-    pub redact_user: bool,
+    /// What the log shows instead of the user name, when it must not show it: a name the
+    /// user database does not know ([`redacted_user`]).
+    pub redacted: Option<String>,
 }
 
 impl Report {
@@ -383,7 +383,7 @@ impl Report {
             duration: start.elapsed(),
             settled: Settled::None,
             typed: None,
-            redact_user: false,
+            redacted: None,
         }
     }
 }
@@ -399,8 +399,9 @@ pub fn config_failed(
     start: Instant,
 ) -> Report {
     let known = debug || matches!(host.canonical_user(user), Ok(Some(_)));
+    // No configuration, so no state directory and no key: the length alone.
     Report {
-        redact_user: !known,
+        redacted: (!known).then(|| redacted_user(user, None)),
         ..Report::early(Outcome::Config(error), start)
     }
 }
@@ -425,6 +426,7 @@ pub fn run(
     let start = Instant::now();
     let mut login = Pending::default();
     let mut typed = None;
+    let mut redacted = None;
     // Map the name the user database knows, not the spelling typed: with a source that
     // accepts other spellings (SSSD's AD provider is case-insensitive by default), `ALICE`
     // must not escape `alice`'s second factor.
@@ -443,6 +445,13 @@ pub fn run(
                     log::clean(&req.user, 64)
                 ),
             );
+            let key = crate::userkey::load_or_create(&config.state_dir)
+                .map_err(|e| {
+                    let why = format!("{e}; unknown user names are logged without a hash");
+                    ui.log(Level::Warning, &log::event("user-name key", &why));
+                })
+                .ok();
+            redacted = Some(redacted_user(&req.user, key.as_ref()));
             Outcome::UnknownUser(config.policy.unmapped)
         }
         Err(e) => Outcome::Error(format!("user lookup: {e}")),
@@ -457,7 +466,7 @@ pub fn run(
         duration: start.elapsed(),
         settled,
         typed,
-        redact_user: false,
+        redacted,
     }
 }
 
@@ -670,7 +679,7 @@ fn flow(
                 duration: Duration::ZERO,
                 settled: Settled::None,
                 typed: None,
-                redact_user: false,
+                redacted: None,
             };
             let abandon = |sig: i32| {
                 let settled = match service.cancel(&message_id, Instant::now() + CANCEL_TIMEOUT) {
@@ -1372,6 +1381,8 @@ mod tests {
         )
         .unwrap();
         c.limits = None;
+        // Never /run/passbyme: the key of unknown names goes to a private directory.
+        c.state_dir = std::env::temp_dir().join(format!("pbm-flow-{}-state", std::process::id()));
         c.login.timeout = Duration::from_secs(2);
         c.login.poll_interval = MS(20);
         c.login.poll_interval_seen = MS(20);
@@ -1506,13 +1517,17 @@ mod tests {
 
     #[test]
     fn flow_unknown_user_is_unmapped_and_redacted_in_the_log() {
-        let r = login(&config(""), "hunter2-password", FakeService::default());
+        let c = config("");
+        let r = login(&c, "hunter2-password", FakeService::default());
         assert_eq!(r.report.outcome, Outcome::UnknownUser(Unmapped::Deny));
-        assert!(
-            r.line.contains(&redacted_user("hunter2-password")),
-            "{}",
-            r.line
+        // Issue 19: keyed with the host's key (created by this login), never unkeyed.
+        let key = crate::userkey::load(&c.state_dir).unwrap();
+        let want = format!(
+            "user=(unknown:len=16,hmac={}) ",
+            key.tag("hunter2-password")
         );
+        assert!(r.line.contains(&want), "{}", r.line);
+        assert!(!r.line.contains("sha256"), "{}", r.line);
         assert!(r.line.contains("reason=\"unknown to the user database\""));
         assert_eq!(r.level, Level::Notice);
         // Only the debug line (shown with `debug` only) names it.
@@ -1523,6 +1538,41 @@ mod tests {
             );
         }
         assert_eq!(r.connects, 0);
+    }
+
+    /// Issue 19: without a usable key, no hash at all (a dictionary would confirm an
+    /// unkeyed one), and a warning says why.
+    #[test]
+    fn flow_unknown_user_without_a_key_is_logged_by_length_only() {
+        let mut c = config("");
+        let dir = std::env::temp_dir().join(format!("pbm-flow-{}-nokey", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        c.state_dir = dir.clone();
+        let r = login(&c, "hunter2-password", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::UnknownUser(Unmapped::Deny));
+        assert!(
+            r.line
+                .starts_with("decision=unmapped user=(unknown:len=16) "),
+            "{}",
+            r.line
+        );
+        let warned =
+            r.ui.lines
+                .iter()
+                .find(|(l, _)| *l == Level::Warning)
+                .map(|(_, t)| t.clone())
+                .unwrap();
+        assert!(
+            warned.starts_with("user-name key: ")
+                && warned.contains("(mode 0755; refused)")
+                && warned.ends_with("unknown user names are logged without a hash"),
+            "{warned}"
+        );
+        assert!(!dir.join(crate::userkey::FILE).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -2163,7 +2213,8 @@ mod tests {
         // A configuration that cannot be loaded: the name only if the user database knows it.
         let host = FakeHost::default();
         let r = config_failed(&host, "s3cret", false, "config: x".into(), start);
-        assert!(line(&remote("s3cret"), r).contains(&redacted_user("s3cret")));
+        // No configuration: no key either, so the length alone.
+        assert!(line(&remote("s3cret"), r).contains("user=(unknown:len=6) "));
         let r = config_failed(&host, "s3cret", true, "config: x".into(), start);
         assert!(line(&remote("s3cret"), r).contains("user=s3cret "));
         let r = config_failed(&host, "alice", false, "config: x".into(), start);

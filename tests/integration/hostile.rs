@@ -127,7 +127,7 @@ fn hostile_user_names_hosts_and_ttys_never_reach_the_terminal_push_or_log_raw() 
     // never reach the log: only their length and a short hash.
     for u in &unmapped {
         let redacted = match std::str::from_utf8(u) {
-            Ok(name) => pam_passbyme::login::redacted_user(name),
+            Ok(name) => emu.redacted_user(name),
             Err(_) => format!("(len={})", u.len()),
         };
         let line = syslog().line_with(&format!("user={redacted} "));

@@ -127,10 +127,7 @@ fn unmapped_users_follow_the_policy() {
         .contains("policy=unmapped:deny"));
     // A name the user database does not know is unmapped too, and is not logged as typed.
     assert_eq!(s.login("pu_Unknown-Name").0, USER_UNKNOWN);
-    let line = syslog().line_with(&format!(
-        "user={} ",
-        pam_passbyme::login::redacted_user("pu_Unknown-Name")
-    ));
+    let line = syslog().line_with(&format!("user={} ", emu.redacted_user("pu_Unknown-Name")));
     assert!(
         line.contains("policy=unmapped:deny reason=\"unknown to the user database\""),
         "{line}"
@@ -703,4 +700,48 @@ fn the_deadline_cancels_the_push_while_the_enter_prompt_is_open() {
     );
     assert_eq!(emu.messages().len(), 1);
     assert!(emu.open_messages().is_empty());
+}
+
+/// Issue 19: an unknown name (often a password typed at the user prompt) was logged with 24
+/// bits of its unsalted SHA-256, which a dictionary confirms. It is keyed with the host's
+/// root-only key, created at the first such login; with no usable key, no hash at all.
+#[test]
+fn unknown_names_are_hashed_with_the_hosts_key_or_not_at_all() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let emu = Emulator::start();
+    let s = Setup::new(&config(&emu, "", "someone = \"s@x\""), "");
+    assert_eq!(s.login("pk_Hunter2Pass").0, USER_UNKNOWN);
+    let key = emu.dir.path().join("limits").join("user-name.key");
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!(
+        (meta.mode() & 0o7777, meta.uid(), meta.len()),
+        (0o600, 0, 32)
+    );
+    let line = syslog().line_with(&format!("user={} ", emu.redacted_user("pk_Hunter2Pass")));
+    assert!(line.contains("user=(unknown:len=14,hmac="), "{line}");
+    assert!(
+        !line.contains("sha256") && !line.contains("Hunter2"),
+        "{line}"
+    );
+    // The same name again: the same tag (the key is kept), so attempts can be told apart.
+    assert_eq!(s.login("pk_Hunter2Pass").0, USER_UNKNOWN);
+    assert_eq!(
+        syslog()
+            .lines_with(&format!("user={} ", emu.redacted_user("pk_Hunter2Pass")))
+            .len(),
+        2
+    );
+    // A key that is not 0600: refused, and the name is logged by its length alone.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(s.login("pk_Other-Secret").0, USER_UNKNOWN);
+    let line = syslog().line_with("user=(unknown:len=15) ");
+    assert!(line.contains("decision=unmapped"), "{line}");
+    let warned = syslog().line_with("user-name key: ");
+    assert!(
+        warned.contains(
+            "has mode 0644, not 0600 (refused); unknown user names are logged without a hash"
+        ),
+        "{warned}"
+    );
+    assert!(syslog().lines().iter().all(|l| !l.contains("Other-Secret")));
 }
