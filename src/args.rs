@@ -86,6 +86,25 @@ impl Args {
         Ok(out)
     }
 
+    /// With `user=invoker`, refuses an invoking (real) uid of 0. In sshd, login, cron or a
+    /// stack shared through `common-auth`, the process runs as root: "the invoker" is not a
+    /// person there, and pushing to root's phone would let anyone in on root's approval.
+    /// Root running `su` itself is refused too: the module cannot tell it from those, and
+    /// root needs no second factor to become anyone (`pam_rootok` before the module
+    /// admits root, as Debian's and RHEL's `/etc/pam.d/su` do).
+    pub fn check_invoker(&self, uid: u32) -> Result<(), String> {
+        if self.invoker && uid == 0 {
+            return Err(
+                "user=invoker but the invoking uid is 0: the program was not run by a \
+                 person (sshd, login, a stack shared through common-auth) or root runs su, \
+                 which needs no second factor; refused (use user=invoker only in the su \
+                 service, after pam_rootok)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The configuration file to read.
     pub fn config_path(&self) -> PathBuf {
         self.config
@@ -152,6 +171,19 @@ mod tests {
         for (arg, want) in bad {
             assert_eq!(Args::parse(&[arg]).unwrap_err(), want);
         }
+    }
+
+    #[test]
+    fn user_invoker_refuses_uid_0() {
+        let invoker = Args::parse(&["user=invoker"]).unwrap();
+        let e = invoker.check_invoker(0).unwrap_err();
+        assert!(
+            e.starts_with("user=invoker but the invoking uid is 0: "),
+            "{e}"
+        );
+        assert_eq!(invoker.check_invoker(1000), Ok(()));
+        // Without the argument, uid 0 is no concern of this check.
+        assert_eq!(Args::default().check_invoker(0), Ok(()));
     }
 
     #[test]

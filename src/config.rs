@@ -421,6 +421,9 @@ pub struct Config {
     pub policy: Policy,
     /// Push-fatigue limits; `None` when `limits.enabled = false`.
     pub limits: Option<Limits>,
+    /// `limits.state_dir`, with the limits on or off: the limiter's state and the key of
+    /// the hash that stands for unknown user names in the log ([`crate::userkey`]).
+    pub state_dir: PathBuf,
     /// Unix user → PassBy\[ME\] IDs (at least one each): `[users]` of the main file.
     pub users: BTreeMap<String, Vec<String>>,
     /// Where each entry of `users` was written.
@@ -505,6 +508,12 @@ impl Config {
                 ))
             }
             (Some(p), None) => Password::Inline(Zeroizing::new(p)),
+            // Not echoed: a password written here by mistake would reach the log.
+            (None, Some(f)) if !Path::new(&f).is_absolute() => {
+                return Err(e(
+                    "service.password_file: is not an absolute path (value not shown)".into(),
+                ))
+            }
             (None, Some(f)) => Password::File(abs("password_file", &f)?),
             (None, None) => Password::None,
         };
@@ -638,18 +647,20 @@ impl Config {
         };
 
         let rl = raw.limits;
+        // Also the home of the key that hashes unknown user names: read with the limits off.
+        let state_dir = match rl.state_dir {
+            Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+            Some(d) => {
+                return Err(e(format!(
+                    "limits.state_dir: '{d}' is not an absolute path"
+                )))
+            }
+            None => PathBuf::from(Limits::DEFAULT_STATE_DIR),
+        };
         let limits = if rl.enabled == Some(false) {
             None
         } else {
-            let state_dir = match rl.state_dir {
-                Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
-                Some(d) => {
-                    return Err(e(format!(
-                        "limits.state_dir: '{d}' is not an absolute path"
-                    )))
-                }
-                None => PathBuf::from(Limits::DEFAULT_STATE_DIR),
-            };
+            let state_dir = state_dir.clone();
             // Every count is bounded: the state file must stay below what its reader accepts.
             let count = |key: &str, v: u32, (min, max): (u32, u32)| {
                 if v < min || v > max {
@@ -804,6 +815,7 @@ impl Config {
 
         let raw_users = raw.users.ok_or_else(|| e("missing table [users]".into()))?;
         let mut config = Config {
+            state_dir,
             path: path.to_owned(),
             service,
             login,
@@ -1087,16 +1099,51 @@ impl Config {
     }
 }
 
-/// A TOML error with its line.
+/// A TOML error with its line, and without the file's text: the error is logged at every
+/// login and shown in the first line of `passbyme check` that monitoring collects, and the
+/// text may be `service.password`. Only the message is used, never the error's `Display`
+/// (which quotes the offending line), and the values the message quotes are cut out
+/// ([`redact_values`]).
 fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> Error {
     let line = e
         .span()
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-    let msg = e.message().trim().replace('\n', " ");
+    let msg = redact_values(e.message().trim()).replace('\n', " ");
     match line {
         Some(l) => err(path, format!("line {l}: {msg}")),
         None => err(path, msg),
     }
+}
+
+/// What stands for a value cut out of an error message.
+pub const VALUE_NOT_SHOWN: &str = "(value not shown)";
+
+/// `message` with every value serde quotes in it replaced by [`VALUE_NOT_SHOWN`]: the
+/// `Unexpected` part of "invalid type: integer `123456`, expected a string" (boolean,
+/// integer, floating point, character, string, variant), up to the last ", expected" (what
+/// was expected is the program's text, never the file's). Key names (unknown field `x`)
+/// are kept: they say what to fix.
+pub fn redact_values(message: &str) -> String {
+    const KINDS: [&str; 6] = [
+        "boolean `",
+        "integer `",
+        "floating point `",
+        "character `",
+        "string \"",
+        "variant `",
+    ];
+    let first = KINDS
+        .iter()
+        .filter_map(|k| message.find(k).map(|at| (at, k.len() - 1)))
+        .min();
+    let Some((at, kind)) = first else {
+        return message.to_owned();
+    };
+    let value = at + kind;
+    let end = message[value..]
+        .rfind(", expected")
+        .map_or(message.len(), |e| value + e);
+    format!("{}{VALUE_NOT_SHOWN}{}", &message[..value], &message[end..])
 }
 
 /// One entry of a `[users]` table: the user, the line of its key, its IDs.
@@ -1303,6 +1350,101 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(Path::new("/etc/passbyme/passbyme.toml"), text).map_err(|e| e.to_string())
+    }
+
+    /// Issue 19: serde quotes the value in type errors ("integer `123456`"), and config
+    /// errors are logged at every login: an unquoted password reached the log.
+    #[test]
+    fn config_errors_never_quote_a_value() {
+        let cases = [
+            (
+                "password = 918273645",
+                &["918273645"][..],
+                3,
+                "invalid type: integer (value not shown), expected a string",
+            ),
+            (
+                "password = 7.25e3",
+                &["7.25e3", "7250"],
+                3,
+                "invalid type: floating point (value not shown), expected a string",
+            ),
+            (
+                "password = 0x5EC2E7",
+                &["5EC2E7", "6210279"],
+                3,
+                "invalid type: integer (value not shown), expected a string",
+            ),
+            (
+                "password = Hunter2Secret",
+                &["Hunter2Secret"],
+                3,
+                "string values must be quoted",
+            ),
+            (
+                "password = \"Zq8\\qSecret\"",
+                &["Zq8", "qSecret"],
+                3,
+                "missing escaped value",
+            ),
+            (
+                "password = 'Zq9Secret",
+                &["Zq9Secret"],
+                3,
+                "invalid literal string",
+            ),
+            (
+                "password = [\"Zq11Secret\"]",
+                &["Zq11Secret"],
+                3,
+                "invalid type: sequence, expected a string",
+            ),
+            (
+                "password = \"ok\" Zq13Secret",
+                &["Zq13Secret"],
+                3,
+                "unexpected key or value",
+            ),
+            (
+                "password_file = \"Zq12Secret\"",
+                &["Zq12Secret"],
+                0,
+                "service.password_file: is not an absolute path (value not shown)",
+            ),
+            (
+                "[login]\navailability = \"Zq10\\\", expected Secret\"",
+                &["Zq10", "Secret"],
+                4,
+                "invalid type: string (value not shown), expected u64",
+            ),
+        ];
+        for (line, secrets, at, want) in cases {
+            let text = format!("[service]\ncredentials = \"/c.pem\"\n{line}\n[users]\n");
+            let e = parse(&text).unwrap_err();
+            for s in secrets {
+                assert!(!e.contains(s), "{line}: {s} in {e}");
+            }
+            let head = if at == 0 {
+                "/etc/passbyme/passbyme.toml: ".to_string()
+            } else {
+                format!("/etc/passbyme/passbyme.toml: line {at}: ")
+            };
+            assert!(e.starts_with(&head), "{line}: {e}");
+            assert!(e.contains(want), "{line}: {e}");
+        }
+        // Key names stay: they say what to fix.
+        assert_eq!(
+            redact_values("unknown field `pasword`, expected one of `address`, `credentials`"),
+            "unknown field `pasword`, expected one of `address`, `credentials`"
+        );
+        assert_eq!(
+            redact_values("invalid value: character ```, expected a digit"),
+            "invalid value: character (value not shown), expected a digit"
+        );
+        assert_eq!(
+            redact_values("invalid type: boolean `true`"),
+            "invalid type: boolean (value not shown)"
+        );
     }
 
     #[test]
@@ -1556,7 +1698,7 @@ mod tests {
             ),
             (
                 "[service]\ncredentials=\"/a\"\n[login]\ntimeout=60\n[users]\n",
-                "line 4: invalid type: integer `60`, expected a string",
+                "line 4: invalid type: integer (value not shown), expected a string",
             ),
             (
                 "[service]\ncredentials=\"/a\"\n[login]\ntimeout=\"1 minute\"\n[users]\n",

@@ -16,6 +16,7 @@
 //! | `config`, `duration`, `template` | the configuration file as data: schema, validation, values |
 //! | `files`, `connect` | reading root-owned files safely; building the client from them |
 //! | `limiter` | push-fatigue limits and their state files |
+//! | `userkey` | the per-host key of the hash that stands for unknown user names in the log |
 //! | `log` | the one builder of log lines |
 //! | `messages` | what the person at the terminal is told, in each language |
 //! | `os` | the host: users, groups, host name, signals |
@@ -55,5 +56,7 @@ pub mod os;
 pub mod pamapp;
 #[doc(hidden)]
 pub mod template;
+#[doc(hidden)]
+pub mod userkey;
 
 pub use client::{Client, Credentials};

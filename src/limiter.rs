@@ -202,6 +202,11 @@ pub struct Grace {
     pub source: String,
     /// The PAM service (encoded like a source).
     pub service: String,
+    /// With `user=invoker` (`su`): the user the approved login became (encoded like a
+    /// source). An approved `su bob` must not let `su root` through without a push; an
+    /// entry without one only ever matches a login without a target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// Until when (Unix ms).
     pub until: u64,
 }
@@ -317,6 +322,7 @@ pub struct Ticket {
     source: String,
     grace: Option<String>,
     service: String,
+    target: Option<String>,
 }
 
 /// How a login ended, for the counters.
@@ -339,6 +345,8 @@ pub struct Origin<'a> {
     pub tty: Option<&'a str>,
     /// The PAM service.
     pub service: &'a str,
+    /// With `user=invoker` (`su`): the user to become; part of the grace key.
+    pub target: Option<&'a str>,
 }
 
 /// The state directory, opened and checked.
@@ -707,6 +715,7 @@ impl Store {
         let source = origin.source();
         let grace = origin.grace(l.grace_local);
         let service = key("service", origin.service);
+        let target = origin.target.map(|t| key("target", t));
         let window = ms(l.window);
         self.update(user, wait, |st, now| {
             st.prune(now, window);
@@ -735,7 +744,7 @@ impl Store {
                     && st
                         .grace
                         .iter()
-                        .any(|e| &e.source == g && e.service == service)
+                        .any(|e| &e.source == g && e.service == service && e.target == target)
                 {
                     return Begin::Grace;
                 }
@@ -793,6 +802,7 @@ impl Store {
                     source: source.clone(),
                     grace: grace.clone(),
                     service: service.clone(),
+                    target: target.clone(),
                 },
                 cancel,
             }
@@ -830,8 +840,11 @@ impl Store {
                         s.denials = 0;
                     }
                     if let Some(g) = ticket.grace.as_ref().filter(|_| !l.grace.is_zero()) {
-                        st.grace
-                            .retain(|e| !(&e.source == g && e.service == ticket.service));
+                        st.grace.retain(|e| {
+                            !(&e.source == g
+                                && e.service == ticket.service
+                                && e.target == ticket.target)
+                        });
                         if st.grace.len() >= MAX_GRACE {
                             // The one ending first makes room.
                             if let Some(i) = (0..st.grace.len()).min_by_key(|&i| st.grace[i].until)
@@ -842,6 +855,7 @@ impl Store {
                         st.grace.push(Grace {
                             source: g.clone(),
                             service: ticket.service.clone(),
+                            target: ticket.target.clone(),
                             until: now.saturating_add(ms(l.grace)),
                         });
                     }
@@ -919,6 +933,7 @@ mod tests {
             rhost,
             tty: Some("pts/9"),
             service: "sshd",
+            target: None,
         }
     }
 
@@ -1051,6 +1066,7 @@ mod tests {
             rhost,
             tty,
             service: "sudo",
+            target: None,
         };
         assert_eq!(
             o(Some("198.51.100.7"), Some("pts/1")).source(),
@@ -1106,6 +1122,7 @@ mod tests {
             rhost: None,
             tty,
             service: "sudo",
+            target: None,
         };
         let t = begin(&s2, "bob", local(Some("pts/1"))).unwrap();
         end(&s2, &t, Finish::Approved);
@@ -1123,6 +1140,28 @@ mod tests {
         );
         let t = begin(&s3, "bob", local(Some("pts/2"))).unwrap();
         end(&s3, &t, Finish::Other);
+        // user=invoker (su): bob's approval of `su carol` is no grace for `su root` (nor for
+        // a login of bob himself); `su carol` again is.
+        let su = |target| Origin {
+            target,
+            ..local(Some("pts/3"))
+        };
+        let t = begin(&s3, "bob", su(Some("carol"))).unwrap();
+        end(&s3, &t, Finish::Approved);
+        assert_eq!(begin(&s3, "bob", su(Some("carol"))).unwrap_err(), "grace");
+        let t = begin(&s3, "bob", su(Some("root"))).unwrap();
+        end(&s3, &t, Finish::Other);
+        let t = begin(&s3, "bob", su(None)).unwrap();
+        end(&s3, &t, Finish::Other);
+        // An entry written before targets were recorded matches only a login without one.
+        let mut st = s3.read("bob").unwrap();
+        for g in &mut st.grace {
+            g.target = None;
+        }
+        s3.write("bob", &st).unwrap();
+        let t = begin(&s3, "bob", su(Some("carol"))).unwrap();
+        end(&s3, &t, Finish::Other);
+        assert_eq!(begin(&s3, "bob", su(None)).unwrap_err(), "grace");
         let t = begin(&s3, "bob", local(None)).unwrap();
         end(&s3, &t, Finish::Approved);
         let t = begin(&s3, "bob", local(None)).unwrap();
@@ -1249,6 +1288,7 @@ mod tests {
                 Grace {
                     source: long_key.clone(),
                     service: key("service", &"x".repeat(1000)),
+                    target: Some(key("target", &"x".repeat(1000))),
                     until: u64::MAX,
                 };
                 MAX_GRACE

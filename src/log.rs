@@ -72,18 +72,15 @@ pub fn clean_bytes(b: &[u8], max: usize) -> String {
 }
 
 /// A user name in a form that does not reveal it, for names the user database does not
-/// know (often a password typed at the user prompt): its length and the first 24 bits of
-/// its SHA-256, enough to tell repeated attempts apart.
-pub fn redacted_user(user: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, user.as_bytes());
-    let h = digest.as_ref();
-    format!(
-        "(unknown:len={},sha256={:02x}{:02x}{:02x})",
-        user.len(),
-        h[0],
-        h[1],
-        h[2]
-    )
+/// know (often a password typed at the user prompt): its length and, with the host's key
+/// ([`crate::userkey`]), 24 bits of its HMAC-SHA256, enough to tell repeated attempts
+/// apart. Without the key, the length alone: an unkeyed hash would let a dictionary
+/// confirm a password.
+pub fn redacted_user(user: &str, key: Option<&crate::userkey::Key>) -> String {
+    match key {
+        Some(k) => format!("(unknown:len={},hmac={})", user.len(), k.tag(user)),
+        None => format!("(unknown:len={})", user.len()),
+    }
 }
 
 /// The level of a login's decision line.
@@ -112,11 +109,11 @@ pub fn settled(s: &Settled) -> String {
 /// The one decision line: `key=value` pairs, values sanitised.
 pub fn decision(req: &Request, r: &Report) -> String {
     let mut s = String::with_capacity(200);
-    let user = match &r.outcome {
-        Outcome::UnknownUser(_) => redacted_user(&req.user),
-        Outcome::BadUserName(len) => format!("(len={len})"),
+    let user = match (&r.outcome, &r.redacted) {
+        (Outcome::BadUserName(len), _) => format!("(len={len})"),
+        (_, Some(hidden)) => hidden.clone(),
+        (Outcome::UnknownUser(_), None) => redacted_user(&req.user, None),
         _ if req.user.is_empty() => "-".into(),
-        _ if r.redact_user => redacted_user(&req.user),
         _ => clean(&req.user, 64),
     };
     let _ = write!(

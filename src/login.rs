@@ -23,6 +23,9 @@ pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long ending a login may wait for the user's limiter lock (it stops at once on a
 /// signal too). Failing only loses this login's counts.
 pub const FINISH_LOCK_WAIT: Duration = Duration::from_secs(2);
+/// The stack of the thread that cancels the push at the deadline while a prompt is open:
+/// enough for a TLS request, whatever RUST_MIN_STACK says (under sudo it is the caller's).
+const WATCHDOG_STACK: usize = 1 << 20;
 /// Consecutive failed polls after which the wait is given up.
 pub const MAX_POLL_ERRORS: u32 = 3;
 
@@ -363,9 +366,9 @@ pub struct Report {
     /// The name as the login gave it, when the user database knows it by another spelling
     /// (the request then carries the canonical name).
     pub typed: Option<String>,
-    /// Log the user name only redacted (a name the user database does not know, in a
-    /// decision taken before the login flow looked it up).
-    pub redact_user: bool,
+    /// What the log shows instead of the user name, when it must not show it: a name the
+    /// user database does not know ([`redacted_user`]).
+    pub redacted: Option<String>,
 }
 
 impl Report {
@@ -380,7 +383,7 @@ impl Report {
             duration: start.elapsed(),
             settled: Settled::None,
             typed: None,
-            redact_user: false,
+            redacted: None,
         }
     }
 }
@@ -396,8 +399,9 @@ pub fn config_failed(
     start: Instant,
 ) -> Report {
     let known = debug || matches!(host.canonical_user(user), Ok(Some(_)));
+    // No configuration, so no state directory and no key: the length alone.
     Report {
-        redact_user: !known,
+        redacted: (!known).then(|| redacted_user(user, None)),
         ..Report::early(Outcome::Config(error), start)
     }
 }
@@ -422,6 +426,7 @@ pub fn run(
     let start = Instant::now();
     let mut login = Pending::default();
     let mut typed = None;
+    let mut redacted = None;
     // Map the name the user database knows, not the spelling typed: with a source that
     // accepts other spellings (SSSD's AD provider is case-insensitive by default), `ALICE`
     // must not escape `alice`'s second factor.
@@ -440,6 +445,13 @@ pub fn run(
                     log::clean(&req.user, 64)
                 ),
             );
+            let key = crate::userkey::load_or_create(&config.state_dir)
+                .map_err(|e| {
+                    let why = format!("{e}; unknown user names are logged without a hash");
+                    ui.log(Level::Warning, &log::event("user-name key", &why));
+                })
+                .ok();
+            redacted = Some(redacted_user(&req.user, key.as_ref()));
             Outcome::UnknownUser(config.policy.unmapped)
         }
         Err(e) => Outcome::Error(format!("user lookup: {e}")),
@@ -454,7 +466,7 @@ pub fn run(
         duration: start.elapsed(),
         settled,
         typed,
-        redact_user: false,
+        redacted,
     }
 }
 
@@ -514,6 +526,7 @@ fn flow(
             rhost: req.rhost.as_deref(),
             tty: req.tty.as_deref(),
             service: &req.service,
+            target: req.target.as_deref(),
         };
         // The user's own lock, waited for until the login's deadline or a signal.
         let mut interrupted = || ui.interrupted();
@@ -666,7 +679,7 @@ fn flow(
                 duration: Duration::ZERO,
                 settled: Settled::None,
                 typed: None,
-                redact_user: false,
+                redacted: None,
             };
             let abandon = |sig: i32| {
                 let settled = match service.cancel(&message_id, Instant::now() + CANCEL_TIMEOUT) {
@@ -681,8 +694,57 @@ fn flow(
                 };
                 log::decision(req, &r)
             };
-            if let Err(e) = ui.prompt(&text, &abandon) {
+            // The conversation blocks inside the application until the person answers
+            // (sshd: until the client does, or LoginGraceTime): it cannot be interrupted
+            // safely. What the deadline can still bound is the push: at the deadline a
+            // watchdog cancels it, so the phone cannot approve it later and nothing stays
+            // open however long the prompt lasts. The prompt itself ends when the
+            // application ends it.
+            let answered = std::sync::Mutex::new(false);
+            let wake = std::sync::Condvar::new();
+            let (answer, expired) = std::thread::scope(|scope| {
+                let watchdog = std::thread::Builder::new()
+                    .name("pam_passbyme-deadline".into())
+                    .stack_size(WATCHDOG_STACK)
+                    .spawn_scoped(scope, || {
+                        let mut done = answered.lock().unwrap_or_else(|p| p.into_inner());
+                        while !*done {
+                            let now = Instant::now();
+                            if now >= deadline {
+                                drop(done);
+                                let r = service.cancel(&message_id, now + CANCEL_TIMEOUT);
+                                return Some(match r {
+                                    Ok(_) => Settled::Cancelled,
+                                    Err(e) => Settled::CancelFailed(e.to_string()),
+                                });
+                            }
+                            done = wake
+                                .wait_timeout(done, deadline - now)
+                                .unwrap_or_else(|p| p.into_inner())
+                                .0;
+                        }
+                        None
+                    })
+                    .ok();
+                let answer = ui.prompt(&text, &abandon);
+                *answered.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                wake.notify_all();
+                let expired = watchdog.and_then(|w| w.join().ok()).flatten();
+                (answer, expired)
+            });
+            if let Some(settled) = expired {
+                // Cancelled at the deadline while the prompt was open: the login timed
+                // out, whatever the answer (an approval seen now came too late).
+                login.settled_early = Some(settled);
+                return Outcome::TimedOut;
+            }
+            if let Err(e) = answer {
                 return Outcome::ConversationFailed(e);
+            }
+            if Instant::now() >= deadline {
+                // Answered at the deadline itself, before the watchdog acted: `Pending`
+                // cancels the push.
+                return Outcome::TimedOut;
             }
         }
     }
@@ -928,6 +990,9 @@ struct Pending {
     message: Option<SessionInfo>,
     ticket: Option<Ticket>,
     settled: bool,
+    /// Set when the message was already cancelled during the login (at the deadline, while
+    /// a prompt was open): what to report instead of cancelling again.
+    settled_early: Option<Settled>,
 }
 
 impl Pending {
@@ -966,6 +1031,9 @@ impl Pending {
         let Some(info) = self.message.as_ref() else {
             return Settled::None;
         };
+        if let Some(settled) = self.settled_early.take() {
+            return settled;
+        }
         if self
             .ids
             .iter()
@@ -1313,6 +1381,8 @@ mod tests {
         )
         .unwrap();
         c.limits = None;
+        // Never /run/passbyme: the key of unknown names goes to a private directory.
+        c.state_dir = std::env::temp_dir().join(format!("pbm-flow-{}-state", std::process::id()));
         c.login.timeout = Duration::from_secs(2);
         c.login.poll_interval = MS(20);
         c.login.poll_interval_seen = MS(20);
@@ -1447,13 +1517,17 @@ mod tests {
 
     #[test]
     fn flow_unknown_user_is_unmapped_and_redacted_in_the_log() {
-        let r = login(&config(""), "hunter2-password", FakeService::default());
+        let c = config("");
+        let r = login(&c, "hunter2-password", FakeService::default());
         assert_eq!(r.report.outcome, Outcome::UnknownUser(Unmapped::Deny));
-        assert!(
-            r.line.contains(&redacted_user("hunter2-password")),
-            "{}",
-            r.line
+        // Issue 19: keyed with the host's key (created by this login), never unkeyed.
+        let key = crate::userkey::load(&c.state_dir).unwrap();
+        let want = format!(
+            "user=(unknown:len=16,hmac={}) ",
+            key.tag("hunter2-password")
         );
+        assert!(r.line.contains(&want), "{}", r.line);
+        assert!(!r.line.contains("sha256"), "{}", r.line);
         assert!(r.line.contains("reason=\"unknown to the user database\""));
         assert_eq!(r.level, Level::Notice);
         // Only the debug line (shown with `debug` only) names it.
@@ -1464,6 +1538,41 @@ mod tests {
             );
         }
         assert_eq!(r.connects, 0);
+    }
+
+    /// Issue 19: without a usable key, no hash at all (a dictionary would confirm an
+    /// unkeyed one), and a warning says why.
+    #[test]
+    fn flow_unknown_user_without_a_key_is_logged_by_length_only() {
+        let mut c = config("");
+        let dir = std::env::temp_dir().join(format!("pbm-flow-{}-nokey", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        c.state_dir = dir.clone();
+        let r = login(&c, "hunter2-password", FakeService::default());
+        assert_eq!(r.report.outcome, Outcome::UnknownUser(Unmapped::Deny));
+        assert!(
+            r.line
+                .starts_with("decision=unmapped user=(unknown:len=16) "),
+            "{}",
+            r.line
+        );
+        let warned =
+            r.ui.lines
+                .iter()
+                .find(|(l, _)| *l == Level::Warning)
+                .map(|(_, t)| t.clone())
+                .unwrap();
+        assert!(
+            warned.starts_with("user-name key: ")
+                && warned.contains("(mode 0755; refused)")
+                && warned.ends_with("unknown user names are logged without a hash"),
+            "{warned}"
+        );
+        assert!(!dir.join(crate::userkey::FILE).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1768,6 +1877,69 @@ mod tests {
         assert!(*r.service.tracked.lock().unwrap() >= 1);
     }
 
+    /// A person who answers the Enter prompt only once the push was cancelled (long after
+    /// the deadline, as when nobody presses Enter).
+    struct LateUi {
+        service: Arc<FakeService>,
+        lines: Vec<(Level, String)>,
+    }
+
+    impl Ui for LateUi {
+        fn info(&mut self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn prompt(&mut self, _: &str, _: &Abandon<'_>) -> Result<String, String> {
+            let start = Instant::now();
+            while self.service.cancelled.lock().unwrap().is_empty() {
+                assert!(start.elapsed() < Duration::from_secs(30), "never cancelled");
+                std::thread::sleep(MS(5));
+            }
+            Ok(String::new())
+        }
+        fn log(&mut self, level: Level, line: &str) {
+            self.lines.push((level, line.into()));
+        }
+    }
+
+    /// Issue 19: the Enter prompt was not bounded by login.timeout.
+    #[test]
+    fn flow_the_deadline_cancels_the_push_while_the_prompt_is_open() {
+        let mut c = config("");
+        c.login.prompt = Prompt::Enter;
+        c.login.timeout = MS(200);
+        // The phone approves at once: too late, the person answered after the deadline.
+        let service = Arc::new(answering(&[&[("a@x", "APPROVED")]]));
+        let mut connect = FakeConnect {
+            service: service.clone(),
+            limits: None,
+            fail: None,
+            calls: 0,
+        };
+        let mut ui = LateUi {
+            service: service.clone(),
+            lines: Vec::new(),
+        };
+        let mut req = remote("alice");
+        let r = run(&c, &mut req, &FakeHost::default(), &mut connect, &mut ui);
+        assert_eq!(r.outcome, Outcome::TimedOut);
+        assert!(!r.outcome.allows());
+        assert_eq!(r.settled, Settled::Cancelled);
+        // Cancelled once (at the deadline), and never polled: the late answer is not asked.
+        assert_eq!(*service.cancelled.lock().unwrap(), vec!["m1".to_string()]);
+        assert_eq!(*service.tracked.lock().unwrap(), 0);
+        let line = log::decision(&req, &r);
+        assert!(
+            line.starts_with("decision=timeout user=alice ")
+                && line.ends_with("message=m1 settled=cancelled"),
+            "{line}"
+        );
+        // Answered in time: the wait goes on as before.
+        c.login.timeout = Duration::from_secs(5);
+        let r = login(&c, "alice", answering(&[&[("a@x", "APPROVED")]]));
+        assert_eq!(r.report.outcome, Outcome::Approved);
+        assert!(r.service.cancelled.lock().unwrap().is_empty());
+    }
+
     #[test]
     fn flow_a_signal_interrupts_and_cancels() {
         let ui = FakeUi {
@@ -2041,7 +2213,8 @@ mod tests {
         // A configuration that cannot be loaded: the name only if the user database knows it.
         let host = FakeHost::default();
         let r = config_failed(&host, "s3cret", false, "config: x".into(), start);
-        assert!(line(&remote("s3cret"), r).contains(&redacted_user("s3cret")));
+        // No configuration: no key either, so the length alone.
+        assert!(line(&remote("s3cret"), r).contains("user=(unknown:len=6) "));
         let r = config_failed(&host, "s3cret", true, "config: x".into(), start);
         assert!(line(&remote("s3cret"), r).contains("user=s3cret "));
         let r = config_failed(&host, "alice", false, "config: x".into(), start);

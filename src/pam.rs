@@ -156,6 +156,9 @@ fn prepare(
         // `su`: the push goes to whoever runs the program, by its real uid (PAM_RUSER is
         // whatever the application says); PAM_USER is the user to become.
         let uid = crate::os::uid();
+        if let Err(e) = args.check_invoker(uid) {
+            return early(Outcome::Config(e));
+        }
         match crate::os::user_name_of(uid) {
             Ok(Some(name)) => req.target = Some(std::mem::replace(&mut req.user, name)),
             Ok(None) => {

@@ -871,6 +871,7 @@ fn store_login(
         rhost: Some("198.51.100.7"),
         tty: Some("ssh"),
         service: SERVICE,
+        target: None,
     };
     let t = Instant::now();
     let r = store.begin(

@@ -8,7 +8,10 @@ use crate::util::{syslog, Emulator};
 #[test]
 fn hostile_user_names_hosts_and_ttys_never_reach_the_terminal_push_or_log_raw() {
     let emu = Emulator::start();
-    let esc = "\u{1b}]0;pwned\u{7}\u{1b}[2J%s%n%x\u{202e}\u{9b}";
+    // Escapes, format strings, a bidi override, C1; a line separator, a zero-width space,
+    // the Arabic letter mark, a byte-order mark and a bidi isolate (issue 19).
+    let esc =
+        "\u{1b}]0;pwned\u{7}\u{1b}[2J%s%n%x\u{202e}\u{9b}\u{2028}\u{200b}\u{61c}\u{feff}\u{2066}";
     // A mapped user whose name is hostile (TOML allows any key).
     let users = format!(
         "\"hu_mapped{}\" = \"hu_mapped+approve+after=100ms@x\"\nhu_items = \"hu_items+approve+after=100ms@x\"\nhu_huge = \"hu_huge+approve+after=100ms@x\"\n",
@@ -16,6 +19,11 @@ fn hostile_user_names_hosts_and_ttys_never_reach_the_terminal_push_or_log_raw() 
             .replace('\u{7}', "\\u0007")
             .replace('\u{202e}', "\\u202e")
             .replace('\u{9b}', "\\u009b")
+            .replace('\u{2028}', "\\u2028")
+            .replace('\u{200b}', "\\u200b")
+            .replace('\u{61c}', "\\u061c")
+            .replace('\u{feff}', "\\ufeff")
+            .replace('\u{2066}', "\\u2066")
     );
     let cfg = fast_config(&emu, &fast_service(&emu), &users)
         .replace("prompt = \"none\"", "prompt = \"enter\"");
@@ -101,7 +109,7 @@ fn hostile_user_names_hosts_and_ttys_never_reach_the_terminal_push_or_log_raw() 
         if m["recipients"][0]["userId"] == "hu_mapped+approve+after=100ms@x" {
             let body = m["body"].as_str().unwrap();
             assert!(
-                body.contains("User: hu_mapped?]0;pwned??[2J%s%n%x??"),
+                body.contains("User: hu_mapped?]0;pwned??[2J%s%n%x???????\n"),
                 "{body}"
             );
         }
@@ -119,7 +127,7 @@ fn hostile_user_names_hosts_and_ttys_never_reach_the_terminal_push_or_log_raw() 
     // never reach the log: only their length and a short hash.
     for u in &unmapped {
         let redacted = match std::str::from_utf8(u) {
-            Ok(name) => pam_passbyme::login::redacted_user(name),
+            Ok(name) => emu.redacted_user(name),
             Err(_) => format!("(len={})", u.len()),
         };
         let line = syslog().line_with(&format!("user={redacted} "));

@@ -3,7 +3,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::pam::{config, Setup, AUTH_ERR, PERM_DENIED, SERVICE_ERR, USER_UNKNOWN};
+use crate::util::pam::{
+    child_output, config, config_limits, run_child, Setup, AUTH_ERR, PERM_DENIED, SERVICE_ERR,
+    USER_UNKNOWN,
+};
 use crate::util::{
     config_users, nss_group, nss_user, nss_user_gecos, passbyme, syslog, Emulator, TempDir,
 };
@@ -397,35 +400,131 @@ fn check_shows_where_a_users_ids_come_from_and_every_problem() {
     assert_eq!(code, 2, "{out}");
 }
 
+/// `su` in a process of its own: real uid PBM_UID (the person who runs it), effective uid
+/// 0 (set-uid root), a local login on a terminal; one login per name of PBM_TARGETS (the
+/// users to become), each printing `RC <target> <code>`.
+#[test]
+#[ignore = "run by the user=invoker tests in a child process"]
+fn child_su() {
+    if std::env::var_os("PBM_CHILD").is_none() {
+        return;
+    }
+    let s = Setup::new(&std::env::var("PBM_CONFIG").unwrap(), "user=invoker");
+    let uid: libc::uid_t = std::env::var("PBM_UID").unwrap().parse().unwrap();
+    // SAFETY: a plain system call; this process is the child's own.
+    assert_eq!(unsafe { libc::setresuid(uid, 0, 0) }, 0);
+    for target in std::env::var("PBM_TARGETS").unwrap().split(',') {
+        let (rc, _) = s.login_with(target, None, Box::new(|_, _| Ok(Some(String::new()))));
+        println!("RC {target} {rc}");
+    }
+}
+
+/// Runs [`child_su`] as `invoker` for `targets` on `config`; the codes in order.
+fn su_as(invoker: &str, config: String, targets: &[&str]) -> Vec<i32> {
+    syslog(); // the module in the child logs to our /dev/log
+    let uid = pam_passbyme::os::lookup_user(invoker).unwrap().unwrap().uid;
+    let out = child_output(run_child(
+        "identity::child_su",
+        &[
+            ("PBM_CONFIG", config),
+            ("PBM_UID", uid.to_string()),
+            ("PBM_TARGETS", targets.join(",")),
+        ],
+    ));
+    // The harness prints its own words on the same lines: each code follows its marker.
+    let mut rest = out.as_str();
+    targets
+        .iter()
+        .map(|t| {
+            let mark = format!("RC {t} ");
+            let at = rest
+                .find(&mark)
+                .unwrap_or_else(|| panic!("no RC for {t}:\n{out}"));
+            rest = &rest[at + mark.len()..];
+            let code = rest.split_whitespace().next().unwrap();
+            code.parse().unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn user_invoker_pushes_to_the_real_uids_user_and_names_the_target() {
     let emu = Emulator::start();
     nss_user("inv_target");
-    // The test runs as root: the real uid's user is root, PAM_USER is inv_target.
-    let s = Setup::new(
-        &config(&emu, "prompt = \"info\"", "root = \"inv_root+approve@x\""),
-        "user=invoker",
+    nss_user("inv_alice");
+    let cfg = config(
+        &emu,
+        "prompt = \"info\"",
+        "inv_alice = \"inv_alice+approve@x\"\nroot = \"inv_root+approve@x\"",
     );
-    assert_eq!(s.login("inv_target").0, 0);
+    assert_eq!(su_as("inv_alice", cfg.clone(), &["inv_target"]), [0]);
     let line = syslog().line_with(" target=inv_target");
     assert!(
-        line.contains("decision=approved user=root ids=inv_root+approve@x "),
+        line.contains("decision=approved user=inv_alice ids=inv_alice+approve@x "),
         "{line}"
     );
     let m = &emu.messages()[0];
-    assert_eq!(m["recipients"][0]["userId"], "inv_root+approve@x");
+    assert_eq!(m["recipients"][0]["userId"], "inv_alice+approve@x");
     assert!(
         m["subject"]
             .as_str()
             .unwrap()
-            .contains("root wants to become inv_target on "),
+            .contains("inv_alice wants to become inv_target on "),
         "{m}"
     );
     // Without the argument, the target's own (missing) mapping decides.
-    let s = Setup::new(
-        &config(&emu, "prompt = \"info\"", "root = \"inv_root+approve@x\""),
-        "",
-    );
+    let s = Setup::new(&cfg, "");
     assert_eq!(s.login("inv_target").0, USER_UNKNOWN);
     assert_eq!(emu.messages().len(), 1);
+}
+
+/// Issue 19: in sshd, login or a shared common-auth the process runs as root, so "the
+/// invoker" was root: alice's login pushed to root's phone and got in on root's approval.
+/// A real uid of 0 is refused (root running su itself as well: pam_rootok admits root).
+#[test]
+fn user_invoker_refuses_a_real_uid_of_0() {
+    let emu = Emulator::start();
+    nss_user("inv0_alice");
+    // The test process runs as root, like sshd: its real uid is 0.
+    let s = Setup::new(
+        &config(&emu, "prompt = \"info\"", "root = \"inv0_root+approve@x\""),
+        "user=invoker",
+    );
+    assert_eq!(s.login("inv0_alice").0, SERVICE_ERR);
+    let line = syslog().line_with("user=inv0_alice ");
+    assert!(
+        line.contains("decision=error user=inv0_alice ids=- ")
+            && line.contains("error=\"user=invoker but the invoking uid is 0: "),
+        "{line}"
+    );
+    assert!(emu.messages().is_empty(), "no push to root's phone");
+}
+
+/// Issue 19: the grace period after `su bob` was approved let `su root` in from the same
+/// terminal with no push. The grace key holds the target.
+#[test]
+fn user_invoker_grace_is_per_target() {
+    let emu = Emulator::start();
+    for u in ["invg_alice", "invg_bob", "invg_carol"] {
+        nss_user(u);
+    }
+    let cfg = config_limits(
+        &emu,
+        "max_pushes = 1000\ngrace = \"5m\"\ngrace_local = true",
+        "prompt = \"info\"",
+        "invg_alice = \"invg_alice+approve@x\"",
+    );
+    // bob approved; bob again within the grace (no push); carol needs her own push.
+    assert_eq!(
+        su_as("invg_alice", cfg, &["invg_bob", "invg_bob", "invg_carol"]),
+        [0, 0, 0]
+    );
+    assert_eq!(emu.messages().len(), 2, "bob once, carol once");
+    let graced = syslog().line_with("decision=grace user=invg_alice ");
+    assert!(graced.ends_with(" target=invg_bob"), "{graced}");
+    let carol = syslog().line_with(" target=invg_carol");
+    assert!(
+        carol.contains("decision=approved user=invg_alice "),
+        "{carol}"
+    );
 }

@@ -66,3 +66,7 @@ mod answers;
 
 /// What the person is told, per language and as overridden, and bad `[messages]` refused.
 mod messages;
+
+/// `passbyme check` on the configuration itself: fail-open, GECOS fields users may change,
+/// secrets never echoed by an error.
+mod config_check;

@@ -127,10 +127,7 @@ fn unmapped_users_follow_the_policy() {
         .contains("policy=unmapped:deny"));
     // A name the user database does not know is unmapped too, and is not logged as typed.
     assert_eq!(s.login("pu_Unknown-Name").0, USER_UNKNOWN);
-    let line = syslog().line_with(&format!(
-        "user={} ",
-        pam_passbyme::login::redacted_user("pu_Unknown-Name")
-    ));
+    let line = syslog().line_with(&format!("user={} ", emu.redacted_user("pu_Unknown-Name")));
     assert!(
         line.contains("policy=unmapped:deny reason=\"unknown to the user database\""),
         "{line}"
@@ -660,4 +657,91 @@ fn the_timeout_argument_also_bounds_the_availability() {
     assert_eq!(s.login("hv_avail").0, MAXTRIES);
     let m = &emu.messages()[0];
     assert_eq!(m["availability"], 5, "{m}");
+}
+
+/// Issue 19: the Enter prompt was not bounded by `login.timeout` (a 5 s timeout waited for
+/// the answer 15 s, the push approvable all along). The conversation cannot be interrupted,
+/// but the push is cancelled at the deadline while the prompt is open, and the answer that
+/// comes after it is a timeout.
+#[test]
+fn the_deadline_cancels_the_push_while_the_enter_prompt_is_open() {
+    let emu = std::sync::Arc::new(Emulator::start());
+    let s = Setup::new(
+        &config(
+            &emu,
+            "prompt = \"enter\"\ntimeout = \"5s\"",
+            "pt_late = \"pt_late+ignore@x\"",
+        ),
+        "",
+    );
+    let e = emu.clone();
+    // Answers Enter only once the push is CANCELLED at the service: after the deadline.
+    let (rc, conv) = s.login_with(
+        "pt_late",
+        Some(b"198.51.100.9"),
+        Box::new(move |_, _| {
+            let start = Instant::now();
+            while e.status_for("pt_late+ignore@x").as_deref() != Some("CANCELLED") {
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "the push was never cancelled while the prompt was open"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(Some(String::new()))
+        }),
+    );
+    assert_eq!(rc, MAXTRIES, "{conv:?}");
+    let line = syslog().line_with("user=pt_late ");
+    assert!(
+        line.contains("decision=timeout user=pt_late ids=pt_late+ignore@x ")
+            && line.ends_with(" settled=cancelled"),
+        "{line}"
+    );
+    assert_eq!(emu.messages().len(), 1);
+    assert!(emu.open_messages().is_empty());
+}
+
+/// Issue 19: an unknown name (often a password typed at the user prompt) was logged with 24
+/// bits of its unsalted SHA-256, which a dictionary confirms. It is keyed with the host's
+/// root-only key, created at the first such login; with no usable key, no hash at all.
+#[test]
+fn unknown_names_are_hashed_with_the_hosts_key_or_not_at_all() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let emu = Emulator::start();
+    let s = Setup::new(&config(&emu, "", "someone = \"s@x\""), "");
+    assert_eq!(s.login("pk_Hunter2Pass").0, USER_UNKNOWN);
+    let key = emu.dir.path().join("limits").join("user-name.key");
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!(
+        (meta.mode() & 0o7777, meta.uid(), meta.len()),
+        (0o600, 0, 32)
+    );
+    let line = syslog().line_with(&format!("user={} ", emu.redacted_user("pk_Hunter2Pass")));
+    assert!(line.contains("user=(unknown:len=14,hmac="), "{line}");
+    assert!(
+        !line.contains("sha256") && !line.contains("Hunter2"),
+        "{line}"
+    );
+    // The same name again: the same tag (the key is kept), so attempts can be told apart.
+    assert_eq!(s.login("pk_Hunter2Pass").0, USER_UNKNOWN);
+    assert_eq!(
+        syslog()
+            .lines_with(&format!("user={} ", emu.redacted_user("pk_Hunter2Pass")))
+            .len(),
+        2
+    );
+    // A key that is not 0600: refused, and the name is logged by its length alone.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(s.login("pk_Other-Secret").0, USER_UNKNOWN);
+    let line = syslog().line_with("user=(unknown:len=15) ");
+    assert!(line.contains("decision=unmapped"), "{line}");
+    let warned = syslog().line_with("user-name key: ");
+    assert!(
+        warned.contains(
+            "has mode 0644, not 0600 (refused); unknown user names are logged without a hash"
+        ),
+        "{warned}"
+    );
+    assert!(syslog().lines().iter().all(|l| !l.contains("Other-Secret")));
 }

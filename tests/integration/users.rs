@@ -118,10 +118,7 @@ fn another_spelling_of_a_mapped_name_gets_that_users_push() {
     // A spelling NSS does not know at all stays unmapped (ignore: PAM_IGNORE), no push.
     assert_eq!(login("NC_CAROL"), PERM_DENIED);
     assert!(syslog()
-        .line_with(&format!(
-            "user={} ",
-            pam_passbyme::login::redacted_user("NC_CAROL")
-        ))
+        .line_with(&format!("user={} ", emu.redacted_user("NC_CAROL")))
         .contains("policy=unmapped:ignore"));
     assert_eq!(emu.messages().len(), 2);
     assert!(emu.open_messages().is_empty());

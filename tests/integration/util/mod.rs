@@ -202,6 +202,14 @@ impl Emulator {
         )
     }
 
+    /// How the module logs a name the user database does not know, under a config with
+    /// [`Emulator::limits_table`]: its length and the HMAC under the key it created in that
+    /// state directory (issue 19: never an unkeyed hash).
+    pub fn redacted_user(&self, name: &str) -> String {
+        let key = pam_passbyme::userkey::load(&self.dir.path().join("limits")).unwrap();
+        pam_passbyme::log::redacted_user(name, Some(&key))
+    }
+
     /// The `[service]` table pointing at this emulator, for configs written by tests.
     pub fn service_table(&self) -> String {
         let d = self.dir.path().display();

@@ -177,11 +177,24 @@ pub fn fast_config(emu: &Emulator, service: &str, users: &str) -> String {
     )
 }
 
-/// No control character, escape or bidi override in a line that reached the log.
+/// No control character, escape, line or paragraph separator, bidi control or invisible
+/// character in a line that reached the log (written out here, not taken from the module).
 pub fn assert_clean(line: &str) {
     let bad = line.chars().find(|&c| {
         (c.is_control() && c != '\n')
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(
+                c,
+                '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{200e}'
+                    | '\u{200f}'
+                    | '\u{61c}'
+                    | '\u{200b}'..='\u{200d}'
+                    | '\u{2060}'
+                    | '\u{feff}'
+            )
     });
     assert!(bad.is_none(), "raw {bad:?} in {line:?}");
 }
