@@ -256,7 +256,7 @@ pub fn loaded_objects() -> Vec<std::path::PathBuf> {
 
 /// The directory where libpam looks for a module named without a leading `/`: Linux-PAM's
 /// DEFAULT_MODULE_PATH, which every distribution sets to `security/` beside libpam itself
-/// (Debian /lib/<multiarch>/security, RHEL /usr/lib64/security). Found from where the
+/// (Debian `/lib/<multiarch>/security`, RHEL `/usr/lib64/security`). Found from where the
 /// loaded libpam lives.
 pub fn module_dir() -> Option<std::path::PathBuf> {
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
