@@ -333,10 +333,11 @@ fn a_gecos_field_maps_users_and_blank_or_invalid_fields_do_not() {
 fn check_shows_where_a_users_ids_come_from_and_every_problem() {
     let emu = Emulator::start();
     nss_user("ck_none");
-    nss_user_gecos("ck_gecos", "Gina G,ck_gecos@g");
+    // Part 5 ("other"): only root sets it (chfn -o), so check finds nothing to report.
+    nss_user_gecos("ck_gecos", "Gina G,,,,ck_gecos@g");
     let (dir, s) = with_users_dir_extra(
         &emu,
-        "gecos_field = 2",
+        "gecos_field = 5",
         "ck_main = \"ck_main@x\"",
         &[(
             "a.toml",
@@ -364,13 +365,13 @@ fn check_shows_where_a_users_ids_come_from_and_every_problem() {
     let (code, out, _) = check("ck_gecos");
     assert_eq!(code, 0);
     assert!(
-        out.contains("ok    ck_gecos -> ck_gecos@g (from mapping.gecos_field 2 (GECOS))"),
+        out.contains("ok    ck_gecos -> ck_gecos@g (from mapping.gecos_field 5 (GECOS))"),
         "{out}"
     );
     let (code, out, _) = check("ck_none");
     assert_eq!(code, 2);
     assert!(
-        out.contains("FAIL  ck_none: unmapped: GECOS has no part 2 (delimiter ',')"),
+        out.contains("FAIL  ck_none: unmapped: GECOS has no part 5 (delimiter ',')"),
         "{out}"
     );
     let (code, out, _) = check("ck_nobody_knows");
