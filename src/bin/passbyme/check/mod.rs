@@ -95,9 +95,11 @@ Exit status (monitoring-plugin convention, for every form of check):
                the password; a password as an unintended third factor; prompt=enter for sudo;
                a sudoers rule that runs a command without authenticating (NOPASSWD:,
                !authenticate); su's push not going to the invoker (user=invoker);
+               policy.unreachable = \"allow\" (fail-open, said exactly);
                a Match block that could not be evaluated; an account locked out (--census)
   2  CRITICAL  anything that lets people in without the push or locks everyone out: an
-               invalid configuration, an expired certificate, the service unreachable
+               invalid configuration, an expired certificate, a GECOS part users may
+               change with chfn (CHFN_RESTRICT) used for the mapping, the service unreachable
                (--connect), an sshd configuration sshd refuses (it would not start), UsePAM no,
                keyboard-interactive off (on OpenSSH before 8.7 also
                ChallengeResponseAuthentication not yes), AuthenticationMethods that lets a
