@@ -115,6 +115,7 @@ struct RawService {
     password_file: Option<String>,
     ca_bundle: Option<String>,
     proxy: Option<String>,
+    proxy_password_file: Option<String>,
     connect_timeout: Option<String>,
     request_timeout: Option<String>,
 }
@@ -223,8 +224,11 @@ pub struct Service {
     pub password: Password,
     /// The CA bundle; `None` = the vendor trust store compiled in.
     pub ca_bundle: Option<PathBuf>,
-    /// An HTTP CONNECT proxy; never taken from the environment.
+    /// An HTTP CONNECT proxy; never taken from the environment. Its password, if the URL
+    /// holds one, is shown nowhere: see [`client::proxy_shown`].
     pub proxy: Option<String>,
+    /// A root-only file holding the proxy user's password (the URL then names the user).
+    pub proxy_password_file: Option<PathBuf>,
     /// Time to connect (TCP and TLS). Defaults to [`client::DEFAULT_CONNECT_TIMEOUT`];
     /// within [`Service::CONNECT_TIMEOUT_RANGE`].
     pub connect_timeout: Duration,
@@ -474,11 +478,21 @@ impl Config {
     fn load_main(path: &Path) -> Result<Config, Error> {
         let (bytes, meta) = read_text(path, files::Parents::Check)?;
         let config = Config::parse(path, utf8(path, &bytes)?)?;
-        if matches!(config.service.password, Password::Inline(_)) {
+        let proxy_password = config
+            .service
+            .proxy
+            .as_deref()
+            .is_some_and(client::proxy_has_password);
+        let inline = match (&config.service.password, proxy_password) {
+            (Password::Inline(_), _) => Some("service.password"),
+            (_, true) => Some("the proxy's password in service.proxy"),
+            _ => None,
+        };
+        if let Some(what) = inline {
             // An inline password makes the config itself a secret: judged on the
             // descriptor just read, not on a second open by path.
             files::check_secret(path, &meta).map_err(|e| Error {
-                message: format!("{} (it holds service.password)", e.message),
+                message: format!("{} (it holds {what})", e.message),
                 ..e
             })?;
         }
@@ -529,15 +543,31 @@ impl Config {
                 .as_deref()
                 .map(|c| abs("ca_bundle", c))
                 .transpose()?,
-            proxy: match rs.proxy {
+            proxy: match &rs.proxy {
                 // Only HTTP CONNECT: the client is built without SOCKS support.
-                Some(p) if p.starts_with("http://") => Some(p),
+                Some(p) if p.starts_with("http://") => Some(p.clone()),
                 Some(p) => {
                     return Err(e(format!(
-                        "service.proxy: '{p}' must start with http:// (an HTTP CONNECT proxy)"
+                        "service.proxy: '{}' must start with http:// (an HTTP CONNECT proxy)",
+                        client::proxy_shown(p)
                     )))
                 }
                 None => None,
+            },
+            proxy_password_file: match (&rs.proxy, rs.proxy_password_file.as_deref()) {
+                (_, None) => None,
+                (None, Some(_)) => {
+                    return Err(e(
+                        "service.proxy_password_file is set but service.proxy is not".into(),
+                    ))
+                }
+                (Some(p), Some(_)) if client::proxy_has_password(p) => {
+                    return Err(e("service.proxy holds a password and service.proxy_password_file is set: give the password in one place".into()))
+                }
+                (Some(p), Some(_)) if !client::proxy_has_user(p) => {
+                    return Err(e(format!("service.proxy_password_file needs the proxy's user in service.proxy: http://USER@{}", p.trim_start_matches("http://"))))
+                }
+                (Some(_), Some(f)) => Some(abs("proxy_password_file", f)?),
             },
             connect_timeout: duration(
                 path,
@@ -1010,7 +1040,11 @@ impl Config {
             ),
             (
                 "service.proxy".into(),
-                s.proxy.clone().unwrap_or_else(|| "(none)".into()),
+                match (&s.proxy, &s.proxy_password_file) {
+                    (None, _) => "(none)".into(),
+                    (Some(p), None) => client::proxy_shown(p),
+                    (Some(p), Some(f)) => format!("{p} (password from {})", f.display()),
+                },
             ),
             ("service.connect_timeout".into(), d(s.connect_timeout)),
             ("service.request_timeout".into(), d(s.request_timeout)),

@@ -1,5 +1,5 @@
 //! From a validated [`Config`] to a ready [`Client`]: reads the files the `[service]` table
-//! names (credentials, key, password file, CA bundle) with the rules of `crate::files`,
+//! names (credentials, key, password file, CA bundle, proxy password file) with the rules of `crate::files`,
 //! decrypts the key and builds the client. Nothing is sent: the first request connects.
 
 use zeroize::Zeroizing;
@@ -24,6 +24,10 @@ pub fn connect_with_credentials(config: &Config) -> Result<(Client, Credentials)
         Password::Inline(p) => Some(p.clone()),
         Password::File(f) => Some(read_password(f)?),
     };
+    let proxy_password = match &s.proxy_password_file {
+        Some(f) => Some(read_password(f)?.to_string()),
+        None => None,
+    };
     let cert_pem = read_checked(&s.credentials, Secrecy::Secret, client::MAX_PEM_FILE)?;
     let key_pem = match &s.key {
         Some(k) => read_checked(k, Secrecy::Secret, client::MAX_PEM_FILE)?,
@@ -35,6 +39,7 @@ pub fn connect_with_credentials(config: &Config) -> Result<(Client, Credentials)
     let mut builder = Client::builder(creds.clone())
         .address(s.address.clone())
         .proxy(s.proxy.clone())
+        .proxy_password(proxy_password)
         .connect_timeout(s.connect_timeout)
         .request_timeout(s.request_timeout);
     if let Some(ca) = &s.ca_bundle {

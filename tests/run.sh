@@ -18,9 +18,10 @@ step() { printf '\n=== %s ===\n' "$*"; }
 step "Debian packages"
 # What the build and the tests use: libpam's headers and libpam itself, the real programs
 # the end-to-end tests drive, and the tools the tests call (libpam-google-authenticator and
-# oathtool: the TOTP fallback; zsh and fish: the completions).
+# oathtool: the TOTP fallback; zsh and fish: the completions; tinyproxy: a proxy that asks
+# for credentials).
 pkgs="libpam0g-dev libpam-modules pamtester openssh-server openssh-client sudo openssl binutils
-      python3 util-linux iproute2 procps libpam-google-authenticator oathtool zsh fish"
+      python3 util-linux iproute2 procps libpam-google-authenticator oathtool zsh fish tinyproxy-bin"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -166,6 +166,17 @@ impl From<ureq::Error> for Error {
                 },
                 Err(e) => Error::Connection(e.to_string()),
             },
+            // The proxy answered: it was reached, so this is never "unreachable". A refusal
+            // of the credentials (407; tinyproxy says 401) is named for what it is, since
+            // the fix is in the configuration.
+            U::ConnectProxyFailed(reason)
+                if reason.contains(" 407/") || reason.contains(" 401/") =>
+            {
+                Error::Connection(format!(
+                    "the proxy refused its credentials ({reason}): check the user and password of service.proxy"
+                ))
+            }
+            U::ConnectProxyFailed(reason) => Error::Connection(format!("CONNECT proxy failed: {reason}")),
             U::HostNotFound | U::ConnectionFailed => Error::Connection(err.to_string()),
             U::TooManyRedirects | U::RedirectFailed => Error::Status {
                 status: 300,

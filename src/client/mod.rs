@@ -75,6 +75,7 @@ pub struct ClientBuilder {
     address: String,
     roots: Option<Vec<CertificateDer<'static>>>,
     proxy: Option<String>,
+    proxy_password: Option<String>,
     connect_timeout: Duration,
     request_timeout: Duration,
 }
@@ -92,10 +93,20 @@ impl ClientBuilder {
         self
     }
 
-    /// An HTTP CONNECT proxy (`http://host:port`). Defaults to none; the environment is
-    /// never consulted.
+    /// An HTTP CONNECT proxy (`http://host:port`, or `http://user:password@host:port` for
+    /// one that asks for Basic authentication; percent-encode `@`, `:` and `%` in them).
+    /// Defaults to none; the environment is never consulted. Errors show the URL with its
+    /// password hidden ([`proxy_shown`]).
     pub fn proxy(mut self, proxy: Option<String>) -> Self {
         self.proxy = proxy;
+        self
+    }
+
+    /// The proxy's password, for a proxy URL that names only the user
+    /// (`http://user@host:port`): kept out of the URL, so that nothing that shows the URL
+    /// can show the password. Defaults to none.
+    pub fn proxy_password(mut self, password: Option<String>) -> Self {
+        self.proxy_password = password;
         self
     }
 
@@ -142,19 +153,7 @@ impl ClientBuilder {
             .use_sni(true)
             .build();
         let proxy = match &self.proxy {
-            Some(p) => {
-                let proxy = ureq::Proxy::new(p)
-                    .map_err(|e| Error::InvalidArgument(format!("proxy '{p}': {e}")))?;
-                if !matches!(
-                    proxy.protocol(),
-                    ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
-                ) {
-                    return Err(Error::InvalidArgument(format!(
-                        "proxy '{p}': only an HTTP CONNECT proxy (http:// or https://) is supported"
-                    )));
-                }
-                Some(proxy)
-            }
+            Some(p) => Some(proxy(p, self.proxy_password.as_deref())?),
             None => None,
         };
         let config = ureq::Agent::config_builder()
@@ -207,6 +206,79 @@ enum Method {
     Get,
     /// Cancel a message.
     Delete,
+}
+
+/// The proxy URL with the password of its user part, if any, replaced by `(hidden)`:
+/// what errors, `passbyme check` and the logs show of `service.proxy`.
+pub fn proxy_shown(url: &str) -> String {
+    match proxy_userinfo(url) {
+        Some((start, end)) => {
+            let info = &url[start..end];
+            match info.find(':') {
+                Some(colon) => format!(
+                    "{}{}:(hidden){}",
+                    &url[..start],
+                    &info[..colon],
+                    &url[end..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// True when the proxy URL carries a password (`http://user:password@host:port`).
+pub fn proxy_has_password(url: &str) -> bool {
+    proxy_userinfo(url).is_some_and(|(start, end)| url[start..end].contains(':'))
+}
+
+/// True when the proxy URL names a user (`http://user@host:port`).
+pub fn proxy_has_user(url: &str) -> bool {
+    proxy_userinfo(url).is_some_and(|(start, end)| end > start)
+}
+
+/// The byte range of the user part (`user` or `user:password`) of a URL's authority.
+fn proxy_userinfo(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    authority.rfind('@').map(|at| (start, start + at))
+}
+
+/// The ureq proxy for `url`, with `password` set for the URL's user when given.
+fn proxy(url: &str, password: Option<&str>) -> Result<ureq::Proxy, Error> {
+    let shown = proxy_shown(url);
+    let p = ureq::Proxy::new(url)
+        .map_err(|e| Error::InvalidArgument(format!("proxy '{shown}': {e}")))?;
+    if !matches!(
+        p.protocol(),
+        ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
+    ) {
+        return Err(Error::InvalidArgument(format!(
+            "proxy '{shown}': only an HTTP CONNECT proxy (http:// or https://) is supported"
+        )));
+    }
+    let Some(password) = password else {
+        return Ok(p);
+    };
+    let Some(user) = p.username().map(str::to_owned) else {
+        return Err(Error::InvalidArgument(format!(
+            "proxy '{shown}': a proxy password needs the user in the URL (http://USER@host:port)"
+        )));
+    };
+    if p.password().is_some() {
+        return Err(Error::InvalidArgument(format!(
+            "proxy '{shown}': the URL has a password already; give it in one place"
+        )));
+    }
+    ureq::Proxy::builder(p.protocol())
+        .host(p.host())
+        .port(p.port())
+        .username(&user)
+        .password(password)
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("proxy '{shown}': {e}")))
 }
 
 /// Checks a service address (`host:port`, `host` or `[v6]:port`) and returns the
@@ -263,6 +335,7 @@ impl Client {
             address: DEFAULT_ADDRESS.into(),
             roots: None,
             proxy: None,
+            proxy_password: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
@@ -500,6 +573,55 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_urls_shown_without_their_password() {
+        for (url, shown, user, password) in [
+            ("http://h:3128", "http://h:3128", false, false),
+            ("http://u@h:3128", "http://u@h:3128", true, false),
+            ("http://u:p@h:3128", "http://u:(hidden)@h:3128", true, true),
+            (
+                "http://u:p%40x:y@h:3128/",
+                "http://u:(hidden)@h:3128/",
+                true,
+                true,
+            ),
+            // An @ after the authority is not a user part.
+            ("http://h:3128/a@b", "http://h:3128/a@b", false, false),
+            ("http://:p@h", "http://:(hidden)@h", false, true),
+            ("no scheme u:p@h", "no scheme u:p@h", false, false),
+        ] {
+            assert_eq!(proxy_shown(url), shown, "{url}");
+            assert_eq!(proxy_has_user(url), user || url.contains("://:"), "{url}");
+            assert_eq!(proxy_has_password(url), password, "{url}");
+        }
+    }
+
+    #[test]
+    fn proxy_passwords_in_one_place_with_a_user() {
+        let p = proxy("http://u@h:3128", Some("p@ss:w%rd")).unwrap();
+        assert_eq!((p.username(), p.password()), (Some("u"), Some("p@ss:w%rd")));
+        assert_eq!((p.host(), p.port()), ("h", 3128));
+        let p = proxy("http://u:p%40ss@h:3128", None).unwrap();
+        assert_eq!(p.password(), Some("p@ss"));
+        for (url, password, want) in [
+            (
+                "http://u:secret@h:3128",
+                Some("other"),
+                "has a password already",
+            ),
+            ("http://h:3128", Some("other"), "needs the user in the URL"),
+            (
+                "socks5://u:secret@h:1080",
+                None,
+                "only an HTTP CONNECT proxy",
+            ),
+        ] {
+            let e = proxy(url, password).unwrap_err().to_string();
+            assert!(e.contains(want), "{url}: {e}");
+            assert!(!e.contains("secret") && !e.contains("other"), "{e}");
+        }
+    }
 
     #[test]
     fn addresses() {

@@ -10,12 +10,12 @@ fn client(emu: &Emulator) -> Client {
     connect(&Config::load(&emu.config_path()).unwrap()).unwrap()
 }
 
-fn auth(to: &str) -> Message {
+pub fn auth(to: &str) -> Message {
     Message::authorization(vec![to.to_owned()], 30)
 }
 
 /// The emulator's client credentials (as its config names them) and its CA certificates.
-fn emulator_identity(
+pub fn emulator_identity(
     emu: &Emulator,
 ) -> (Credentials, Vec<rustls_pki_types::CertificateDer<'static>>) {
     let config = Config::load(&emu.config_path()).unwrap();

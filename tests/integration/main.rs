@@ -57,6 +57,10 @@ mod host;
 /// Fail-open: exactly "no TCP connection could be made", through real libpam.
 mod failopen;
 
+/// A proxy that asks for credentials (real tinyproxy): right ones connect, wrong ones deny
+/// and never fail open, and the password is shown nowhere.
+mod proxy;
+
 /// The sample TOTP fallback stack (pam.d/sshd-totp-fallback) with the real
 /// pam_google_authenticator.so: only PAM_AUTHINFO_UNAVAIL reaches the TOTP code.
 mod fallback;
