@@ -135,6 +135,10 @@ pub fn decision(req: &Request, r: &Report) -> String {
     let why = match &r.outcome {
         Outcome::Refused(st) => format!("status={}", clean(st.as_str(), 32)),
         Outcome::Interrupted(sig) => format!("signal={}", crate::os::signal_name(*sig)),
+        Outcome::ClientGone(peer) => format!(
+            "peer={} reason=\"the client closed its connection\"",
+            clean(peer, 64)
+        ),
         Outcome::Unmapped(p) => format!("policy=unmapped:{}", unmapped(p)),
         Outcome::UnknownUser(p) => format!(
             "policy=unmapped:{} reason=\"unknown to the user database\"",

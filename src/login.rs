@@ -60,6 +60,11 @@ pub trait Ui {
     fn interrupted(&mut self) -> Option<i32> {
         None
     }
+    /// The client the login is for has closed its connection (its address): the login is
+    /// abandoned. Looked at while the module waits for the phone.
+    fn client_gone(&mut self) -> Option<String> {
+        None
+    }
     /// The status changed (for live progress in `passbyme login`).
     fn progress(&mut self, _status: &Status) {}
     /// Writes one log line.
@@ -167,6 +172,9 @@ pub enum Outcome {
     TimedOut,
     /// A signal abandoned the login; the message was cancelled.
     Interrupted(i32),
+    /// The client (at this address) closed its connection while the module waited for the
+    /// phone; the message was cancelled.
+    ClientGone(String),
     /// The user has no `[users]` entry; the policy decides the PAM code.
     Unmapped(Unmapped),
     /// The user database (NSS) does not know the name: treated as unmapped. Such a name is
@@ -217,6 +225,7 @@ impl Outcome {
             Outcome::Refused(_) => "refused",
             Outcome::TimedOut => "timeout",
             Outcome::Interrupted(_) => "interrupted",
+            Outcome::ClientGone(_) => "client-gone",
             Outcome::Unmapped(_) | Outcome::UnknownUser(_) | Outcome::BadUserName(_) => "unmapped",
             Outcome::Repeat(_) => "repeat",
             Outcome::Skipped(_) => "skipped",
@@ -834,8 +843,8 @@ fn wait(
             previous.checked_add(wait).unwrap_or(deadline)
         };
         first = false;
-        if let Some(sig) = sleep_until(at, deadline, ui) {
-            return Outcome::Interrupted(sig);
+        if let Some(abandoned) = sleep_until(at, deadline, ui) {
+            return abandoned;
         }
         if Instant::now() >= deadline {
             return Outcome::TimedOut;
@@ -890,12 +899,16 @@ fn retryable(e: &ClientError) -> bool {
     )
 }
 
-/// Sleeps in short slices until `until` (or the deadline), watching for signals.
-fn sleep_until(until: Instant, deadline: Instant, ui: &mut dyn Ui) -> Option<i32> {
+/// Sleeps in short slices until `until` (or the deadline), watching for signals and for
+/// the client leaving: either ends the wait with the outcome that abandons the login.
+fn sleep_until(until: Instant, deadline: Instant, ui: &mut dyn Ui) -> Option<Outcome> {
     let until = until.min(deadline);
     loop {
         if let Some(sig) = ui.interrupted() {
-            return Some(sig);
+            return Some(Outcome::Interrupted(sig));
+        }
+        if let Some(peer) = ui.client_gone() {
+            return Some(Outcome::ClientGone(peer));
         }
         let now = Instant::now();
         if now >= until {

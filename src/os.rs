@@ -497,6 +497,165 @@ pub fn process_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The connection of the client a login is for, found among the descriptors the process
+/// holds when the hook starts: the one TCP socket whose peer address is the login's remote
+/// host (PAM_RHOST as an address). sshd's PAM process inherits the client's socket from
+/// its monitor, but nobody reads it while the module polls; when the client leaves, the
+/// kernel marks the socket shut down by the peer (POLLRDHUP), which [`PeerWatch::gone`]
+/// sees without reading a byte. Programs with no such socket (sudo, su, a console) have
+/// nothing to watch. More than one candidate socket, or a remote host that is a name,
+/// watches nothing: a wrong guess could only end a login early, never let one in, but
+/// guessing is not needed.
+pub struct PeerWatch {
+    fd: libc::c_int,
+    dev: u64,
+    ino: u64,
+    /// The client's address, as the log shows it.
+    pub peer: String,
+}
+
+impl PeerWatch {
+    /// The watch for `rhost`, `None` when there is no single socket to watch.
+    pub fn find(rhost: &str) -> Option<PeerWatch> {
+        let want: std::net::IpAddr = rhost
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?;
+        let want = canonical_ip(want);
+        let mut found: Option<PeerWatch> = None;
+        for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<libc::c_int>().ok())
+            else {
+                continue;
+            };
+            let Some((dev, ino)) = socket_id(fd) else {
+                continue;
+            };
+            let Some(peer) = tcp_peer(fd) else { continue };
+            if canonical_ip(peer) != want {
+                continue;
+            }
+            match &found {
+                // The same socket under another descriptor (dup): one connection.
+                Some(f) if (f.dev, f.ino) == (dev, ino) => {}
+                Some(_) => return None,
+                None => {
+                    found = Some(PeerWatch {
+                        fd,
+                        dev,
+                        ino,
+                        peer: want.to_string(),
+                    })
+                }
+            }
+        }
+        found
+    }
+
+    /// True once the client has closed its side (or the connection failed). Also false
+    /// when the descriptor no longer holds the socket found (a program that closed it):
+    /// then there is nothing left to tell.
+    pub fn gone(&self) -> bool {
+        if socket_id(self.fd) != Some((self.dev, self.ino)) {
+            return false;
+        }
+        let mut p = libc::pollfd {
+            fd: self.fd,
+            // Only the peer's shutdown: data waiting on the socket is not ours to read,
+            // and POLLIN would report it again on every look.
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        let rc = unsafe { libc::poll(&mut p, 1, 0) };
+        rc == 1 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+    }
+}
+
+/// The address with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as IPv4.
+fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Device and inode of `fd` when it is a socket.
+fn socket_id(fd: libc::c_int) -> Option<(u64, u64)> {
+    // SAFETY: fstat writes into the zeroed struct; a closed fd gives an error.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return None;
+    }
+    #[allow(
+        clippy::useless_conversion,
+        reason = "dev_t/ino_t widths differ by target"
+    )]
+    Some((u64::from(st.st_dev), u64::from(st.st_ino)))
+}
+
+/// The peer address of a connected TCP socket (IPv4 or IPv6), `None` for anything else.
+fn tcp_peer(fd: libc::c_int) -> Option<std::net::IpAddr> {
+    let int_opt = |name: libc::c_int| -> Option<libc::c_int> {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: an int-sized option into an int.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                name,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0).then_some(v)
+    };
+    if int_opt(libc::SO_TYPE)? != libc::SOCK_STREAM
+        || int_opt(libc::SO_PROTOCOL)? != libc::IPPROTO_TCP
+    {
+        return None;
+    }
+    // SAFETY: sockaddr_storage is large enough for any address; len tells what was written.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    if unsafe {
+        libc::getpeername(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    } != 0
+    {
+        return None;
+    }
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family and length say it is a sockaddr_in.
+            let sin =
+                unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                u32::from_be(sin.sin_addr.s_addr),
+            )))
+        }
+        libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the family and length say it is a sockaddr_in6.
+            let sin6 =
+                unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                sin6.sin6_addr.s6_addr,
+            )))
+        }
+        _ => None,
+    }
+}
+
 /// The real [`crate::login::Host`]: this machine's user database, groups, host name,
 /// random generator and local time.
 pub struct System;

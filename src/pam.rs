@@ -90,12 +90,22 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
     // Signals are caught only while the login flow runs (not while the application asks
     // for the user name), and until its line is written.
     let guard = prepared.is_ok().then(SignalGuard::install);
+    // Found before the login opens any connection of its own.
+    let peer = req.rhost.as_deref().and_then(crate::os::PeerWatch::find);
     let mut ui = PamUi {
         pamh,
         debug,
         service: req.service.clone(),
         guard: guard.as_ref(),
+        peer,
     };
+    if let Some(w) = &ui.peer {
+        let line = format!(
+            "watching the client's connection from {} while waiting",
+            w.peer
+        );
+        ui.log(Level::Debug, &line);
+    }
     let (report, config) = match prepared {
         Ok(config) => {
             let report = login::run(&config, &mut req, &System, &mut login::Connector, &mut ui);
@@ -234,6 +244,7 @@ fn pam_code(outcome: &Outcome) -> PamError {
         // stop asking, instead of starting over with a new push.
         Outcome::Refused(_) | Outcome::TimedOut | Outcome::Limited(_) => PamError::MAXTRIES,
         Outcome::Interrupted(_)
+        | Outcome::ClientGone(_)
         | Outcome::LocalDenied
         | Outcome::Error(_)
         | Outcome::NoUser { again: false, .. } => PamError::AUTH_ERR,
@@ -267,6 +278,8 @@ struct PamUi<'a> {
     debug: bool,
     service: String,
     guard: Option<&'a SignalGuard>,
+    /// The client's connection, when the process holds it (sshd).
+    peer: Option<crate::os::PeerWatch>,
 }
 
 impl Ui for PamUi<'_> {
@@ -296,6 +309,11 @@ impl Ui for PamUi<'_> {
 
     fn interrupted(&mut self) -> Option<i32> {
         self.guard.and_then(SignalGuard::interrupted)
+    }
+
+    fn client_gone(&mut self) -> Option<String> {
+        let watch = self.peer.as_ref()?;
+        watch.gone().then(|| watch.peer.clone())
     }
 
     fn log(&mut self, level: Level, line: &str) {

@@ -61,6 +61,10 @@ mod failopen;
 /// and never fail open, and the password is shown nowhere.
 mod proxy;
 
+/// The client leaving while the module polls: the push cancelled at once (its socket
+/// watched through real libpam; tests/e2e does it with real sshd).
+mod peer;
+
 /// The sample TOTP fallback stack (pam.d/sshd-totp-fallback) with the real
 /// pam_google_authenticator.so: only PAM_AUTHINFO_UNAVAIL reaches the TOTP code.
 mod fallback;
