@@ -708,13 +708,20 @@ impl Store {
         timeout: Duration,
         wait: &mut Wait<'_>,
     ) -> Result<Begin, Error> {
-        self.update(user, wait, |st, now| self.judge(user, origin, timeout, st, now))
+        self.update(user, wait, |st, now| {
+            self.judge(user, origin, timeout, st, now)
+        })
     }
 
     /// What [`Store::begin`] would decide now, read without the user's lock and written
     /// nowhere: nothing is counted, no pending slot claimed (audit mode). The ticket of a
     /// `Push` it returns stands for nothing.
-    pub fn peek(&self, user: &str, origin: &Origin<'_>, timeout: Duration) -> Result<Begin, String> {
+    pub fn peek(
+        &self,
+        user: &str,
+        origin: &Origin<'_>,
+        timeout: Duration,
+    ) -> Result<Begin, String> {
         let mut st = self.read(user)?;
         Ok(self.judge(user, origin, timeout, &mut st, now_ms()))
     }

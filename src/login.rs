@@ -2288,7 +2288,9 @@ mod tests {
             "{}",
             r.line
         );
-        assert!(r.line.ends_with(" mode=audit enforce=unmapped policy=unmapped:ignore"));
+        assert!(r
+            .line
+            .ends_with(" mode=audit enforce=unmapped policy=unmapped:ignore"));
         // A configuration error at the credentials: an alert, and still no push.
         let service = Arc::new(answering(&[]));
         let mut connect = FakeConnect {
@@ -2299,14 +2301,22 @@ mod tests {
         };
         let mut ui = FakeUi::default();
         let mut req = remote("alice");
-        let report = run(&audit(""), &mut req, &FakeHost::default(), &mut connect, &mut ui);
+        let report = run(
+            &audit(""),
+            &mut req,
+            &FakeHost::default(),
+            &mut connect,
+            &mut ui,
+        );
         record(&mut ui, &req, &report);
         assert_eq!(report.outcome.word(), "would-deny");
         assert!(!report.outcome.allows());
         let (level, line) = ui.lines.last().unwrap();
         assert_eq!(*level, Level::Alert);
         assert!(
-            line.ends_with(" mode=audit enforce=error error=\"/etc/passbyme/auth.pem: no such file\""),
+            line.ends_with(
+                " mode=audit enforce=error error=\"/etc/passbyme/auth.pem: no such file\""
+            ),
             "{line}"
         );
         assert!(service.sent.lock().unwrap().is_empty());
@@ -2335,7 +2345,9 @@ mod tests {
         assert_eq!(r.report.outcome.word(), "would-deny");
         assert!(r.service.sent.lock().unwrap().is_empty(), "no push");
         assert!(
-            r.line.contains(" mode=audit enforce=limited policy=limits reason=\"rate limit: 1 pushes"),
+            r.line.contains(
+                " mode=audit enforce=limited policy=limits reason=\"rate limit: 1 pushes"
+            ),
             "{}",
             r.line
         );

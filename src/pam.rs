@@ -9,9 +9,9 @@
 //! has no PAM_TTY getter: both are written here against libpam directly.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::cell::Cell;
 use std::sync::Once;
 use std::time::Instant;
 

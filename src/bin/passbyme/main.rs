@@ -461,6 +461,14 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
         audit.field("message", id);
     }
     audit.result(report.outcome.word());
+    if let pam_passbyme::login::Outcome::Audit(_) = &report.outcome {
+        // The module would return PAM_IGNORE: neither allowed nor refused by it.
+        println!(
+            "audit mode: no push sent; the module would step aside ({})",
+            report.outcome.word()
+        );
+        return ExitCode::FAILURE;
+    }
     if report.outcome.allows() {
         println!("login allowed ({})", report.outcome.word());
         ExitCode::SUCCESS
