@@ -4,7 +4,7 @@
 //! written; the decision line says what enforce mode would have done.
 
 use crate::util::pam::{config_limits, Setup, MAXTRIES, PERM_DENIED, SERVICE_ERR, SUCCESS};
-use crate::util::{nss_user, syslog, Emulator};
+use crate::util::{nss_user, passbyme, syslog, Emulator, TempDir};
 
 /// What libpam gives for a stack whose only module returned PAM_IGNORE.
 const IGNORED: i32 = PERM_DENIED;
@@ -205,4 +205,109 @@ fn audit_the_stack_runs_as_without_the_module() {
     syslog().line_with("decision=would-push user=au_stack ");
     let s = Setup::with_stack(&audit_config(&emu, "", users), "mode=enforce", after);
     assert_eq!(s.login("au_stack").0, MAXTRIES);
+}
+
+/// `passbyme report` on lines the module really wrote through real libpam in this test
+/// (captured at /dev/log), with forged lines mixed in: exact counts, alerts, exit codes.
+#[test]
+fn report_counts_real_decision_lines_and_raises_the_alerts() {
+    let emu = Emulator::start();
+    let users = "rp_alice = \"rp_alice@x\"\nrp_bob = \"rp_bob+deny@x\"";
+    let s = Setup::new(
+        &config_limits(
+            &emu,
+            "max_pushes = 1000\nlockout_after = 0",
+            "prompt = \"info\"",
+            users,
+        ),
+        "",
+    );
+    assert_eq!(s.login("rp_alice").0, SUCCESS);
+    assert_eq!(s.login("rp_alice").0, SUCCESS);
+    for _ in 0..3 {
+        assert_eq!(s.login("rp_bob").0, MAXTRIES);
+    }
+    // A fail-open: nothing listens on port 1.
+    let open = format!(
+        "{}[policy]\nunreachable = \"allow\"\n[login]\nprompt = \"none\"\n[users]\nrp_carol = \"c@x\"\n",
+        emu.service_table().replace(&emu.addr, "127.0.0.1:1")
+    );
+    assert_eq!(Setup::new(&open, "").login("rp_carol").0, SUCCESS);
+    nss_user("rp_dave");
+    let audit = Setup::new(&audit_config(&emu, "", "rp_erin = \"e@x\""), "");
+    assert_eq!(audit.login("rp_dave").0, IGNORED);
+    assert_eq!(audit.login("rp_erin").0, IGNORED);
+    syslog().line_with("decision=would-push user=rp_erin ");
+    let mut lines: Vec<String> = syslog()
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains(" user=rp_"))
+        .collect();
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    // What any local user could add with logger: a different order, an audit word
+    // without mode=audit, a forged decision inside a quoted value, a truncated line.
+    let stamp = lines[0][..lines[0].find(": pam_passbyme(").unwrap()].to_owned();
+    for forged in [
+        "pam_passbyme(pbm-test:auth): user=rp_alice decision=fail-open ids=x service=pbm-test rhost=x tty=x duration=0.0s",
+        "pam_passbyme(pbm-test:auth): decision=would-deny user=rp_alice ids=x service=pbm-test rhost=x tty=x duration=0.0s",
+        "pam_passbyme(pbm-test:auth): decision=error user=rp_zed ids=- service=pbm-test rhost=- tty=- duration=0.0s error=\"x\" decision=fail-open user=rp_alice",
+        "pam_passbyme(pbm-test:auth): decision=fail-open user=rp_alice ids=x",
+    ] {
+        lines.push(format!("{stamp}: {forged}"));
+    }
+    let input = TempDir::new("report");
+    let file = input.write("auth.log", &(lines.join("\n") + "\n"), 0o600);
+    let file = file.to_str().unwrap();
+    let (code, out, err) = passbyme(&["report", "--file", file, "--since", "1h"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.starts_with("PASSBYME CRITICAL - 2 critical, 2 warning: "),
+        "{out}"
+    );
+    for want in [
+        "FAIL  push-fatigue: push fatigue: 3 denied, unanswered or rate-limited logins of rp_bob within 10m from 1 source(s) (198.51.100.7)",
+        "FAIL  fail-open: fail-open: 1 login(s) of rp_carol let in without the second factor",
+        "WARN  audit-would-deny: audit: rp_dave would be refused in enforce mode (1 login(s); enforce=unmapped policy=unmapped:deny)",
+        "WARN  errors: 1 login(s) ended in an error (first: decision=error user=rp_zed error=\"x\" decision=fail-open user=rp_alice)",
+        "9 decision line(s) counted, 3 malformed, 0 untrusted",
+    ] {
+        assert!(out.contains(want), "want {want:?} in\n{out}");
+    }
+    let (code, json, _) = passbyme(&["report", "--file", file, "--since", "1h", "--json"]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let user = |name: &str| {
+        v["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["user"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(user("rp_alice")["approved"], 2);
+    assert_eq!(
+        user("rp_alice")["fail-open"],
+        0,
+        "no forged fail-open counts"
+    );
+    assert_eq!(user("rp_alice")["would-deny"], 0);
+    assert!(user("rp_alice")["latency_p95"].as_f64().is_some());
+    assert_eq!(user("rp_bob")["denied"], 3);
+    assert_eq!(user("rp_carol")["fail-open"], 1);
+    assert_eq!(user("rp_dave")["would-deny"], 1);
+    assert_eq!(user("rp_erin")["would-push"], 1);
+    assert_eq!(v["total"]["approved"], 2);
+    assert_eq!(v["malformed"], 3);
+    // A burst threshold above what happened, and a window that ends before: fewer alerts.
+    let (code, out, _) = passbyme(&["report", "--file", file, "--since", "1h", "--burst", "4"]);
+    assert_eq!(code, 2, "the fail-open is still there: {out}");
+    assert!(!out.contains("push-fatigue"), "{out}");
+    let (code, out, _) = passbyme(&["report", "--file", file, "--since", "2h", "--until", "1h"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("PASSBYME OK - 0 decision(s)"), "{out}");
+    let (code, out, _) = passbyme(&["report", "--file", "/nonexistent/auth.log"]);
+    assert_eq!(code, 3);
+    assert!(out.starts_with("PASSBYME UNKNOWN - report: "), "{out}");
 }
