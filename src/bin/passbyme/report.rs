@@ -448,17 +448,27 @@ pub fn read_journal(
             input.rejected.malformed += 1;
             return;
         };
-        if !line.contains("pam_passbyme(") {
-            return;
-        }
         let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
-            input.rejected.malformed += 1;
+            if line.contains("pam_passbyme(") {
+                input.rejected.malformed += 1;
+            }
             return;
         };
-        // A MESSAGE that is not UTF-8 comes as an array of bytes: never the module's.
-        let Some(msg) = entry.get("MESSAGE").and_then(|m| m.as_str()) else {
-            input.rejected.malformed += 1;
-            return;
+        let msg = match entry.get("MESSAGE") {
+            Some(serde_json::Value::String(m)) => m,
+            // A MESSAGE that is not UTF-8 comes as an array of bytes: never the module's
+            // (it writes only sanitised UTF-8), malformed if it takes the module's form.
+            Some(serde_json::Value::Array(bytes)) => {
+                let bytes: Vec<u8> = bytes
+                    .iter()
+                    .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                    .collect();
+                if bytes.windows(13).any(|w| w == b"pam_passbyme(") {
+                    input.rejected.malformed += 1;
+                }
+                return;
+            }
+            _ => return,
         };
         if !msg.contains("pam_passbyme(") {
             return;
@@ -667,7 +677,7 @@ pub fn summarize(input: Input, burst: u32, burst_window: Duration) -> Summary {
             ),
         });
     }
-    s.alerts.sort_by(|a, b| b.level.cmp(&a.level));
+    s.alerts.sort_by_key(|a| std::cmp::Reverse(a.level));
     s
 }
 
@@ -1027,5 +1037,71 @@ mod tests {
         assert!(parse_when("yesterday", n)
             .unwrap_err()
             .starts_with("'yesterday' is not an age"));
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/report")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_journal_counts_only_senders_it_vouches_for() {
+        let since = parse_when("2026-12-03", now()).unwrap();
+        let until = parse_when("2026-12-04", now()).unwrap();
+        let input = read_journal(&fixture("journal.json")[..], since, until).unwrap();
+        let users: Vec<&str> = input
+            .decisions
+            .iter()
+            .map(|(_, d)| d.user.as_str())
+            .collect();
+        assert_eq!(users, ["rp_alice", "rp_bob", "rp_carol", "rp_dave"]);
+        assert_eq!(input.rejected.malformed, 1, "the non-UTF-8 message");
+        let untrusted: Vec<_> = input.rejected.untrusted.iter().collect();
+        assert_eq!(
+            untrusted,
+            [
+                (&("1000".to_owned(), "/usr/bin/logger".to_owned()), &1),
+                (&("1000".to_owned(), "/usr/bin/pamtester".to_owned()), &1)
+            ]
+        );
+        let s = summarize(input, 3, Duration::from_secs(600));
+        assert_eq!(s.code(), 2, "the fail-open");
+        let ids: Vec<&str> = s.alerts.iter().map(|a| a.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "fail-open",
+                "audit-would-deny",
+                "untrusted-lines",
+                "untrusted-lines"
+            ]
+        );
+        // Outside the window: nothing.
+        let input = read_journal(&fixture("journal.json")[..], until, until).unwrap();
+        assert!(input.decisions.is_empty());
+    }
+
+    #[test]
+    fn the_syslog_fixture_reads_as_the_module_wrote_it() {
+        let since = parse_when("2026-12-03", now()).unwrap();
+        let until = parse_when("2026-12-04", now()).unwrap();
+        let at = parse_when("2026-12-31", now()).unwrap();
+        let input = read_syslog(&fixture("auth.log")[..], since, until, at).unwrap();
+        let kinds: Vec<Kind> = input.decisions.iter().map(|(_, d)| d.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Approved,
+                Kind::Denied,
+                Kind::FailOpen,
+                Kind::WouldDeny
+            ]
+        );
+        assert_eq!(input.rejected, Rejected::default());
+        assert_eq!(fmt_time(input.decisions[0].0), "2026-12-03T14:01:55Z");
     }
 }
