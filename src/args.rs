@@ -1,5 +1,5 @@
 //! The module's arguments on its pam.d line: `config=PATH`, `debug`, `prompt=enter|info|none`,
-//! `timeout=DURATION`. Strict: an unknown or malformed argument is an error (the login is
+//! `timeout=DURATION`, `mode=enforce|audit`, `user=invoker`. Strict: an unknown or malformed argument is an error (the login is
 //! denied and the line named in the log), never ignored.
 
 use std::path::PathBuf;
@@ -22,6 +22,8 @@ pub struct Args {
     /// `user=invoker` (for `su`): push to the user who runs the program (its real uid),
     /// not to PAM_USER, the user to become.
     pub invoker: bool,
+    /// `mode=enforce|audit`: overrides `policy.mode` for this service.
+    pub mode: Option<config::Mode>,
 }
 
 impl Args {
@@ -62,6 +64,10 @@ impl Args {
                     }
                     out.timeout = Some(d);
                 }
+                ("mode", Some(v)) => {
+                    out.mode =
+                        Some(config::Mode::parse(v).map_err(|e| format!("argument 'mode': {e}"))?)
+                }
                 ("user", Some("invoker")) => out.invoker = true,
                 ("user", Some(v)) => {
                     return Err(format!(
@@ -72,7 +78,7 @@ impl Args {
                 ("debug", Some(_)) => {
                     return Err(format!("argument '{arg}': debug takes no value"))
                 }
-                ("config" | "prompt" | "timeout" | "user", None) => {
+                ("config" | "prompt" | "timeout" | "user" | "mode", None) => {
                     return Err(format!("argument '{arg}': expected {arg}=VALUE"))
                 }
                 _ => {
@@ -105,6 +111,14 @@ impl Args {
         Ok(())
     }
 
+    /// Whether arguments that do not parse still ask for audit mode: a word `mode=audit`
+    /// and none `mode=enforce` (so that a mistake elsewhere on an audit line keeps the
+    /// module stepping aside).
+    pub fn raw_audit<S: AsRef<str>>(args: &[S]) -> bool {
+        let has = |w: &str| args.iter().any(|a| a.as_ref() == w);
+        has("mode=audit") && !has("mode=enforce")
+    }
+
     /// The configuration file to read.
     pub fn config_path(&self) -> PathBuf {
         self.config
@@ -116,6 +130,9 @@ impl Args {
     pub fn apply(&self, c: &mut config::Config) {
         if let Some(p) = self.prompt {
             c.login.prompt = p;
+        }
+        if let Some(m) = self.mode {
+            c.policy.mode = m;
         }
         if let Some(t) = self.timeout {
             c.login.timeout = t;
@@ -165,8 +182,24 @@ mod tests {
                 "argument 'user=root': the only value is invoker",
             ),
             ("user", "argument 'user': expected user=VALUE"),
+            ("mode", "argument 'mode': expected mode=VALUE"),
+            (
+                "mode=dry",
+                "argument 'mode': 'dry' is not one of enforce, audit",
+            ),
         ];
         assert!(Args::parse(&["user=invoker"]).unwrap().invoker);
+        assert_eq!(
+            Args::parse(&["mode=audit"]).unwrap().mode,
+            Some(config::Mode::Audit)
+        );
+        assert_eq!(
+            Args::parse(&["mode=audit", "mode=enforce"]).unwrap().mode,
+            Some(config::Mode::Enforce)
+        );
+        assert!(Args::raw_audit(&["mode=audit", "nullok"]));
+        assert!(!Args::raw_audit(&["mode=audit", "mode=enforce", "x"]));
+        assert!(!Args::raw_audit(&["mode=auditx"]));
         assert!(!Args::parse::<&str>(&[]).unwrap().invoker);
         for (arg, want) in bad {
             assert_eq!(Args::parse(&[arg]).unwrap_err(), want);

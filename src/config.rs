@@ -137,6 +137,7 @@ struct RawLogin {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
+    mode: Option<String>,
     unmapped: Option<String>,
     unreachable: Option<String>,
     local: Option<String>,
@@ -198,6 +199,39 @@ pub enum Unreachable {
     Deny,
     /// Fail open: `PAM_SUCCESS` with a warning in the log. Never once a message was sent.
     Allow,
+}
+
+/// Whether the module asks for the push or only says what it would have done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Push, wait and decide (the default).
+    Enforce,
+    /// For a rollout: everything up to the push (user, mapping, groups, limits read only,
+    /// source policy), then a `decision=would-…` line and `PAM_IGNORE`: no push is sent,
+    /// no limit counts, the stack runs as without the module. Never `PAM_SUCCESS`.
+    Audit,
+}
+
+impl Mode {
+    /// The word of the file and the `mode=` argument.
+    pub fn word(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+
+    /// Parses `enforce` or `audit`.
+    pub fn parse(v: &str) -> Result<Mode, String> {
+        match v {
+            "enforce" => Ok(Mode::Enforce),
+            "audit" => Ok(Mode::Audit),
+            _ => Err(format!(
+                "'{}' is not one of enforce, audit",
+                crate::client::sanitize::clean(v, 64)
+            )),
+        }
+    }
 }
 
 /// What happens to a login with no remote host (console, `su`, local `sudo`).
@@ -348,6 +382,8 @@ pub const DEFAULT_BODY_INVOKER: &str = "Code {code}. Approve only if you are run
 /// Policies for the cases around a login.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// Enforce (the default) or audit; the `mode=` module argument overrides it.
+    pub mode: Mode,
     /// Users without an entry in `[users]`.
     pub unmapped: Unmapped,
     /// The service cannot be reached before a message exists.
@@ -659,6 +695,10 @@ impl Config {
                 }
             };
         let policy = Policy {
+            mode: match rp.mode.as_deref() {
+                None => Mode::Enforce,
+                Some(m) => Mode::parse(m).map_err(|m| e(format!("policy.mode: {m}")))?,
+            },
             unmapped: match pick("unmapped", rp.unmapped, &["deny", "ignore"])?.as_deref() {
                 Some("ignore") => Unmapped::Ignore,
                 _ => Unmapped::Deny,
@@ -1058,6 +1098,7 @@ impl Config {
                 "login.prompt".into(),
                 format!("{:?}", l.prompt).to_lowercase(),
             ),
+            ("policy.mode".into(), p.mode.word().into()),
             (
                 "policy.unmapped".into(),
                 format!("{:?}", p.unmapped).to_lowercase(),
@@ -1365,6 +1406,28 @@ fn duration(
 
 /// A configuration file (the main one or one of `mapping.users_dir`), read with the file
 /// rules.
+/// Whether a configuration that does not load (see [`Config::load`]) still says
+/// `policy.mode = "audit"`: read with the same file rules (a file that breaks them says
+/// nothing), and its TOML well-formed with a `[policy]` table whose `mode` is `"audit"`.
+/// So that an audit-mode rollout whose file has a mistake elsewhere (an unknown key, a
+/// credentials file not yet in place) keeps stepping aside instead of refusing logins.
+pub fn declares_audit(path: &Path) -> bool {
+    let Ok((bytes, _)) = read_text(path, files::Parents::Check) else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return false;
+    };
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return false;
+    };
+    table
+        .get("policy")
+        .and_then(|p| p.get("mode"))
+        .and_then(|m| m.as_str())
+        == Some("audit")
+}
+
 fn read_text(
     path: &Path,
     parents: files::Parents,

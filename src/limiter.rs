@@ -708,6 +708,34 @@ impl Store {
         timeout: Duration,
         wait: &mut Wait<'_>,
     ) -> Result<Begin, Error> {
+        self.update(user, wait, |st, now| {
+            self.judge(user, origin, timeout, st, now)
+        })
+    }
+
+    /// What [`Store::begin`] would decide now, read without the user's lock and written
+    /// nowhere: nothing is counted, no pending slot claimed (audit mode). The ticket of a
+    /// `Push` it returns stands for nothing.
+    pub fn peek(
+        &self,
+        user: &str,
+        origin: &Origin<'_>,
+        timeout: Duration,
+    ) -> Result<Begin, String> {
+        let mut st = self.read(user)?;
+        Ok(self.judge(user, origin, timeout, &mut st, now_ms()))
+    }
+
+    /// The rules of [`Store::begin`] on a state read at `now`, changing it as a push
+    /// would.
+    fn judge(
+        &self,
+        user: &str,
+        origin: &Origin<'_>,
+        timeout: Duration,
+        st: &mut UserState,
+        now: u64,
+    ) -> Begin {
         let l = &self.limits;
         let pid = std::process::id();
         let token = (u64::from(crate::os::random_below(u32::MAX).unwrap_or(0)) << 32)
@@ -717,7 +745,7 @@ impl Store {
         let service = key("service", origin.service);
         let target = origin.target.map(|t| key("target", t));
         let window = ms(l.window);
-        self.update(user, wait, |st, now| {
+        {
             st.prune(now, window);
             if st.locked_until > now {
                 let secs = (st.locked_until - now).div_ceil(1000);
@@ -806,7 +834,7 @@ impl Store {
                 },
                 cancel,
             }
-        })
+        }
     }
 
     /// Records the message this login sent.

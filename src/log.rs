@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use crate::client::sanitize;
-use crate::login::{Outcome, Report, Request, Settled};
+use crate::login::{Audit, Outcome, Report, Request, Settled};
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,6 +92,10 @@ pub fn decision_level(outcome: &Outcome) -> Level {
         Outcome::FailOpen(_) => Level::Warning,
         Outcome::Config(_) => Level::Alert,
         Outcome::Error(_) | Outcome::Unreachable(_) | Outcome::NoUser { .. } => Level::Err,
+        // What enforce mode would have done, at its level (a configuration error stays an
+        // alert: audit mode steps aside, but the administrator must see it).
+        Outcome::Audit(Audit::Push) => Level::Info,
+        Outcome::Audit(Audit::Without(o)) => decision_level(o),
         _ => Level::Notice,
     }
 }
@@ -107,12 +111,20 @@ pub fn settled(s: &Settled) -> String {
 }
 
 /// The one decision line: `key=value` pairs, values sanitised.
+///
+/// In audit mode the word is `would-push`, `would-allow`, `would-skip` or `would-deny`,
+/// followed after the common fields by `mode=audit` and, when enforce mode would have
+/// ended before the push, `enforce=<its decision word>` and its own reason fields.
 pub fn decision(req: &Request, r: &Report) -> String {
     let mut s = String::with_capacity(200);
-    let user = match (&r.outcome, &r.redacted) {
-        (Outcome::BadUserName(len), _) => format!("(len={len})"),
+    let (audit, outcome) = match &r.outcome {
+        Outcome::Audit(a) => (true, a.enforced()),
+        o => (false, Some(o)),
+    };
+    let user = match (outcome, &r.redacted) {
+        (Some(Outcome::BadUserName(len)), _) => format!("(len={len})"),
         (_, Some(hidden)) => hidden.clone(),
-        (Outcome::UnknownUser(_), None) => redacted_user(&req.user, None),
+        (Some(Outcome::UnknownUser(_)), None) => redacted_user(&req.user, None),
         _ if req.user.is_empty() => "-".into(),
         _ => clean(&req.user, 64),
     };
@@ -131,8 +143,38 @@ pub fn decision(req: &Request, r: &Report) -> String {
         req.tty.as_deref().map_or("-".into(), |t| clean(t, 32)),
         r.duration.as_secs_f64(),
     );
+    if audit {
+        s.push_str(" mode=audit");
+        if let Some(o) = outcome {
+            let _ = write!(s, " enforce={}", o.word());
+        }
+    }
+    let why = outcome.map_or_else(String::new, reason);
+    if !why.is_empty() {
+        s.push(' ');
+        s.push_str(&why);
+    }
+    if let Some(typed) = &r.typed {
+        let _ = write!(s, " typed={}", clean(typed, 64));
+    }
+    if let Some(target) = &req.target {
+        let _ = write!(s, " target={}", clean(target, 64));
+    }
+    if let Some(id) = &r.message_id {
+        let _ = write!(
+            s,
+            " message={} settled={}",
+            clean(id, 64),
+            settled(&r.settled)
+        );
+    }
+    s
+}
+
+/// The reason fields of a decision line (`policy=`, `status=`, `error=`, …), if any.
+fn reason(outcome: &Outcome) -> String {
     let unmapped = |p: &crate::config::Unmapped| format!("{p:?}").to_lowercase();
-    let why = match &r.outcome {
+    match outcome {
         Outcome::Refused(st) => format!("status={}", clean(st.as_str(), 32)),
         Outcome::Interrupted(sig) => format!("signal={}", crate::os::signal_name(*sig)),
         Outcome::ClientGone(peer) => format!(
@@ -162,26 +204,8 @@ pub fn decision(req: &Request, r: &Report) -> String {
         Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", clean(&why.reason, 200)),
         Outcome::Grace => "policy=limits:grace".into(),
         Outcome::Approved | Outcome::TimedOut => String::new(),
-    };
-    if !why.is_empty() {
-        s.push(' ');
-        s.push_str(&why);
+        Outcome::Audit(a) => a.enforced().map_or_else(String::new, reason),
     }
-    if let Some(typed) = &r.typed {
-        let _ = write!(s, " typed={}", clean(typed, 64));
-    }
-    if let Some(target) = &req.target {
-        let _ = write!(s, " target={}", clean(target, 64));
-    }
-    if let Some(id) = &r.message_id {
-        let _ = write!(
-            s,
-            " message={} settled={}",
-            clean(id, 64),
-            settled(&r.settled)
-        );
-    }
-    s
 }
 
 /// The `debug` line of the effective settings (never a secret: see `Config::describe`).

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use crate::client::{self, Client, Error as ClientError, Message, SessionInfo, Status};
-use crate::config::{self, Config, Local, Prompt, Unmapped, Unreachable};
+use crate::config::{self, Config, Local, Mode, Prompt, Unmapped, Unreachable};
 use crate::limiter::{self, Begin, Finish, Origin, Store, Ticket, Wait};
 use crate::log::{self, Level};
 use crate::messages;
@@ -215,6 +215,68 @@ pub enum Outcome {
     Config(String),
     /// Anything else (a refused request, a malformed answer).
     Error(String),
+    /// Audit mode: what enforce mode would have done, with no push sent and no limit
+    /// counted. Always PAM_IGNORE.
+    Audit(Audit),
+}
+
+/// What an audit-mode login found enforce mode would have done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audit {
+    /// Everything before the push passed: enforce mode would have sent one.
+    Push,
+    /// Enforce mode would have ended here, with this outcome and no push.
+    Without(Box<Outcome>),
+}
+
+impl Audit {
+    /// The `decision=` word: `would-push`, or by the PAM code enforce mode would have
+    /// returned: `would-allow` (success without a push: a grace period), `would-skip`
+    /// (PAM_IGNORE), `would-deny` (every failure).
+    pub fn word(&self) -> &'static str {
+        let Audit::Without(o) = self else {
+            return "would-push";
+        };
+        match o.as_ref() {
+            Outcome::Audit(a) => a.word(),
+            Outcome::Repeat(prev) => Audit::Without(prev.clone()).word(),
+            Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace => "would-allow",
+            Outcome::Unmapped(Unmapped::Ignore)
+            | Outcome::UnknownUser(Unmapped::Ignore)
+            | Outcome::Skipped(_) => "would-skip",
+            Outcome::Refused(_)
+            | Outcome::TimedOut
+            | Outcome::Interrupted(_)
+            | Outcome::Unmapped(Unmapped::Deny)
+            | Outcome::UnknownUser(Unmapped::Deny)
+            | Outcome::BadUserName(_)
+            | Outcome::NoUser { .. }
+            | Outcome::LocalDenied
+            | Outcome::Unreachable(_)
+            | Outcome::ConversationFailed(_)
+            | Outcome::Limited(_)
+            | Outcome::Config(_)
+            | Outcome::Error(_) => "would-deny",
+        }
+    }
+
+    /// What enforce mode would have logged (the inner outcome), if it ended before a push.
+    pub fn enforced(&self) -> Option<&Outcome> {
+        match self {
+            Audit::Push => None,
+            Audit::Without(o) => Some(o),
+        }
+    }
+}
+
+impl Outcome {
+    /// This outcome as audit mode reports it (unchanged if it already is one).
+    pub fn audited(self) -> Outcome {
+        match self {
+            Outcome::Audit(_) => self,
+            o => Outcome::Audit(Audit::Without(Box::new(o))),
+        }
+    }
 }
 
 impl Outcome {
@@ -236,6 +298,7 @@ impl Outcome {
             Outcome::Grace => "grace",
             Outcome::Limited(_) => "limited",
             Outcome::Config(_) | Outcome::Error(_) | Outcome::NoUser { .. } => "error",
+            Outcome::Audit(a) => a.word(),
         }
     }
 
@@ -259,6 +322,8 @@ impl Outcome {
         match self {
             Outcome::Approved | Outcome::FailOpen(_) | Outcome::Grace => true,
             Outcome::Repeat(prev) => prev.allows(),
+            // Whatever enforce mode would have done: audit mode never lets anyone in.
+            Outcome::Audit(_) => false,
             _ => false,
         }
     }
@@ -465,6 +530,10 @@ pub fn run(
         }
         Err(e) => Outcome::Error(format!("user lookup: {e}")),
     };
+    let outcome = match config.policy.mode {
+        Mode::Enforce => outcome,
+        Mode::Audit => outcome.audited(),
+    };
     let mut interrupted = || ui.interrupted();
     let settled = login.settle(Some(&outcome), Some(&mut interrupted));
     Report {
@@ -528,6 +597,9 @@ fn flow(
         Ok(b) => b,
         Err(e) => return Outcome::Config(e),
     };
+    if config.policy.mode == Mode::Audit {
+        return audit_limits(&backend, req, config.login.timeout);
+    }
     let deadline = start + config.login.timeout;
     let mut cancel_first = None;
     if let Some(store) = &backend.limiter {
@@ -758,6 +830,27 @@ fn flow(
         }
     }
     wait(config, service, info, ids, ui, start, deadline)
+}
+
+/// Audit mode at the push: what the limits would say, read without the user's lock and
+/// without writing (nothing counted, no pending slot claimed), then [`Audit::Push`]. The
+/// outcomes before the push are made audit outcomes by [`run`].
+fn audit_limits(backend: &Backend, req: &Request, timeout: Duration) -> Outcome {
+    let Some(store) = &backend.limiter else {
+        return Outcome::Audit(Audit::Push);
+    };
+    let origin = Origin {
+        rhost: req.rhost.as_deref(),
+        tty: req.tty.as_deref(),
+        service: &req.service,
+        target: req.target.as_deref(),
+    };
+    match store.peek(&req.user, &origin, timeout) {
+        Ok(Begin::Push { .. }) => Outcome::Audit(Audit::Push),
+        Ok(Begin::Grace) => Outcome::Grace,
+        Ok(Begin::Refused(why)) => Outcome::Limited(why),
+        Err(e) => Outcome::Limited(limiter::Refusal::other(e)),
+    }
 }
 
 /// When the login polls the service: every `fast` interval while an answer can come, slower
@@ -2170,6 +2263,121 @@ mod tests {
             "{}",
             r.line
         );
+        let _ = std::fs::remove_dir_all(&limits.state_dir);
+    }
+
+    #[test]
+    fn flow_audit_never_sends_and_says_what_enforce_would_do() {
+        let audit = |extra: &str| {
+            let mut c = config(extra);
+            c.policy.mode = Mode::Audit;
+            c
+        };
+        // Mapped: everything up to the push, then nothing sent.
+        let r = login(&audit(""), "alice", answering(&[&[("a@x", "APPROVED")]]));
+        assert_eq!(r.report.outcome, Outcome::Audit(Audit::Push));
+        assert!(r.service.sent.lock().unwrap().is_empty(), "no push");
+        assert!(r.ui.shown.is_empty(), "nothing shown: {:?}", r.ui.shown);
+        assert_eq!(r.level, Level::Info);
+        assert_eq!(
+            r.line,
+            "decision=would-push user=alice ids=a@x service=sshd rhost=192.0.2.1 tty=ssh duration=0.0s mode=audit"
+        );
+        // Unmapped under deny: the reason enforce mode would have logged.
+        let r = login(&audit(""), "bob", FakeService::default());
+        assert_eq!(r.report.outcome.word(), "would-deny");
+        assert_eq!(r.level, Level::Notice);
+        assert_eq!(
+            r.line,
+            "decision=would-deny user=bob ids=- service=sshd rhost=192.0.2.1 tty=ssh duration=0.0s mode=audit enforce=unmapped policy=unmapped:deny"
+        );
+        let r = login(
+            &audit("[policy]\nunmapped = \"ignore\""),
+            "bob",
+            FakeService::default(),
+        );
+        assert!(
+            r.line.starts_with("decision=would-skip user=bob "),
+            "{}",
+            r.line
+        );
+        assert!(r
+            .line
+            .ends_with(" mode=audit enforce=unmapped policy=unmapped:ignore"));
+        // A configuration error at the credentials: an alert, and still no push.
+        let service = Arc::new(answering(&[]));
+        let mut connect = FakeConnect {
+            service: service.clone(),
+            limits: None,
+            fail: Some("/etc/passbyme/auth.pem: no such file".into()),
+            calls: 0,
+        };
+        let mut ui = FakeUi::default();
+        let mut req = remote("alice");
+        let report = run(
+            &audit(""),
+            &mut req,
+            &FakeHost::default(),
+            &mut connect,
+            &mut ui,
+        );
+        record(&mut ui, &req, &report);
+        assert_eq!(report.outcome.word(), "would-deny");
+        assert!(!report.outcome.allows());
+        let (level, line) = ui.lines.last().unwrap();
+        assert_eq!(*level, Level::Alert);
+        assert!(
+            line.ends_with(
+                " mode=audit enforce=error error=\"/etc/passbyme/auth.pem: no such file\""
+            ),
+            "{line}"
+        );
+        assert!(service.sent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn flow_audit_reads_the_limits_and_changes_nothing() {
+        let (limits, go) = limited("audit-limits", |l| l.max_pushes = 1);
+        // One real push uses the rate (enforce mode).
+        assert_eq!(
+            go(answering(&[&[("a@x", "APPROVED")]])).report.outcome,
+            Outcome::Approved
+        );
+        let store = Store::open(&limits).unwrap();
+        let before = store.read("alice").unwrap();
+        let mut c = config("");
+        c.policy.mode = Mode::Audit;
+        let r = login_with(
+            &c,
+            remote("alice"),
+            &FakeHost::default(),
+            answering(&[&[("a@x", "APPROVED")]]),
+            Some(limits.clone()),
+            FakeUi::default(),
+        );
+        assert_eq!(r.report.outcome.word(), "would-deny");
+        assert!(r.service.sent.lock().unwrap().is_empty(), "no push");
+        assert!(
+            r.line.contains(
+                " mode=audit enforce=limited policy=limits reason=\"rate limit: 1 pushes"
+            ),
+            "{}",
+            r.line
+        );
+        assert_eq!(store.read("alice").unwrap(), before, "state unchanged");
+        // From another source the rate allows it: would-push, and still nothing counted.
+        let mut req = remote("alice");
+        req.rhost = Some("192.0.2.9".into());
+        let r = login_with(
+            &c,
+            req,
+            &FakeHost::default(),
+            answering(&[]),
+            Some(limits.clone()),
+            FakeUi::default(),
+        );
+        assert_eq!(r.report.outcome, Outcome::Audit(Audit::Push));
+        assert_eq!(store.read("alice").unwrap(), before, "state unchanged");
         let _ = std::fs::remove_dir_all(&limits.state_dir);
     }
 

@@ -9,6 +9,7 @@
 //! has no PAM_TTY getter: both are written here against libpam directly.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
@@ -18,7 +19,7 @@ use pamsm::{pam_module, LogLvl, Pam, PamData, PamError, PamFlags, PamLibExt, Pam
 
 use crate::args::Args;
 use crate::client::sanitize;
-use crate::config::{Config, Unmapped};
+use crate::config::{Config, Mode, Unmapped};
 use crate::log::{self, Level};
 use crate::login::{self, Abandon, Outcome, Report, Request, Ui};
 use crate::messages;
@@ -31,7 +32,10 @@ struct PassByMe;
 
 impl PamServiceModule for PassByMe {
     fn authenticate(pamh: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
-        guarded(&pamh, || authenticate(&pamh, flags, &args))
+        // Audit mode as far as it is known: from the arguments at first, then from the
+        // configuration. A panic in audit mode steps aside too.
+        let audit = Cell::new(Args::raw_audit(&args));
+        guarded(&pamh, &audit, || authenticate(&pamh, flags, &args, &audit))
     }
 
     fn setcred(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
@@ -42,8 +46,9 @@ impl PamServiceModule for PassByMe {
 
 pam_module!(PassByMe);
 
-/// Runs a hook body; a panic becomes PAM_AUTH_ERR with a log line (and nothing on stderr).
-fn guarded(pamh: &Pam, body: impl FnOnce() -> PamError) -> PamError {
+/// Runs a hook body; a panic becomes PAM_AUTH_ERR with a log line (and nothing on stderr),
+/// or PAM_IGNORE when `audit` says the module runs in audit mode.
+fn guarded(pamh: &Pam, audit: &Cell<bool>, body: impl FnOnce() -> PamError) -> PamError {
     static HOOK: Once = Once::new();
     // This std is private to the module's .so: its panic hook only sees our panics.
     HOOK.call_once(|| {
@@ -53,6 +58,14 @@ fn guarded(pamh: &Pam, body: impl FnOnce() -> PamError) -> PamError {
     });
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(code) => code,
+        Err(_) if audit.get() => {
+            write(
+                pamh,
+                Level::Crit,
+                "decision=would-deny mode=audit enforce=error error=\"internal error (panic); ignored in audit mode\"",
+            );
+            PamError::IGNORE
+        }
         Err(_) => {
             write(
                 pamh,
@@ -73,7 +86,7 @@ struct Decision {
 
 impl PamData for Decision {}
 
-fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
+fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String], audit: &Cell<bool>) -> PamError {
     #[cfg(feature = "test-panic")]
     if args.iter().any(|a| a == "test_panic") {
         panic!("forced by test_panic"); // ok: test-only feature, proves catch_unwind
@@ -86,7 +99,7 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
         target: None,
     };
     let mut debug = false;
-    let prepared = prepare(pamh, args, &mut req, &mut debug);
+    let prepared = prepare(pamh, args, &mut req, &mut debug, audit);
     // Signals are caught only while the login flow runs (not while the application asks
     // for the user name), and until its line is written.
     let guard = prepared.is_ok().then(SignalGuard::install);
@@ -132,10 +145,43 @@ fn authenticate(pamh: &Pam, _flags: PamFlags, args: &[String]) -> PamError {
     code
 }
 
+/// [`prepare_enforced`], and in audit mode (`audit` is set from it) a login that ends
+/// before the flow is an audit outcome: the `mode=` argument says so, or without one the
+/// configuration file (even one that does not load: [`crate::config::declares_audit`]),
+/// or arguments that do not parse but hold `mode=audit`.
+fn prepare(
+    pamh: &Pam,
+    args: &[String],
+    req: &mut Request,
+    debug: &mut bool,
+    audit: &Cell<bool>,
+) -> Result<Config, Box<Report>> {
+    match prepare_enforced(pamh, args, req, debug) {
+        Ok(config) => {
+            audit.set(config.policy.mode == Mode::Audit);
+            Ok(config)
+        }
+        Err(mut report) => {
+            let audited = match Args::parse(args) {
+                Ok(a) => match a.mode {
+                    Some(m) => m == Mode::Audit,
+                    None => crate::config::declares_audit(&a.config_path()),
+                },
+                Err(_) => Args::raw_audit(args),
+            };
+            if audited {
+                audit.set(true);
+                report.outcome = report.outcome.audited();
+            }
+            Err(report)
+        }
+    }
+}
+
 /// Everything before the login flow: the arguments, the user name, a decision already
 /// taken in this transaction, the configuration. `Err` is the report of a login that ends
 /// here. `debug` is set once the arguments ask for it.
-fn prepare(
+fn prepare_enforced(
     pamh: &Pam,
     args: &[String],
     req: &mut Request,
@@ -235,6 +281,9 @@ fn pam_code(outcome: &Outcome) -> PamError {
         Outcome::Unmapped(Unmapped::Ignore)
         | Outcome::UnknownUser(Unmapped::Ignore)
         | Outcome::Skipped(_) => PamError::IGNORE,
+        // Audit mode steps aside whatever enforce mode would have done: the stack runs as
+        // without the module. Never SUCCESS: audit must not become a way in.
+        Outcome::Audit(_) => PamError::IGNORE,
         Outcome::NoUser { again: true, .. } => PamError::INCOMPLETE,
         Outcome::Unreachable(_) => PamError::AUTHINFO_UNAVAIL,
         Outcome::ConversationFailed(_) => PamError::CONV_ERR,
@@ -399,6 +448,7 @@ fn converse(pamh: &Pam, style: c_int, text: &str) -> Result<Option<String>, Stri
 mod tests {
     use super::*;
     use crate::client::Status;
+    use crate::login::Audit;
 
     #[test]
     fn one_match_maps_every_outcome_to_its_code() {
@@ -442,6 +492,13 @@ mod tests {
             ),
             (O::Repeat(Box::new(O::Approved)), PamError::SUCCESS),
             (O::Repeat(Box::new(O::TimedOut)), PamError::MAXTRIES),
+            (O::Audit(Audit::Push), PamError::IGNORE),
+            (O::Approved.audited(), PamError::IGNORE),
+            (O::Grace.audited(), PamError::IGNORE),
+            (O::FailOpen("x".into()).audited(), PamError::IGNORE),
+            (O::Config("x".into()).audited(), PamError::IGNORE),
+            (O::Unmapped(Unmapped::Deny).audited(), PamError::IGNORE),
+            (O::Repeat(Box::new(O::Approved)).audited(), PamError::IGNORE),
         ];
         for (outcome, code) in cases {
             assert_eq!(pam_code(&outcome), code, "{outcome:?}");

@@ -34,6 +34,9 @@ _passbyme() {
             passbyme,login)
                 cmd="passbyme__subcmd__login"
                 ;;
+            passbyme,report)
+                cmd="passbyme__subcmd__report"
+                ;;
             passbyme,send)
                 cmd="passbyme__subcmd__send"
                 ;;
@@ -64,6 +67,9 @@ _passbyme() {
             passbyme__subcmd__help,login)
                 cmd="passbyme__subcmd__help__subcmd__login"
                 ;;
+            passbyme__subcmd__help,report)
+                cmd="passbyme__subcmd__help__subcmd__report"
+                ;;
             passbyme__subcmd__help,send)
                 cmd="passbyme__subcmd__help__subcmd__send"
                 ;;
@@ -83,7 +89,7 @@ _passbyme() {
 
     case "${cmd}" in
         passbyme)
-            opts="-c -h -V --config --help --version check send track cancel login status unlock emulator demo help"
+            opts="-c -h -V --config --help --version check send track cancel login status unlock emulator demo report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,7 +259,7 @@ _passbyme() {
             return 0
             ;;
         passbyme__subcmd__help)
-            opts="check send track cancel login status unlock emulator demo help"
+            opts="check send track cancel login status unlock emulator demo report help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -350,6 +356,20 @@ _passbyme() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        passbyme__subcmd__help__subcmd__report)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         passbyme__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -418,6 +438,52 @@ _passbyme() {
                     return 0
                     ;;
                 --rhost)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        passbyme__subcmd__report)
+            opts="-c -h --file --journal-json --since --until --burst --burst-window --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --journal-json)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --burst)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --burst-window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -54,6 +54,9 @@ mod hostile;
 /// panic in the hook; the valgrind login loop.
 mod host;
 
+/// Audit mode: PAM_IGNORE on every path, nothing sent, limits read only, the would-… lines.
+mod audit;
+
 /// Fail-open: exactly "no TCP connection could be made", through real libpam.
 mod failopen;
 

@@ -90,7 +90,7 @@ done
 # Every key the configuration accepts is in the sample and in passbyme.toml(5).
 keys="address credentials key password password_file ca_bundle proxy proxy_password_file connect_timeout
 request_timeout timeout availability poll_interval poll_interval_seen subject body prompt
-unmapped unreachable local only_groups exempt_groups enabled state_dir max_pushes max_pushes_user window
+mode unmapped unreachable local only_groups exempt_groups enabled state_dir max_pushes max_pushes_user window
 lockout_after lockout_after_user lockout concurrent grace grace_local users_dir
 template gecos_field gecos_delimiter language"
 missing_sample=""; missing_man=""

@@ -11,6 +11,7 @@ mod emulator;
 // What admins expect of a command: audit lines in syslog, a man page and completions.
 mod audit;
 mod generate;
+mod report;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -155,6 +156,11 @@ enum Command {
     /// It uses a private PAM service file: nothing under /etc changes and no root is
     /// needed. You play the phone at the terminal, or it answers by itself.
     Demo(demo::Args),
+    /// Count the module's decisions for a time window (from the journal, or a syslog file
+    /// with --file) per user and per source, with the approval latency, and raise alerts:
+    /// push fatigue in progress, any fail-open, users audit mode would refuse. Exit status
+    /// 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (monitoring-plugin convention).
+    Report(report::Args),
     /// Write the man page and the shell completions (packaging/: see generate.rs).
     #[command(hide = true)]
     Generate(generate::Args),
@@ -203,6 +209,7 @@ fn main() -> ExitCode {
         Command::Unlock { user } => unlock(&cli.config, &user),
         Command::Emulator(args) => emulator::run(args).map(|()| true),
         Command::Demo(args) => return demo::run(args),
+        Command::Report(args) => return report::run(args),
         Command::Generate(args) => {
             generate::run(args, <Cli as clap::CommandFactory>::command()).map(|()| true)
         }
@@ -461,6 +468,14 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
         audit.field("message", id);
     }
     audit.result(report.outcome.word());
+    if let pam_passbyme::login::Outcome::Audit(_) = &report.outcome {
+        // The module would return PAM_IGNORE: neither allowed nor refused by it.
+        println!(
+            "audit mode: no push sent; the module would step aside ({})",
+            report.outcome.word()
+        );
+        return ExitCode::FAILURE;
+    }
     if report.outcome.allows() {
         println!("login allowed ({})", report.outcome.word());
         ExitCode::SUCCESS

@@ -48,7 +48,20 @@ fn load_reporting(r: &mut Report, path: &Path) -> Option<Config> {
 
 /// What the policies open on purpose, said where monitoring sees it.
 fn check_policy(r: &mut Report, config: &Config) {
-    use pam_passbyme::config::Unreachable;
+    use pam_passbyme::config::{Mode, Unreachable};
+    match config.policy.mode {
+        Mode::Audit => r.warn(
+            "policy-audit",
+            format!(
+                "{}: policy.mode = \"audit\": no push is sent and the module never denies; it \
+                 returns PAM_IGNORE (the stack decides as without it) and logs \
+                 decision=would-push/would-deny/would-skip: read them with passbyme report, \
+                 then set mode = \"enforce\"",
+                config.path.display()
+            ),
+        ),
+        Mode::Enforce => {}
+    }
     match config.policy.unreachable {
         Unreachable::Allow => r.warn(
             "fail-open",

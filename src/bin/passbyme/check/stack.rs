@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use pam_passbyme::args::Args as ModuleArgs;
-use pam_passbyme::config::Config;
+use pam_passbyme::config::{Config, Mode};
 
 use super::libpam::{self, code_name, Copy, Run, AUTHINFO_UNAVAIL, AUTH_ERR, IGNORE, SUCCESS};
 use super::{Level, Report};
@@ -109,7 +109,14 @@ pub fn line_arg<'a>(p: &'a Push, key: &str) -> Option<&'a str> {
 pub fn module_config(r: &mut Report, path: &Path, p: &Push) -> Option<Config> {
     let path = line_arg(p, "config").map_or(path, Path::new);
     match Config::load(path) {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            // The line's mode= wins over the file's (src/args.rs).
+            if c.policy.mode == Mode::Audit && line_arg(p, "mode").is_none() {
+                let why = format!("policy.mode = \"audit\" in {}", path.display());
+                audit_finding(r, "this service", &why, p.at());
+            }
+            Some(c)
+        }
         Err(err) => {
             r.add(
                 Level::Critical,
@@ -120,6 +127,17 @@ pub fn module_config(r: &mut Report, path: &Path, p: &Push) -> Option<Config> {
             None
         }
     }
+}
+
+/// An audit-mode module protects nothing: it returns PAM_IGNORE on every path, so the
+/// stack runs as without it.
+fn audit_finding(r: &mut Report, service: &str, why: &str, at: Option<(&Path, usize)>) {
+    r.add(
+        Level::Critical,
+        "pam-push-audit",
+        format!("pam_passbyme runs in audit mode in the auth stack of {service} ({why}): it sends no push and returns PAM_IGNORE on every path, so the stack lets in whoever it let in without the module; set enforce mode when the audit is done"),
+        at,
+    );
 }
 
 /// The paths through a service's stack, with what each module is.
@@ -385,6 +403,10 @@ pub fn judge(r: &mut Report, copy: &Copy, p: &Paths, service: &str, file: &Path)
                 format!("user=invoker in the auth stack of {service}: it sends the push to the user who runs the program, and {service} runs as root, so root's phone would be asked for every login (the module refuses it): use user=invoker only in su and su-l"),
                 push_at,
             );
+        }
+        Ok(a) if a.mode == Some(Mode::Audit) => {
+            fine = false;
+            audit_finding(r, service, "mode=audit on its line", push_at);
         }
         Ok(_) => {}
     }
