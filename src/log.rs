@@ -66,6 +66,13 @@ pub fn clean(s: &str, max: usize) -> String {
     sanitize::clean(s, max)
 }
 
+/// Text for a `key="…"` field: [`clean`], with every `"` turned into `'`, so that no text
+/// (a server's error message, a reason) can close the quotes and write fields of its own
+/// that a log reader would take for the module's.
+pub fn quoted(s: &str, max: usize) -> String {
+    clean(s, max).replace('"', "'")
+}
+
 /// Untrusted bytes (PAM items) made safe for a log line, as [`clean`].
 pub fn clean_bytes(b: &[u8], max: usize) -> String {
     sanitize::clean_bytes(b, max)
@@ -106,7 +113,7 @@ pub fn settled(s: &Settled) -> String {
         Settled::None => "none".into(),
         Settled::Final => "final".into(),
         Settled::Cancelled => "cancelled".into(),
-        Settled::CancelFailed(e) => format!("cancel-failed:\"{}\"", clean(e, 120)),
+        Settled::CancelFailed(e) => format!("cancel-failed:\"{}\"", quoted(e, 120)),
     }
 }
 
@@ -188,20 +195,20 @@ fn reason(outcome: &Outcome) -> String {
         ),
         Outcome::BadUserName(_) => "error=\"user name is empty or not UTF-8\"".into(),
         Outcome::NoUser { error, .. } => {
-            format!("error=\"cannot get the user: {}\"", clean(error, 100))
+            format!("error=\"cannot get the user: {}\"", quoted(error, 100))
         }
         Outcome::Repeat(prev) => format!(
             "previous={} reason=\"this transaction already decided; no new push\"",
             prev.word()
         ),
-        Outcome::Skipped(why) => format!("policy=\"{}\"", clean(why, 200)),
+        Outcome::Skipped(why) => format!("policy=\"{}\"", quoted(why, 200)),
         Outcome::LocalDenied => "policy=local:deny".into(),
-        Outcome::FailOpen(e) => format!("policy=unreachable:allow error=\"{}\"", clean(e, 200)),
-        Outcome::Unreachable(e) => format!("policy=unreachable:deny error=\"{}\"", clean(e, 200)),
+        Outcome::FailOpen(e) => format!("policy=unreachable:allow error=\"{}\"", quoted(e, 200)),
+        Outcome::Unreachable(e) => format!("policy=unreachable:deny error=\"{}\"", quoted(e, 200)),
         Outcome::ConversationFailed(e) | Outcome::Config(e) | Outcome::Error(e) => {
-            format!("error=\"{}\"", clean(e, 300))
+            format!("error=\"{}\"", quoted(e, 300))
         }
-        Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", clean(&why.reason, 200)),
+        Outcome::Limited(why) => format!("policy=limits reason=\"{}\"", quoted(&why.reason, 200)),
         Outcome::Grace => "policy=limits:grace".into(),
         Outcome::Approved | Outcome::TimedOut => String::new(),
         Outcome::Audit(a) => a.enforced().map_or_else(String::new, reason),

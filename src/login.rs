@@ -247,6 +247,7 @@ impl Audit {
             Outcome::Refused(_)
             | Outcome::TimedOut
             | Outcome::Interrupted(_)
+            | Outcome::ClientGone(_)
             | Outcome::Unmapped(Unmapped::Deny)
             | Outcome::UnknownUser(Unmapped::Deny)
             | Outcome::BadUserName(_)

@@ -198,6 +198,12 @@ fn a_hostile_server_never_approves_and_its_text_never_reaches_the_log_raw() {
             ),
             // An error body full of escapes.
             ("POST", "err500") => http(500, "", b"\x1b]0;pwned\x07\x1b[2J<boom>\r\nX: y"),
+            // An error text that closes the quotes and writes fields of its own.
+            ("POST", "forge") => http(
+                500,
+                "",
+                br#"" decision=approved user=root settled=final x=""#,
+            ),
             ("POST", "err420") => http(
                 420,
                 "",
@@ -251,6 +257,14 @@ fn a_hostile_server_never_approves_and_its_text_never_reaches_the_log_raw() {
             ],
         ),
         (
+            "forge",
+            AUTHINFO_UNAVAIL,
+            &[
+                "decision=unreachable",
+                "HTTP status 500: ' decision=approved user=root settled=final x='",
+            ],
+        ),
+        (
             "err420",
             AUTH_ERR,
             &["decision=error", "PassBy[ME] error without a code"],
@@ -282,6 +296,12 @@ fn a_hostile_server_never_approves_and_its_text_never_reaches_the_log_raw() {
         assert!(out[i].ms < limit, "{t}: {}ms", out[i].ms);
         decision(&format!("hh_{t}"), want);
     }
+    // The forged fields stay inside the one quoted value: a reader that splits the line on
+    // its quotes finds a single decision, of the real user.
+    let forged = crate::util::syslog().line_with("user=hh_forge ");
+    let outside: String = forged.split('"').step_by(2).collect();
+    assert_eq!(outside.matches("decision=").count(), 1, "{forged}");
+    assert!(!outside.contains("user=root"), "{forged}");
     // Every message this login knew and left open was cancelled at the fake server.
     let reqs = fake.requests();
     for t in ["other", "escstatus", "retry"] {

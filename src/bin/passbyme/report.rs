@@ -121,6 +121,9 @@ pub enum Kind {
     Approved,
     Denied,
     Timeout,
+    /// A push the login gave up on before the phone answered: a signal (Ctrl-C,
+    /// LoginGraceTime) or the client leaving.
+    Abandoned,
     Limited,
     FailOpen,
     Error,
@@ -133,10 +136,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order of the columns.
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 12] = [
         Kind::Approved,
         Kind::Denied,
         Kind::Timeout,
+        Kind::Abandoned,
         Kind::Limited,
         Kind::FailOpen,
         Kind::Error,
@@ -156,7 +160,8 @@ impl Kind {
             "timeout" => Kind::Timeout,
             "limited" => Kind::Limited,
             "fail-open" => Kind::FailOpen,
-            "error" | "unreachable" | "interrupted" | "conversation-failed" => Kind::Error,
+            "interrupted" | "client-gone" => Kind::Abandoned,
+            "error" | "unreachable" | "conversation-failed" => Kind::Error,
             "unmapped" | "skipped" | "local-denied" | "grace" | "repeat" => Kind::Other,
             "would-push" => Kind::WouldPush,
             "would-deny" => Kind::WouldDeny,
@@ -171,6 +176,7 @@ impl Kind {
             Kind::Approved => "approved",
             Kind::Denied => "denied",
             Kind::Timeout => "timeout",
+            Kind::Abandoned => "abandoned",
             Kind::Limited => "limited",
             Kind::FailOpen => "fail-open",
             Kind::Error => "errors",
@@ -182,9 +188,13 @@ impl Kind {
         }
     }
 
-    /// Counts toward push fatigue: the phone said no or nothing, or the limits stepped in.
+    /// Counts toward push fatigue: the phone said no or nothing (a login abandoned before
+    /// an answer included: pushes sent and dropped are the pattern), or the limits stepped in.
     fn fatigue(self) -> bool {
-        matches!(self, Kind::Denied | Kind::Timeout | Kind::Limited)
+        matches!(
+            self,
+            Kind::Denied | Kind::Timeout | Kind::Abandoned | Kind::Limited
+        )
     }
 }
 
@@ -632,7 +642,7 @@ pub fn summarize(input: Input, burst: u32, burst_window: Duration) -> Summary {
             id: "fail-open",
             user: Some(user.to_string()),
             message: format!(
-                "fail-open: {} login(s) of {user} let in without the second factor (service unreachable, policy.unreachable = \"allow\") from {}, last at {}",
+                "{} login(s) of {user} let in without the second factor (service unreachable, policy.unreachable = \"allow\") from {}, last at {}",
                 events.len(),
                 from.into_iter().collect::<Vec<_>>().join(", "),
                 events.last().map_or_else(String::new, |e| fmt_time(e.0)),
@@ -702,9 +712,10 @@ impl Summary {
                     }
                 }
                 format!(
-                    "PASSBYME {} - {}: {}",
+                    "PASSBYME {} - {}: {}: {}",
                     w.word(),
                     parts.join(", "),
+                    self.alerts[0].id,
                     self.alerts[0].message
                 )
             }
