@@ -506,6 +506,39 @@ def sshd_disconnect_while_polling():
     return f"message CANCELLED {took:.2f}s after the client left (the module saw the socket close)"
 
 
+def sshd_audit_mode():
+    # Rolling out (README): the module added in audit mode to a stack that stays as it was
+    # (here: Debian's common-auth, the password through keyboard-interactive). It maps and
+    # checks, sends nothing, logs what it would have done and returns PAM_IGNORE: both a
+    # mapped and an unmapped user log in with their password as before.
+    sample = open(f"{ROOT}/pam.d/sshd").read()
+    module = r"(?m)^auth \[success=done ignore=ignore default=die\] pam_passbyme\.so.*$"
+    deny = r"(?m)^auth requisite pam_deny\.so$"
+    assert re.search(module, sample) and re.search(deny, sample), \
+        "the shipped pam.d/sshd changed: update this case"
+    audit = re.sub(deny, "@include common-auth",
+                   re.sub(module, "auth optional pam_passbyme.so mode=audit", sample))
+    write("/etc/pam.d/sshd", audit)
+    try:
+        t = time.monotonic()
+        before = len(messages_for(USERS["pbm_slow"]))
+        out = []
+        for user in ("pbm_slow", UNMAPPED):
+            p = ssh(user)
+            p.expect("Password:", 15)
+            p.send(PASSWORD + "\n")
+            p.succeeds()
+            assert f"E2E-OK-{user}" in p.out, f"{user}: no remote command output: {p.tail()}"
+            out.append(user)
+        assert len(messages_for(USERS["pbm_slow"])) == before, "audit mode sent a push"
+        logged("sshd", t, "decision=would-push user=pbm_slow", "mode=audit")
+        logged("sshd", t, f"decision=would-deny user={UNMAPPED}", "mode=audit",
+               "enforce=unmapped", "policy=unmapped:deny")
+    finally:
+        shutil.copy(f"{ROOT}/pam.d/sshd", "/etc/pam.d/sshd")
+    return "key + password logins as before for a mapped and an unmapped user; would-push and would-deny logged, no push"
+
+
 def sshd_login_grace_time():
     # This sshd has LoginGraceTime below the module's deadline: sshd SIGTERMs the PAM
     # process while the module polls; the module cancels, then dies as sshd expects.
@@ -1003,7 +1036,7 @@ def log_lines_well_formed():
 
 CASES = [sshd_approve, sshd_deny, sshd_deny_default_client, sshd_no_answer,
          sshd_disconnect_at_prompt, sshd_disconnect_while_polling, sshd_login_grace_time,
-         sshd_approval_to_login, sshd_grace_period, sudo_approve, sudo_deny,
+         sshd_approval_to_login, sshd_grace_period, sshd_audit_mode, sudo_approve, sudo_deny,
          sudo_wrong_password_sends_no_push, sudo_ctrl_c, sudo_i_approve, sudo_i_deny,
          sudo_i_debian_stock_bypasses_the_push, su_pushes_to_the_invoker,
          su_invoker_denied, sudo_n_with_password_stack,
