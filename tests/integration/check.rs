@@ -325,6 +325,8 @@ fn sshd_pam_stack_mistakes() {
         ("user=invoker under sshd", PUSH_SSHD.replacen("prompt=enter", "prompt=enter user=invoker", 1), 2, "pam-invoker-outside-su", "user=invoker in the auth stack of sshd: it sends the push to the user who runs the program".to_owned()),
         ("an argument twice: the module reads the last", PUSH_SSHD.replacen("prompt=enter", "user=invoker prompt=enter user=bogus", 1), 2, "pam-module-arguments", "argument 'user=bogus': the only value is invoker".to_owned()),
         ("password as third factor", format!("@include common-auth\n{PUSH_SSHD}"), 1, "sshd-password-third-factor", "the password is a third factor. If that is meant, run the check with --third-factor".to_owned()),
+        ("audit mode on the line", PUSH_SSHD.replacen("prompt=enter", "prompt=enter mode=audit", 1), 2, "pam-push-audit", "pam_passbyme runs in audit mode in the auth stack of sshd (".to_owned()),
+        ("audit mode in front of the password", "auth optional pam_passbyme.so mode=audit\n@include common-auth\n".to_owned(), 2, "pam-push-audit", "it sends no push and returns PAM_IGNORE on every path".to_owned()),
     ];
     for (what, stack, code, id, want) in &pam_cases {
         h.pam("sshd", stack);
