@@ -26,6 +26,7 @@
 # private mount, network and PID namespaces (everything it starts dies with them; binds only
 # to 127.0.0.1 there). Prints ok/FAIL per check, ends with "N passed, M failed", exits
 # non-zero on failure. Needs root.
+# shellcheck disable=SC2016 # the session's bash lines are written in single quotes on purpose
 set -eu
 cd "$(dirname "$0")/../.."
 top=$(pwd)
@@ -175,7 +176,7 @@ while IFS= read -r line || [ -n "$line" ]; do
                              'sub "the phone: denies"; phone deny' \
                              'ssh_login 22' \
                              'check "step 6, second terminal: ssh login, phone denies: exit 255, Permission denied, no remote command" eval "[ $rc = 255 ] && has \"Permission denied\" && ! has FIRST-HOUR-LOGIN"' \
-                             'n=$((n + 1)); grep -A3 "\"alice@emulator.test\"" $F/emu.err >$F/out.$n 2>/dev/null; phone approve'
+                             'phone approve'
                         if [ "$old_openssh" = yes ]; then
                             # README's three lines alone, on this old OpenSSH: the same
                             # approving phone, and the login must fail.
