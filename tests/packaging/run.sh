@@ -249,7 +249,7 @@ check "rpm -qRp: glibc 2.28 at most (RHEL 8 and later)" sh -c \
      ! printf '%s\n' \"\$1\" | grep -Eq '^libc\.so\.6\(GLIBC_2\.(29|[3-9][0-9])'" _ "$reqs"
 check "rpm: licence tag GPL-3.0-or-later" test "$(q -qp --qf '%{LICENSE}')" = GPL-3.0-or-later
 check "rpm: scriptlets are %post, %preun and %postun (/bin/sh); only %preun reads /etc/pam.d" sh -c \
-    "[ \"\$(rpm -qp --scripts '$rpmf' 2>/dev/null | grep -c 'scriptlet')\" = 3 ] &&
+    "[ \"\$(rpm -qp --scripts '$rpmf' 2>/dev/null | grep -c '^[a-z]* scriptlet (using ')\" = 3 ] &&
      rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^postinstall scriptlet (using /bin/sh):' &&
      rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^preuninstall scriptlet (using /bin/sh):' &&
      rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^postuninstall scriptlet (using /bin/sh):' &&
