@@ -277,7 +277,8 @@ while IFS= read -r line || [ -n "$line" ]; do
             ;;
         'passbyme check --sshd-config "$d/sshd_config" --pam-dir "$d/pam.d" --census')
             emit "{ $cmd" '} >$F/out.$n 2>&1 </dev/null; rc=$?' \
-                 "check $(q "$label: alice gets the push") eval 'has \"alice.*push\"'"
+                 "check $(q "$label: alice gets the push") has 'alice: gets the push'" \
+                 'sed -n "s/^.*census of \\([0-9]*\\) account.*: \\([0-9]* get the push, .*\\)/     census: \\1 accounts: \\2/p" $F/out.$n | cut -c1-160'
             ;;
         'install -m 0644 "$d/pam.d/sshd" /etc/pam.d/sshd' | 'install -m 0644 "$d/sshd_config" /etc/ssh/sshd_config')
             dst=${cmd##* }
