@@ -43,6 +43,9 @@ step "build"
 # The integration tests load the module (cdylib) that this build makes.
 cargo build --locked
 
+step "the compiler a distribution would use: Debian 12's Rust 1.85 (Cargo.toml's rust-version)"
+sh tests/msrv.sh
+
 step "unit and integration tests (private /dev for syslog capture)"
 tests/private-dev.sh cargo test --locked
 

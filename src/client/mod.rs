@@ -5,7 +5,7 @@
 //! use std::path::Path;
 //! use pam_passbyme::client::{Client, Credentials, Message};
 //!
-//! let creds = Credentials::from_pem_file(Path::new("/etc/passbyme/auth.pem"), Some("secret"))?;
+//! let creds = Credentials::from_pem_file(Path::new("/etc/passbyme/credentials.pem"), Some("secret"))?;
 //! let client = Client::new(creds)?; // auth-sp.passbyme.com:443, the vendor trust store
 //! let mut session = client.send(&Message::authorization(vec!["alice@example.com".into()], 60))?;
 //! while !session.info().recipients.iter().all(|r| r.status.is_final()) {

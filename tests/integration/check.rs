@@ -701,7 +701,7 @@ fn the_first_hour_holds_for_debians_sshd_config() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(
         readme.contains(
-            "{ printf 'UsePAM yes\\nKbdInteractiveAuthentication yes\\nAuthenticationMethods publickey,keyboard-interactive\\n'\n  cat /etc/ssh/sshd_config; } > /tmp/sshd_config.new"
+            "{ printf 'UsePAM yes\\nKbdInteractiveAuthentication yes\\nAuthenticationMethods publickey,keyboard-interactive\\n'\n  cat /etc/ssh/sshd_config; } > \"$d/sshd_config\""
         ),
         "README's first hour no longer prepends the lines this test checks"
     );

@@ -182,10 +182,13 @@ for f in passbyme.cil passbyme.te passbyme.fc passbyme.if; do
         "^-rw-r--r-- .* \\./usr/share/doc/libpam-passbyme/selinux/$f\$"
 done
 check "deb: ships nothing in /etc/pam.d" sh -c "! printf '%s\n' \"\$1\" | grep -q 'etc/pam\.d'" _ "$contents"
-check "deb: only maintainer script is postrm, and it does not run pam-auth-update" sh -c \
+# prerm only reads /etc/pam.d (the removal guard; tests/distro/removal.sh tests it).
+check "deb: maintainer scripts are prerm and postrm, and neither runs pam-auth-update or writes pam.d" sh -c \
     "dpkg-deb --ctrl-tarfile '$deb' | tar -t | grep -Eqx './postrm' &&
-     ! dpkg-deb --ctrl-tarfile '$deb' | tar -t | grep -Eqx './(preinst|postinst|prerm)' &&
-     ! dpkg-deb --ctrl-tarfile '$deb' | tar -xO ./postrm | grep -v '^ *#' | grep -q 'pam-auth-update\|pam\.d'"
+     dpkg-deb --ctrl-tarfile '$deb' | tar -t | grep -Eqx './prerm' &&
+     ! dpkg-deb --ctrl-tarfile '$deb' | tar -t | grep -Eqx './(preinst|postinst)' &&
+     ! dpkg-deb --ctrl-tarfile '$deb' | tar -xO ./postrm | grep -v '^ *#' | grep -q 'pam-auth-update\|pam\.d' &&
+     ! dpkg-deb --ctrl-tarfile '$deb' | tar -xO ./prerm | grep -v '^ *#' | grep -q 'pam-auth-update\|> */etc\|rm .*pam\.d\|sed -i'"
 note "Depends: $(dpkg-deb -f "$deb" Depends)"
 
 # lintian: no errors, and no warning beyond these, each expected for a reason:
@@ -245,11 +248,12 @@ check "rpm -qRp: glibc 2.28 at most (RHEL 8 and later)" sh -c \
     "printf '%s\n' \"\$1\" | grep -q '^libc\.so\.6(GLIBC_2\.28)(64bit)\$' &&
      ! printf '%s\n' \"\$1\" | grep -Eq '^libc\.so\.6\(GLIBC_2\.(29|[3-9][0-9])'" _ "$reqs"
 check "rpm: licence tag GPL-3.0-or-later" test "$(q -qp --qf '%{LICENSE}')" = GPL-3.0-or-later
-check "rpm: scriptlets are %post and %postun (/bin/sh), and they leave /etc/pam.d alone" sh -c \
-    "[ \"\$(rpm -qp --scripts '$rpmf' 2>/dev/null | grep -c 'scriptlet')\" = 2 ] &&
+check "rpm: scriptlets are %post, %preun and %postun (/bin/sh); only %preun reads /etc/pam.d" sh -c \
+    "[ \"\$(rpm -qp --scripts '$rpmf' 2>/dev/null | grep -c '^[a-z]* scriptlet (using ')\" = 3 ] &&
      rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^postinstall scriptlet (using /bin/sh):' &&
+     rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^preuninstall scriptlet (using /bin/sh):' &&
      rpm -qp --scripts '$rpmf' 2>/dev/null | grep -q '^postuninstall scriptlet (using /bin/sh):' &&
-     ! rpm -qp --scripts '$rpmf' 2>/dev/null | grep -v '^ *#' | grep -q '/etc/pam\.d\|pam-auth'"
+     ! grep -v '^ *#' packaging/rpm/post packaging/rpm/postun | grep -q '/etc/pam\.d\|pam-auth'"
 note "Requires: $(printf '%s\n' "$reqs" | grep -v '^rpmlib' | tr '\n' ' ')"
 
 # rpmlint: no error and no warning beyond the ones tests/packaging/rpmlint.toml filters,
