@@ -1,0 +1,137 @@
+#!/bin/sh
+# The distribution matrix: the packaged build in every Debian suite we claim, with that
+# suite's own dpkg, sshd, ssh, sudo, su, pamtester and libpam, against the emulator.
+#
+#   sh tests/distro/run.sh DEB [RPM]
+#
+# For each suite in ${PBM_SUITES:-bullseye bookworm trixie forky}: a fresh copy of the cached
+# root (tests/distro/root.sh) under target/distro-run/, the .deb installed with the suite's
+# own dpkg, then tests/distro/matrix.py inside it (chroot, in private mount, network and pid
+# namespaces: nothing is shared with the host, everything vanishes with the namespaces). It
+# runs a selection of tests/e2e/e2e.py's cases with the installed module, the installed
+# `passbyme` and the installed pam.d samples, plus the matrix's own cases (README's sshd
+# lines on the suite's stock sshd_config, check --connect, what old and new ssh clients
+# show for each prompt=). Then, when present, tests/distro/first-hour.sh SUITE DEB and
+# tests/distro/removal.sh SUITE DEB RPM. Prints one line per case, per suite its count and
+# seconds, and ends with "N passed, M failed"; exits non-zero on failure.
+# Needs root; the Debian registry only the first time (the roots are cached).
+set -eu
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+[ "$(id -u)" = 0 ] || { echo "tests/distro/run.sh: needs root (chroot, namespaces)" >&2; exit 2; }
+deb=${1:?usage: tests/distro/run.sh DEB [RPM]}
+rpm=${2:-}
+deb=$(realpath "$deb")
+[ -f "$deb" ] || { echo "tests/distro/run.sh: no such .deb: $deb" >&2; exit 2; }
+[ -z "$rpm" ] || rpm=$(realpath "$rpm")
+suites=${PBM_SUITES:-bullseye bookworm trixie forky}
+arch=$(dpkg --print-architecture)
+case $arch in
+amd64) multiarch=x86_64-linux-gnu ;;
+arm64) multiarch=aarch64-linux-gnu ;;
+*) echo "tests/distro/run.sh: no multiarch path known for $arch" >&2; exit 2 ;;
+esac
+work="$top/target/distro-run"
+mkdir -p "$work"
+
+pass=0; fail=0
+summary=""
+root=""
+mounted_under() { grep -q " $1/" /proc/self/mounts; }
+cleanup() {
+    # The namespaces' mounts and processes died with them; never delete through a mount.
+    if [ -n "$root" ] && [ -d "$root" ] && ! mounted_under "$root"; then
+        rm -rf --one-file-system "$root"
+    fi
+    root=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The clients whose behaviour the prompt cases measure: an old one (bookworm's 9.2) and a
+# new one (forky's 10.6), bound read-only into every suite's root.
+clients="bookworm forky"
+for c in $clients; do
+    sh tests/distro/root.sh "$c" >/dev/null
+done
+
+# count FILE: adds the "PASSED FAILED" line a driver wrote; a missing line is one failure.
+count() {
+    if read -r p f <"$1" 2>/dev/null; then :; else p=0 f=1; echo "FAIL $2: the driver ended before counting"; fi
+    spass=$((spass + p)); sfail=$((sfail + f))
+}
+
+for suite in $suites; do
+    t0=$(date +%s)
+    spass=0; sfail=0
+    echo "=== $suite"
+    if ! cached=$(sh tests/distro/root.sh "$suite"); then
+        echo "FAIL $suite: no root (tests/distro/root.sh $suite)"
+        fail=$((fail + 1)); summary="$summary
+$suite: no root"
+        continue
+    fi
+    root=$(mktemp -d "$work/$suite.XXXXXX")
+    cp -a "$cached/." "$root/"
+    cp "$deb" "$root/tmp/pkg.deb"
+    # The suite's own dpkg, with its real maintainer scripts.
+    if out=$(unshare -m --propagation private sh -c '
+            mount -t proc proc "$1/proc"
+            exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+                chroot "$1" dpkg -i /tmp/pkg.deb' _ "$root" 2>&1); then
+        echo "ok   $suite: dpkg -i $(basename "$deb") ($(chroot "$root" dpkg-query -W -f='${Version}' libpam-passbyme))"
+        spass=$((spass + 1))
+        # What the drivers run with: the repository's test drivers, the installed pam.d
+        # samples in the place e2e.py reads them from (ROOT/pam.d).
+        mkdir -p "$root/opt/pbm/tests/e2e" "$root/opt/pbm/tests/distro"
+        cp tests/e2e/e2e.py "$root/opt/pbm/tests/e2e/"
+        cp tests/distro/matrix.py "$root/opt/pbm/tests/distro/"
+        ln -s /usr/share/doc/libpam-passbyme/examples/pam.d "$root/opt/pbm/pam.d"
+        for c in $clients; do mkdir -p "$root/opt/clients/$c"; done
+        CLIENTS=$clients SUITE=$suite MULTIARCH=$multiarch \
+            unshare --mount --net --pid --fork --propagation private sh -c '
+            r=$1; shift
+            mount -t proc proc "$r/proc"
+            mount --rbind /dev "$r/dev"
+            for c in $CLIENTS; do
+                src=$(sh tests/distro/root.sh "$c")
+                mount --bind "$src" "$r/opt/clients/$c"
+                mount -o remount,bind,ro "$r/opt/clients/$c"
+            done
+            exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+                PBM_SUITE="$SUITE" PBM_MATRIX_ONLY="${PBM_MATRIX_ONLY:-}" \
+                chroot "$r" /usr/bin/python3 /opt/pbm/tests/distro/matrix.py \
+                /usr/bin/passbyme "/usr/lib/$MULTIARCH/security/pam_passbyme.so"
+        ' _ "$root" 3>"$root.counts" 2>&1 | sed -u "s/^\(ok  \|FAIL\) */\1 $suite: /" || true
+        count "$root.counts" "$suite: matrix.py"
+        rm -f "$root.counts"
+    else
+        echo "FAIL $suite: dpkg -i $(basename "$deb")"
+        printf '%s\n' "$out" | tail -n 20 | sed 's/^/     /'
+        sfail=$((sfail + 1))
+    fi
+    cleanup
+    # The other helpers' per-suite tests, counted as the matrix's own.
+    for t in first-hour removal; do
+        [ -f "tests/distro/$t.sh" ] || continue
+        if [ "$t" = removal ]; then set -- "$suite" "$deb" "$rpm"; else set -- "$suite" "$deb"; fi
+        out=$(sh "tests/distro/$t.sh" "$@" 2>&1) && rc=0 || rc=$?
+        printf '%s\n' "$out" | grep -v '^[0-9]* passed, [0-9]* failed$' | sed "s/^\(ok  \|FAIL\) */\1 $suite: $t: /"
+        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n 1)
+        if [ -n "$line" ]; then
+            p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed}
+            [ "$rc" = 0 ] || [ "$f" != 0 ] || { f=1; echo "FAIL $suite: $t.sh exited $rc"; }
+        else
+            p=0 f=1; echo "FAIL $suite: $t.sh ended (status $rc) without its count"
+        fi
+        spass=$((spass + p)); sfail=$((sfail + f))
+    done
+    secs=$(($(date +%s) - t0))
+    echo "--- $suite: $spass passed, $sfail failed, ${secs} s"
+    summary="$summary
+$suite: $spass passed, $sfail failed, ${secs} s"
+    pass=$((pass + spass)); fail=$((fail + sfail))
+done
+printf '%s\n' "$summary" | sed '/^$/d'
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
