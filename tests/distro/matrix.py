@@ -8,7 +8,7 @@ world, emulator, users and cases) and adds what only a matrix can show: README's
 on this suite's stock sshd_config (the login and `passbyme check --sshd` must agree),
 `passbyme check --connect`, and what an old and a new ssh client show for each prompt=
 against this suite's sshd. PBM_SUITE names the suite; PBM_MATRIX_ONLY=a,b runs only those
-cases. Standard library only.
+cases (any of e2e.py's too; "all": every one). Standard library only.
 """
 
 import importlib.util
@@ -165,8 +165,15 @@ CASES = EVERY_SUITE + MATRIX
 
 
 def main():
+    # PBM_MATRIX_ONLY=a,b picks any of e2e's cases or the matrix's; "all" runs every one.
     only = os.environ.get("PBM_MATRIX_ONLY")
-    e2e.CASES[:] = [c for c in CASES if not only or c.__name__ in only.split(",")]
+    every = e2e.CASES + [c for c in MATRIX if c not in e2e.CASES]
+    if only == "all":
+        e2e.CASES[:] = every
+    elif only:
+        e2e.CASES[:] = [c for c in every if c.__name__ in only.split(",")]
+    else:
+        e2e.CASES[:] = CASES
     return e2e.main()
 
 

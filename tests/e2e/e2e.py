@@ -70,6 +70,7 @@ UNMAPPED = "pbm_nomap"  # a Unix user with no [users] entry
 SU_TARGET = "pbm_sutgt"  # the user `su` becomes: unmapped, so only user=invoker can push
 UNIX_USERS = list(USERS) + [UNMAPPED, SU_TARGET]
 STOCK_SUDO_I = None  # Debian's /etc/pam.d/sudo-i as installed (None: none), read in setup()
+SUDO_VERSION = None  # (1, 9, 13): `sudo -V`, read in setup()
 SUDO_I = "sudo-i"  # the PAM service of `sudo -i` (sudo -V); Debian 11's sudo 1.9.5 uses sudo
 
 procs = []
@@ -210,10 +211,15 @@ def setup():
             gr.write(f"{user}:x:{uid}:\n")
             gs.write(f"{user}:!::\n")
             write(f"{W}/keys/{user}", pub)
+    # noninteractive_auth came with sudo 1.9.9 (Debian 12); Debian 11's sudo refuses the
+    # entry, and `sudo -n` never runs PAM there.
+    global SUDO_VERSION
+    m = re.search(r"Sudo version (\d+)\.(\d+)\.(\d+)", sh("sudo", "-V").stdout)
+    SUDO_VERSION = tuple(int(x) for x in m.groups())
     write("/etc/sudoers.d/pbm-e2e",
           "Defaults timestamp_timeout=0, !lecture\n"
           "User_Alias PBM_N = pbm_n, pbm_n2, pbm_n3\n"
-          "Defaults:PBM_N noninteractive_auth\n"
+          + ("Defaults:PBM_N noninteractive_auth\n" if SUDO_VERSION >= (1, 9, 9) else "")
           + "".join(f"{u} ALL=(ALL) ALL\n" for u in UNIX_USERS), 0o440)
     # The shipped pam.d files, byte for byte (sudo -i runs through sudo-i: Debian's stock
     # one, kept for the case that shows why the sample exists, includes only common-auth).
@@ -618,6 +624,16 @@ def sudo_i_debian_stock_bypasses_the_push():
     # Why pam.d/sudo-i is shipped: with Debian's own sudo-i (common-auth only) next to the
     # sudo sample, `sudo -i` is root on the password alone, no push even for a phone that
     # would deny; and `passbyme check --sudo` (the real sudo -V, the real /etc) says so.
+    if STOCK_SUDO_I is None:
+        # Debian 11's sudo 1.9.5 has no sudo-i service: `sudo -i` runs through sudo, with
+        # its push; check --sudo judges that one service, naming both uses.
+        assert SUDO_I == "sudo", SUDO_I
+        doc = check_sudo_findings()
+        services = [f["message"] for f in doc["findings"] if f["id"] == "sudo-services"]
+        assert services == ["PAM services judged: sudo (`sudo`, `sudo -i`) "
+                            "(as `/usr/bin/sudo -V` says)"], services
+        assert not [f for f in doc["findings"] if f["level"] == "CRITICAL"], json.dumps(doc, indent=1)
+        return "no sudo-i service (sudo -V): sudo -i runs through sudo; check --sudo names both, no critical"
     assert "pam_passbyme" not in STOCK_SUDO_I, STOCK_SUDO_I
     before = len(messages_for(USERS["pbm_sid"]))
     write("/etc/pam.d/sudo-i", STOCK_SUDO_I)
@@ -754,9 +770,23 @@ def sudo_n_with_password_stack():
     return "refused without a push (the password cannot be asked)"
 
 
+def sudo_n_refused_before_pam(user):
+    """sudo before 1.9.9 has no noninteractive_auth: `sudo -n` is refused before PAM."""
+    before = len(messages_for(USERS[user]))
+    p = sudo(user, "-n")
+    p.fails(15)
+    assert "sudo: a password is required" in p.out, f"terminal: {p.tail()}"
+    assert len(messages_for(USERS[user])) == before, "a push was sent"
+    return (f"sudo {'.'.join(map(str, SUDO_VERSION))} has no noninteractive_auth: "
+            "refused before PAM (a password is required), no push")
+
+
 def sudo_n_push_only_none():
     # The push-only variant the sample documents: no common-auth, prompt=none, and
     # Defaults noninteractive_auth (for PBM_N) so that sudo -n runs PAM at all.
+    if SUDO_VERSION < (1, 9, 9):
+        return with_pamd_sudo(push_only("none"), lambda: sudo_n_refused_before_pam("pbm_n"))
+
     def body():
         p = sudo("pbm_n", "-n")
         p.succeeds(15)
@@ -770,6 +800,9 @@ def sudo_n_push_only_none():
 
 def sudo_n_push_only_info():
     # prompt=info also works with sudo -n: sudo prints the message (not a prompt).
+    if SUDO_VERSION < (1, 9, 9):
+        return with_pamd_sudo(push_only("info"), lambda: sudo_n_refused_before_pam("pbm_n2"))
+
     def body():
         p = sudo("pbm_n2", "-n")
         p.succeeds(15)
@@ -783,6 +816,8 @@ def sudo_n_push_only_info():
 def sudo_n_push_only_enter_fails():
     # prompt=enter cannot work with sudo -n: sudo refuses every prompt. The push is sent
     # before the prompt, so it must be cancelled, not left on the phone.
+    if SUDO_VERSION < (1, 9, 9):
+        return with_pamd_sudo(push_only("enter"), lambda: sudo_n_refused_before_pam("pbm_n3"))
     t = time.monotonic()
 
     def body():
