@@ -27,7 +27,7 @@ _spec.loader.exec_module(e2e)
 SUITE = os.environ.get("PBM_SUITE", "?")
 W, HOST, PROMPT = e2e.W, e2e.HOST, e2e.PROMPT
 README = "/usr/share/doc/libpam-passbyme/README.md"  # the installed one
-CLIENTS = {"old": "bookworm", "new": "forky"}  # roots bound read-only at /opt/clients/NAME
+CLIENTS = {"oldest": "bullseye", "old": "bookworm", "new": "forky"}  # roots bound read-only at /opt/clients/NAME
 
 # The matrix's own users (the e2e ones keep their meaning; limits.grace = 1m would let a
 # user who just logged in through without a push).
@@ -144,30 +144,152 @@ def sshd_readme_lines_with_challenge_response():
     return "approved login with one push; check exit 0 (PASSBYME OK)"
 
 
+def client_root(which):
+    """The read-only root of an other suite's ssh client, with this world's /dev and /run."""
+    r = f"/opt/clients/{CLIENTS[which]}"
+    if not os.path.ismount(f"{r}/run"):
+        e2e.sh("mount", "--rbind", "/dev", f"{r}/dev")
+        e2e.sh("mount", "--rbind", "/run", f"{r}/run")
+        e2e.sh("mount", "-t", "proc", "proc", f"{r}/proc")
+    return r
+
+
+def client_version(which):
+    r = subprocess.run(["chroot", client_root(which), "/usr/bin/ssh", "-V"], capture_output=True, text=True)
+    m = re.search(r"OpenSSH_(\d+)\.(\d+)", r.stderr)
+    assert m, r.stderr
+    return int(m.group(1)), int(m.group(2))
+
+
+def ssh_from(which, user):
+    """e2e.ssh's login, by the ssh of another suite's root (same network, same key)."""
+    return e2e.Pty(["/usr/sbin/chroot", client_root(which), "/usr/bin/ssh", "-F", "/dev/null", "-p", "2222",
+                    "-i", f"{W}/client_key", "-o", "PreferredAuthentications=publickey,keyboard-interactive",
+                    "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={W}/known_hosts",
+                    "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=5",
+                    f"{user}@{HOST}", "echo E2E-OK-$(id -un)"])
+
+
+def code_before_approval(which, prompt):
+    """Logs in with prompt=PROMPT through the sample pam.d/sshd, by the old or the new
+    client; the phone approves once the module polls. Returns (whether the verification
+    code was on the terminal before the approval, seconds after connecting it showed)."""
+    user = f"mx_{which}_{prompt}"
+    pbm_id = USERS[user]
+    sample = open(f"{e2e.ROOT}/pam.d/sshd").read()
+    line = r"(?m)^(auth .*pam_passbyme\.so.*)prompt=enter"
+    assert re.search(line, sample), "the shipped pam.d/sshd has no prompt=enter on the module line"
+    e2e.write("/etc/pam.d/sshd", re.sub(line, rf"\1prompt={prompt}", sample))
+    try:
+        t0 = time.monotonic()
+        p = ssh_from(which, user)
+        if prompt == "enter":
+            shown = p.expect(e2e.PROMPT, 15)
+            assert re.search(r"Verification code: \d\d", p.out), f"no code with the prompt: {p.tail()}"
+            p.send("\n")
+        e2e.wait_for("the module to poll", lambda: e2e.polled(pbm_id), 15)
+        if prompt != "enter":
+            # The module sent the code before it first polled: give it 2 s to arrive.
+            try:
+                shown = p.read_until("Verification code", 2.0)
+            except AssertionError:
+                shown = None
+        before = shown is not None and "Verification code" in p.out
+        msg = e2e.messages_for(pbm_id)[-1]["messageId"]
+        e2e.admin(f"/admin/messages/{msg}/approve", "")
+        p.succeeds(30)
+        assert f"E2E-OK-{user}" in p.out, f"no remote command output; terminal: {p.tail()}"
+    finally:
+        e2e.shutil.copy(f"{e2e.ROOT}/pam.d/sshd", "/etc/pam.d/sshd")
+    return before, (shown - t0) if before else None
+
+
+def prompt_case(which, prompt):
+    def case():
+        server, client = e2e.sshd_version(), client_version(which)
+        before, after = code_before_approval(which, prompt)
+        # Measured: a prompt carries the code to every client; an info message reaches the
+        # client before the approval only from sshd 10.3 on (it sends it at once), and
+        # then OpenSSH's ssh 8.4, 9.2 and 10.6 all show it.
+        want = prompt == "enter" or server >= (10, 3)
+        said = (f"code on the terminal {after:.2f}s after connecting, before the approval" if before
+                else "no code on the terminal before the approval")
+        what = f"sshd {server[0]}.{server[1]}, ssh {client[0]}.{client[1]} ({CLIENTS[which]}), prompt={prompt}"
+        assert before == want, f"{what}: {said}; expected {'the code' if want else 'none'}"
+        return f"{what}: {said}; login approved"
+    case.__name__ = f"prompt_{prompt}_{which}_client"
+    return case
+
+
+def check_says_which_prompt_fits():
+    # check --sshd on this suite's sshd, for the sample (prompt=enter) and for prompt=info,
+    # without and with --ssh-clients-show-info: what it says matches what the prompt
+    # cases measured here.
+    sample = open(f"{e2e.ROOT}/pam.d/sshd").read()
+    conf = f"{W}/sshd_config_2222"
+    new = e2e.sshd_version() >= (10, 3)
+    got = {}
+    try:
+        for prompt in ("enter", "info"):
+            e2e.write("/etc/pam.d/sshd", sample.replace("pam_passbyme.so prompt=enter", f"pam_passbyme.so prompt={prompt}"))
+            for flag in ([], ["--ssh-clients-show-info"]):
+                _, findings = check("--sshd-config", conf, "--pam-dir", "/etc/pam.d", *flag)
+                f = [f for f in findings if f["id"] in ("sshd-prompt", "sshd-prompt-info")]
+                assert len(f) == 1, findings
+                got[(prompt, bool(flag))] = f"{f[0]['level']} {f[0]['id']}"
+    finally:
+        e2e.shutil.copy(f"{e2e.ROOT}/pam.d/sshd", "/etc/pam.d/sshd")
+    want = {("enter", False): "OK sshd-prompt", ("enter", True): "OK sshd-prompt",
+            ("info", False): "WARNING sshd-prompt-info",
+            ("info", True): "OK sshd-prompt" if new else "WARNING sshd-prompt-info"}
+    assert got == want, got
+    return (f"prompt=enter OK; prompt=info WARNING"
+            + (", OK with --ssh-clients-show-info" if new else " even with --ssh-clients-show-info (sshd before 10.3)"))
+
+
+PROMPT_CASES = [prompt_case(w, p) for p in ("enter", "info") for w in CLIENTS]
+
+
 def check_connect():
     code, findings = check("--connect")
     assert code == 0, (code, [f for f in findings if f["level"] != "OK"])
     return f"exit 0, {len(findings)} findings all OK"
 
+
 # e2e cases that run in every suite: each drives a program whose version differs between
-# suites (sshd, ssh, sudo, su, libpam). The rest of the 33 run once, on the host (bookworm,
-# debug build) by tests/e2e/run.sh.
+# suites (sshd, ssh, sudo, su, libpam). The rest of e2e's 33 (the client fallback, the
+# approval latency, the grace period, sudo's retries and wrong passwords, the Hungarian
+# texts but the lockout, sudo -n with the password stack) run once, on the host (Debian
+# 12, debug build) by tests/e2e/run.sh; PBM_MATRIX_ONLY=all runs them here too.
 EVERY_SUITE = [
     e2e.sshd_approve,
     e2e.sshd_deny,
+    e2e.sshd_no_answer,  # the timeout
+    e2e.sshd_disconnect_at_prompt,
+    e2e.sshd_disconnect_while_polling,
+    e2e.sshd_login_grace_time,
+    e2e.sshd_tells_lockout_in_hungarian,  # the lockout, and what sshd passes on with it
+    e2e.sudo_approve,
+    e2e.sudo_ctrl_c,
+    e2e.sudo_i_approve,
+    e2e.sudo_i_debian_stock_bypasses_the_push,  # check --sudo with this sudo's sudo -V
+    e2e.su_pushes_to_the_invoker,  # user=invoker
+    e2e.sudo_n_push_only_none,  # noninteractive_auth: sudo 1.9.9+ only
+    e2e.pamtester_shipped_files,
 ]
 # The matrix's own cases.
-MATRIX = [sshd_readme_lines_on_stock_config, check_connect]
-if SUITE == "bullseye":  # only OpenSSH before 8.7 needs it; README says so
-    MATRIX.append(sshd_readme_lines_with_challenge_response)
-
-CASES = EVERY_SUITE + MATRIX
+MATRIX = [sshd_readme_lines_on_stock_config, sshd_readme_lines_with_challenge_response, check_connect,
+          *PROMPT_CASES, check_says_which_prompt_fits]
+CASES = EVERY_SUITE + [c for c in MATRIX if c is not sshd_readme_lines_with_challenge_response or SUITE == "bullseye"]
+# Last: over everything above.
+LAST = [e2e.nothing_left_pending, e2e.log_lines_well_formed]
+CASES += LAST
 
 
 def main():
     # PBM_MATRIX_ONLY=a,b picks any of e2e's cases or the matrix's; "all" runs every one.
     only = os.environ.get("PBM_MATRIX_ONLY")
-    every = e2e.CASES + [c for c in MATRIX if c not in e2e.CASES]
+    every = [c for c in e2e.CASES if c not in LAST] + MATRIX + LAST
     if only == "all":
         e2e.CASES[:] = every
     elif only:

@@ -19,7 +19,8 @@ set -eu
 cd "$(dirname "$0")/../.."
 top=$(pwd)
 [ "$(id -u)" = 0 ] || { echo "tests/distro/run.sh: needs root (chroot, namespaces)" >&2; exit 2; }
-deb=${1:?usage: tests/distro/run.sh DEB [RPM]}
+[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: tests/distro/run.sh DEB [RPM] (got $# arguments: $*)" >&2; exit 2; }
+deb=$1
 rpm=${2:-}
 deb=$(realpath "$deb")
 [ -f "$deb" ] || { echo "tests/distro/run.sh: no such .deb: $deb" >&2; exit 2; }
@@ -48,9 +49,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The clients whose behaviour the prompt cases measure: an old one (bookworm's 9.2) and a
+# The clients whose behaviour the prompt cases measure: old ones (bullseye's 8.4, bookworm's 9.2) and a
 # new one (forky's 10.6), bound read-only into every suite's root.
-clients="bookworm forky"
+clients="bullseye bookworm forky"
 for c in $clients; do
     sh tests/distro/root.sh "$c" >/dev/null
 done
