@@ -4,9 +4,10 @@
 #
 #   sh tests/distro/run.sh DEB [RPM]
 #
-# For each suite in ${PBM_SUITES:-bullseye bookworm trixie forky}: a fresh copy of the cached
-# root (tests/distro/root.sh) under target/distro-run/, the .deb installed with the suite's
-# own dpkg, then tests/distro/matrix.py inside it (chroot, in private mount, network and pid
+# For each suite in ${PBM_SUITES:-bullseye bookworm trixie forky}: a fresh root (an overlay
+# over the cached tests/distro/root.sh root, its writes under target/distro-run/, the cached
+# root never written), the .deb installed with the suite's own dpkg, then
+# tests/distro/matrix.py inside it (chroot, in private mount, network and pid
 # namespaces: nothing is shared with the host, everything vanishes with the namespaces). It
 # runs a selection of tests/e2e/e2e.py's cases with the installed module, the installed
 # `passbyme` and the installed pam.d samples, plus the matrix's own cases (README's sshd
@@ -37,14 +38,14 @@ mkdir -p "$work"
 
 pass=0; fail=0
 summary=""
-root=""
+run=""
 mounted_under() { grep -q " $1/" /proc/self/mounts; }
 cleanup() {
     # The namespaces' mounts and processes died with them; never delete through a mount.
-    if [ -n "$root" ] && [ -d "$root" ] && ! mounted_under "$root"; then
-        rm -rf --one-file-system "$root"
+    if [ -n "$run" ] && [ -d "$run" ] && ! mounted_under "$run"; then
+        rm -rf --one-file-system "$run"
     fi
-    root=""
+    run=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -72,40 +73,46 @@ for suite in $suites; do
 $suite: no root"
         continue
     fi
-    root=$(mktemp -d "$work/$suite.XXXXXX")
-    cp -a "$cached/." "$root/"
-    cp "$deb" "$root/tmp/pkg.deb"
+    # A fresh root per run: an overlay over the cached one (copy-on-write: the cached root
+    # is never written, and nothing is copied), mounted in each private mount namespace.
+    run=$(mktemp -d "$work/$suite.XXXXXX")
+    mkdir "$run/upper" "$run/work" "$run/root"
     # The suite's own dpkg, with its real maintainer scripts.
-    if out=$(unshare -m --propagation private sh -c '
-            mount -t proc proc "$1/proc"
-            exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-                chroot "$1" dpkg -i /tmp/pkg.deb' _ "$root" 2>&1); then
-        echo "ok   $suite: dpkg -i $(basename "$deb") ($(chroot "$root" dpkg-query -W -f='${Version}' libpam-passbyme))"
+    if out=$(LOWER=$cached RUN=$run DEB=$deb unshare -m --propagation private sh -c '
+            set -e
+            mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$RUN/upper,workdir=$RUN/work" "$RUN/root"
+            mount -t proc proc "$RUN/root/proc"
+            cp "$DEB" "$RUN/root/tmp/pkg.deb"
+            env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+                chroot "$RUN/root" dpkg -i /tmp/pkg.deb
+            chroot "$RUN/root" dpkg-query -W -f="\${Version}\n" libpam-passbyme' 2>&1); then
+        echo "ok   $suite: dpkg -i $(basename "$deb") (installed: $(printf '%s\n' "$out" | tail -n 1))"
         spass=$((spass + 1))
-        # What the drivers run with: the repository's test drivers, the installed pam.d
-        # samples in the place e2e.py reads them from (ROOT/pam.d).
-        mkdir -p "$root/opt/pbm/tests/e2e" "$root/opt/pbm/tests/distro"
-        cp tests/e2e/e2e.py "$root/opt/pbm/tests/e2e/"
-        cp tests/distro/matrix.py "$root/opt/pbm/tests/distro/"
-        ln -s /usr/share/doc/libpam-passbyme/examples/pam.d "$root/opt/pbm/pam.d"
-        for c in $clients; do mkdir -p "$root/opt/clients/$c"; done
-        CLIENTS=$clients SUITE=$suite MULTIARCH=$multiarch \
+        # The drivers run with the repository's test drivers, and the installed pam.d
+        # samples in the place e2e.py reads them from (ROOT/pam.d); the other suites' roots
+        # (their ssh clients) read-only at /opt/clients/SUITE.
+        LOWER=$cached RUN=$run CLIENTS=$clients SUITE=$suite MULTIARCH=$multiarch \
             unshare --mount --net --pid --fork --propagation private sh -c '
-            r=$1; shift
+            set -e
+            r=$RUN/root
+            mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$RUN/upper,workdir=$RUN/work" "$r"
             mount -t proc proc "$r/proc"
             mount --rbind /dev "$r/dev"
+            mkdir -p "$r/opt/pbm/tests/e2e" "$r/opt/pbm/tests/distro"
+            cp tests/e2e/e2e.py "$r/opt/pbm/tests/e2e/"
+            cp tests/distro/matrix.py "$r/opt/pbm/tests/distro/"
+            ln -s /usr/share/doc/libpam-passbyme/examples/pam.d "$r/opt/pbm/pam.d"
             for c in $CLIENTS; do
-                src=$(sh tests/distro/root.sh "$c")
-                mount --bind "$src" "$r/opt/clients/$c"
+                mkdir -p "$r/opt/clients/$c"
+                mount --bind "$(sh tests/distro/root.sh "$c")" "$r/opt/clients/$c"
                 mount -o remount,bind,ro "$r/opt/clients/$c"
             done
             exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
                 PBM_SUITE="$SUITE" PBM_MATRIX_ONLY="${PBM_MATRIX_ONLY:-}" \
                 chroot "$r" /usr/bin/python3 /opt/pbm/tests/distro/matrix.py \
                 /usr/bin/passbyme "/usr/lib/$MULTIARCH/security/pam_passbyme.so"
-        ' _ "$root" 3>"$root.counts" 2>&1 | sed -u "s/^\(ok  \|FAIL\) */\1 $suite: /" || true
-        count "$root.counts" "$suite: matrix.py"
-        rm -f "$root.counts"
+        ' 3>"$run/counts" 2>&1 | sed -u "s/^\(ok  \|FAIL\) */\1 $suite: /" || true
+        count "$run/counts" "$suite: matrix.py"
     else
         echo "FAIL $suite: dpkg -i $(basename "$deb")"
         printf '%s\n' "$out" | tail -n 20 | sed 's/^/     /'

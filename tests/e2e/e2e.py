@@ -245,6 +245,11 @@ def setup():
     # OpenSSH before 8.7 (Debian 11, run by tests/distro/) runs PAM through
     # keyboard-interactive only with ChallengeResponseAuthentication yes, as README says.
     challenge = "ChallengeResponseAuthentication yes\n" if sshd_version() < (8, 7) else ""
+    # OpenSSH 9.8+ penalises a source address for failed logins and then refuses its
+    # connections ("kex_exchange_identification: Connection closed"): these tests fail
+    # logins from 127.0.0.1 on purpose, many in a row.
+    if sshd_version() >= (9, 8):
+        challenge += "PerSourcePenalties no\n"
     for port, grace in ((2222, 30), (2223, GRACE_SHORT)):
         write(f"{W}/sshd_config_{port}", f"""
 Port {port}
@@ -489,8 +494,14 @@ def sshd_no_answer():
     took = time.monotonic() - t
     assert "E2E-OK" not in p.out, f"the remote command ran: {p.tail()}"
     assert status_of(USERS["pbm_slow"]) == "CANCELLED", f"emulator status {status_of(USERS['pbm_slow'])}, expected CANCELLED"
-    assert TIMEOUT - 0.5 < took < TIMEOUT + 3, f"refused {took:.1f}s after connecting"
-    logged("sshd", t, "decision=timeout user=pbm_slow", "settled=cancelled")
+    # OpenSSH 10.6 (Debian testing) pads the failed request as it pads one that blocks
+    # without a prompt (ensure_minimum_time_since: up to double): measured 7.3 s and 9.2 s.
+    # The module's deadline is what the log line says.
+    most = TIMEOUT + 3 if sshd_version() < (10, 6) else 2 * TIMEOUT + 1
+    assert TIMEOUT - 0.5 < took < most, f"refused {took:.1f}s after connecting"
+    line = logged("sshd", t, "decision=timeout user=pbm_slow", "settled=cancelled")
+    d = float(re.search(r" duration=([\d.]+)s ", line).group(1))
+    assert TIMEOUT - 0.1 <= d < TIMEOUT + 0.5, line
     return f"refused {took:.1f}s after connecting (deadline {TIMEOUT}s), message CANCELLED"
 
 
