@@ -99,6 +99,7 @@ Exit status (monitoring-plugin convention, for every form of check):
   0  OK
   1  WARNING   e.g. the client certificate expires within 30 days; the push is sent before
                the password; a password as an unintended third factor; prompt=enter for sudo;
+               prompt=info for sshd (before OpenSSH 10.3, or without --ssh-clients-show-info);
                a sudoers rule that runs a command without authenticating (NOPASSWD:,
                !authenticate); su's push not going to the invoker (user=invoker);
                policy.unreachable = \"allow\" (fail-open, said exactly);
