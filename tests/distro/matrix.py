@@ -8,7 +8,8 @@ world, emulator, users and cases) and adds what only a matrix can show: README's
 on this suite's stock sshd_config (the login and `passbyme check --sshd` must agree),
 `passbyme check --connect`, and what an old and a new ssh client show for each prompt=
 against this suite's sshd. PBM_SUITE names the suite; PBM_MATRIX_ONLY=a,b runs only those
-cases (any of e2e.py's too; "all": every one). Standard library only.
+cases (any of e2e.py's too; "all": every one), PBM_MATRIX_FULL="SUITE …" every case in
+those suites. Standard library only.
 """
 
 import importlib.util
@@ -303,6 +304,10 @@ def main():
     # PBM_MATRIX_ONLY=a,b picks any of e2e's cases or the matrix's; "all" runs every one.
     only = os.environ.get("PBM_MATRIX_ONLY")
     every = [c for c in e2e.CASES if c not in LAST] + MATRIX + LAST
+    # PBM_MATRIX_FULL="bookworm …": every case in those suites (all of e2e's on the
+    # packaged build, in place of a second host e2e run).
+    if not only and SUITE in os.environ.get("PBM_MATRIX_FULL", "").split():
+        only = "all"
     if only == "all":
         e2e.CASES[:] = every
     elif only:

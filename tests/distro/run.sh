@@ -15,6 +15,8 @@
 # show for each prompt=). Then, when present, tests/distro/first-hour.sh SUITE DEB and
 # tests/distro/removal.sh SUITE DEB RPM. Prints one line per case, per suite its count and
 # seconds, and ends with "N passed, M failed"; exits non-zero on failure.
+# PBM_MATRIX_ONLY=case,… runs only those cases (any of e2e.py's too; "all": every one);
+# PBM_MATRIX_FULL="bookworm …" runs every case in those suites.
 # Needs root; the Debian registry only the first time (the roots are cached).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -108,7 +110,7 @@ $suite: no root"
                 mount -o remount,bind,ro "$r/opt/clients/$c"
             done
             exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-                PBM_SUITE="$SUITE" PBM_MATRIX_ONLY="${PBM_MATRIX_ONLY:-}" \
+                PBM_SUITE="$SUITE" PBM_MATRIX_ONLY="${PBM_MATRIX_ONLY:-}" PBM_MATRIX_FULL="${PBM_MATRIX_FULL:-}" \
                 chroot "$r" /usr/bin/python3 /opt/pbm/tests/distro/matrix.py \
                 /usr/bin/passbyme "/usr/lib/$MULTIARCH/security/pam_passbyme.so"
         ' 3>"$run/counts" 2>&1 | sed -u "s/^\(ok  \|FAIL\) */\1 $suite: /" || true
