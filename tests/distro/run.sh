@@ -18,11 +18,15 @@
 # PBM_MATRIX_ONLY=case,… runs only those cases (any of e2e.py's too; "all": every one);
 # PBM_MATRIX_FULL="bookworm …" runs every case in those suites.
 # Needs root; the Debian registry only the first time (the roots are cached).
+# shellcheck disable=SC2016 # the sh -c scripts and the dpkg-query format are single-quoted on purpose
 set -eu
 cd "$(dirname "$0")/../.."
 top=$(pwd)
 [ "$(id -u)" = 0 ] || { echo "tests/distro/run.sh: needs root (chroot, namespaces)" >&2; exit 2; }
-[ $# -ge 1 ] && [ $# -le 2 ] || { echo "usage: tests/distro/run.sh DEB [RPM] (got $# arguments: $*)" >&2; exit 2; }
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+    echo "usage: tests/distro/run.sh DEB [RPM] (got $# arguments: $*)" >&2
+    exit 2
+fi
 deb=$1
 rpm=${2:-}
 deb=$(realpath "$deb")
