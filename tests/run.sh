@@ -58,6 +58,11 @@ sh tests/hardening.sh
 step "packages: .deb and .rpm, built, linted, install-tested"
 sh tests/packaging/run.sh
 
+step "distribution matrix: the .deb in Debian 11, 12, 13 and testing, each with its own sshd, ssh, sudo and libpam"
+# Debootstrap roots cached under target/distro (the first run makes them: ~4 x 30 s).
+sh tests/distro/run.sh target/debian/libpam-passbyme_*_"$(dpkg --print-architecture)".deb \
+    "target/$(rustc -vV | sed -n 's/^host: //p')"/generate-rpm/pam-passbyme-*.rpm
+
 step "end to end again, on the packaged build (glibc 2.28 baseline, made by the packaging step)"
 sh tests/e2e/run.sh "target/$(rustc -vV | sed -n 's/^host: //p')/release"
 

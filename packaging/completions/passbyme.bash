@@ -133,7 +133,7 @@ _passbyme() {
             return 0
             ;;
         passbyme__subcmd__check)
-            opts="-c -h --connect --user --sshd --sshd-config --sshd-match --census --sshd-binary --sudo --sudo-binary --su --sudoers --pam-dir --third-factor --push-only-sudo --json --config --help"
+            opts="-c -h --connect --user --sshd --sshd-config --sshd-match --census --sshd-binary --sudo --sudo-binary --su --sudoers --pam-dir --third-factor --ssh-clients-show-info --push-only-sudo --json --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -52,6 +52,7 @@ complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l census -d 'A
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l sudo -d 'Check sudo: every PAM service it uses (`sudo -V`: `sudo`, and `sudo-i` for `sudo -i`) and sudoers (who runs what without authenticating, the credential cache)'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l su -d 'Check su: the `su` PAM service and `su-l` (util-linux su uses it for `su -` and `su -l`); both must carry the push'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l third-factor -d 'The password asked in sshd\'s PAM stack on top of a first factor from AuthenticationMethods (publickey) is meant: three factors, no warning'
+complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l ssh-clients-show-info -d 'Every SSH client that logs in shows keyboard-interactive messages that come without a prompt (OpenSSH\'s ssh does): prompt=info then fits an sshd of OpenSSH 10.3 or later, with no warning'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l push-only-sudo -d 'sudo with the push alone (no password) is meant: no CRITICAL for it'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -l json -d 'Print the findings as one JSON document instead of text'
 complete -c passbyme -n "__fish_passbyme_using_subcommand check" -s h -l help -d 'Print help'

@@ -226,7 +226,7 @@ fn sshd_good_setup_passes() {
         .map(|f| f["id"].as_str().unwrap())
         .filter(|id| id.starts_with("sshd-") || id.starts_with("pam-"))
         .collect();
-    assert_eq!(ids, ["pam-push-required", "sshd-ok"]);
+    assert_eq!(ids, ["pam-push-required", "sshd-prompt", "sshd-ok"]);
     // The configuration is checked too, in the same run.
     assert!(
         v["findings"]

@@ -473,3 +473,31 @@ fn census_every_account_locked_out_and_password_stacks() {
     );
     let _ = HOSTKEY;
 }
+
+/// A fake OpenSSH 10.6 (Debian testing): `-V` says 10.6, `-T` is the real sshd's.
+fn new_sshd(dir: &TempDir) -> String {
+    let script = "#!/bin/sh\nif [ \"$1\" = -V ]; then echo 'OpenSSH_10.6p1 Debian-1, OpenSSL 3.5.4 30 Sep 2025' >&2; exit 0; fi\nexec /usr/sbin/sshd \"$@\"\n";
+    dir.write("sshd-10.6", script, 0o755)
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn the_prompt_that_fits_the_sshd_and_its_clients() {
+    // Issue 20: an info message reaches the client before the approval only from sshd
+    // 10.3 on (measured by tests/distro/matrix.py, with OpenSSH clients 8.4, 9.2, 10.6).
+    let h = Host::new();
+    let new = new_sshd(&h.dir);
+    let info = PUSH_SSHD.replacen("prompt=enter", "prompt=info", 1);
+    // The sample's prompt=enter fits every sshd.
+    h.expect_sshd("enter, 9.2", GOOD_SSHD, &[], 0, "sshd-prompt", "prompt=enter: the verification code comes with the Enter prompt, which every keyboard-interactive client shows at once");
+    h.expect_sshd("enter, 10.6, new clients", GOOD_SSHD, &["--sshd-binary", &new, "--ssh-clients-show-info"], 0, "sshd-prompt", "with OpenSSH 10.6 and clients that show messages without a prompt (--ssh-clients-show-info), prompt=info would show it without the Enter");
+    h.pam("sshd", &info);
+    // The host's sshd (Debian 12: 9.2) holds it back, whatever the clients.
+    for extra in [&[][..], &["--ssh-clients-show-info"][..]] {
+        h.expect_sshd("info, 9.2", GOOD_SSHD, extra, 1, "sshd-prompt-info", "prompt=info under OpenSSH 9.2: sshd before OpenSSH 10.3 holds the verification code back until the login ends, so nobody sees it before approving (and sshd pads the wait): use prompt=enter");
+    }
+    h.expect_sshd("info, 10.6", GOOD_SSHD, &["--sshd-binary", &new], 1, "sshd-prompt-info", "prompt=info: OpenSSH 10.6 sends the verification code at once, without a prompt: OpenSSH's ssh shows it (measured: 8.4, 9.2, 10.6), a client that shows keyboard-interactive text only with a prompt does not, and its user approves without the code: use prompt=enter, or if every client shows such messages, say so with --ssh-clients-show-info");
+    h.expect_sshd("info, 10.6, new clients", GOOD_SSHD, &["--sshd-binary", &new, "--ssh-clients-show-info"], 0, "sshd-prompt", "prompt=info: OpenSSH 10.6 sends the verification code at once, and every client shows it (--ssh-clients-show-info): no Enter needed");
+}

@@ -119,6 +119,29 @@ fn debians_stock_sudo_i_beside_the_sudo_sample_is_critical() {
 }
 
 #[test]
+fn one_service_for_sudo_and_sudo_i_is_judged_once_naming_both() {
+    // Debian 11's sudo 1.9.5p2 (`sudo -V` as root, trimmed): `sudo -i` runs through sudo.
+    let h = Host::new();
+    let sudo = fake_sudo(
+        &h,
+        "sudo-1.9.5",
+        "Sudo version 1.9.5p2\nPAM service name to use: sudo\nPAM service name to use for login shells: sudo\nAuthentication timestamp timeout: 15.0 minutes\n",
+    );
+    let v = h.expect(
+        "sudo 1.9.5",
+        &["--sudo", "--sudo-binary", &sudo],
+        0,
+        "sudo-services",
+        "PAM services judged: sudo (`sudo`, `sudo -i`)",
+    );
+    assert_eq!(
+        with_id(&v, "sudo-services")[0]["message"],
+        format!("PAM services judged: sudo (`sudo`, `sudo -i`) (as `{sudo} -V` says)")
+    );
+    assert!(with_id(&v, "sudo-service-without-push").is_empty());
+}
+
+#[test]
 fn the_services_come_from_the_sudo_binary() {
     let h = Host::new();
     // A sudo whose login-shell service is another name: that one is judged.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod census;
 mod config;
 mod libpam;
+mod prompt;
 mod sshd;
 mod stack;
 mod su;
@@ -72,6 +73,11 @@ pub struct Args {
     /// AuthenticationMethods (publickey) is meant: three factors, no warning.
     #[arg(long)]
     pub third_factor: bool,
+    /// Every SSH client that logs in shows keyboard-interactive messages that come without
+    /// a prompt (OpenSSH's ssh does): prompt=info then fits an sshd of OpenSSH 10.3 or
+    /// later, with no warning.
+    #[arg(long)]
+    pub ssh_clients_show_info: bool,
     /// sudo with the push alone (no password) is meant: no CRITICAL for it.
     #[arg(long)]
     pub push_only_sudo: bool,
@@ -93,6 +99,7 @@ Exit status (monitoring-plugin convention, for every form of check):
   0  OK
   1  WARNING   e.g. the client certificate expires within 30 days; the push is sent before
                the password; a password as an unintended third factor; prompt=enter for sudo;
+               prompt=info for sshd (before OpenSSH 10.3, or without --ssh-clients-show-info);
                a sudoers rule that runs a command without authenticating (NOPASSWD:,
                !authenticate); su's push not going to the invoker (user=invoker);
                policy.unreachable = \"allow\" (fail-open, said exactly);

@@ -394,6 +394,12 @@ pub fn check_sshd(r: &mut Report, path: &Path, a: &Args) {
     }
     let config = stack.as_ref().and_then(|s| module_config(r, path, &s.push));
     if let (Some(s), Some(config)) = (&stack, &config) {
+        let prompt = line_arg(&s.push, "prompt")
+            .and_then(|p| pam_passbyme::config::parse_prompt(p).ok())
+            .unwrap_or(config.login.prompt);
+        let (level, id, body) =
+            super::prompt::judge(prompt, program.version, a.ssh_clients_show_info);
+        r.add(level, id, body, s.push.at());
         let timeout = line_arg(&s.push, "timeout")
             .and_then(|v| pam_passbyme::duration::parse_duration(v).ok())
             .unwrap_or(config.login.timeout);

@@ -206,12 +206,19 @@ pub fn check_sudo(r: &mut Report, path: &Path, a: &Args) {
             }
         }
     }
-    let mut seen = Vec::new();
-    services.retain(|s| {
-        let new = !seen.contains(&s.name);
-        seen.push(s.name.clone());
-        new
-    });
+    // One service used for several things is judged once, named with all of them (Debian
+    // 11's sudo 1.9.5 runs `sudo -i` through sudo itself: "sudo (`sudo`, `sudo -i`)").
+    let mut merged: Vec<Service> = Vec::new();
+    for s in services {
+        match merged.iter_mut().find(|m| m.name == s.name) {
+            Some(m) => {
+                m.used_for.push_str("`, `");
+                m.used_for.push_str(&s.used_for);
+            }
+            None => merged.push(s),
+        }
+    }
+    let services = merged;
     let judged = judge_services(
         r,
         &a.pam_dir,
