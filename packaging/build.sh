@@ -9,8 +9,9 @@
 # (nothing newer than GLIBC_2.28; from libpam only LIBPAM_1.0 and LIBPAM_EXTENSION_1.0, and
 # nothing newer than Linux-PAM 1.3.1), then `cargo deb` and `cargo generate-rpm`:
 #
-#   target/debian/libpam-passbyme_VERSION-1_amd64.deb (cargo deb: the host target's place)
-#   target/TRIPLE/debian/libpam-passbyme_VERSION-1_ARCH.deb (other targets: arm64)
+#   target/debian/libpam-passbyme_VERSION-1_ARCH.deb        (ARCH: amd64, arm64; cargo deb
+#                                                            links the arm64 one there from
+#                                                            target/TRIPLE/debian/)
 #   target/TRIPLE/generate-rpm/pam-passbyme-VERSION-1.CPU.rpm (CPU: x86_64, aarch64)
 #
 # Compilers (README, "Building the packages"): x86_64 is built by the host's stable rustc
