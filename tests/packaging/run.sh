@@ -319,7 +319,7 @@ check "arm64 deb: package libpam-passbyme $version-1, arm64" sh -c \
 check "arm64 deb: module in /usr/lib/aarch64-linux-gnu/security/, 0644 root" has "$(dpkg-deb -c "$deb_arm" 2>/dev/null)" \
     '^-rw-r--r-- (root/root|0/0) .* \./usr/lib/aarch64-linux-gnu/security/pam_passbyme\.so$'
 # Same files, modes and owners as the amd64 package, the module's directory aside.
-listing() { dpkg-deb -c "$1" 2>/dev/null | awk '{print $1, $2, $6}' | sed 's|/usr/lib/[a-z0-9_]*-linux-gnu/security/|/usr/lib/TUPLE/security/|' | sort; }
+listing() { dpkg-deb -c "$1" 2>/dev/null | awk '{print $1, $2, $6}' | sed 's|/usr/lib/[a-z0-9_]*-linux-gnu/|/usr/lib/TUPLE/|' | sort; }
 check "arm64 deb: the same files, modes and owners as the amd64 one (module directory aside)" \
     test "$(listing "$deb_arm")" = "$(listing "$deb")"
 check "arm64 deb: the same Depends, conffiles and maintainer scripts as the amd64 one" sh -c \
