@@ -81,6 +81,7 @@ update the pins at the top of packaging/build.sh and README's toolchain table"
         (cd "$tc/debs" && apt-get "$@" download $aarch64_pkgs >"$tc/download.log" 2>&1) ||
             { cat "$tc/download.log" >&2; die "apt-get download of the pinned aarch64 toolchain failed"; }
         for d in "$tc"/debs/*.deb; do dpkg-deb -x "$d" "$tc/sysroot"; done
+        rm -rf "$tc/debs" "$tc/cache" "$tc/apt"
         # libpam.so for the linker: only it in its directory (libpam0g-dev's libpam.a must
         # not be found, and its libpam.so is an absolute symlink into the host's /lib).
         mkdir -p "$tc/pam"
