@@ -82,8 +82,9 @@ update the pins at the top of packaging/build.sh and README's toolchain table"
             { cat "$tc/download.log" >&2; die "apt-get download of the pinned aarch64 toolchain failed"; }
         for d in "$tc"/debs/*.deb; do dpkg-deb -x "$d" "$tc/sysroot"; done
         rm -rf "$tc/debs" "$tc/cache" "$tc/apt"
-        # libpam.so for the linker: only it in its directory (libpam0g-dev's libpam.a must
-        # not be found, and its libpam.so is an absolute symlink into the host's /lib).
+        # libpam.so for the linker: a link to libpam0g's libpam.so.0, alone in its
+        # directory. libpam0g-dev is not needed: no C header is used, and its libpam.so is
+        # an absolute link into /lib (the host's), beside a libpam.a never to be linked.
         mkdir -p "$tc/pam"
         ln -sf ../sysroot/lib/aarch64-linux-gnu/libpam.so.0 "$tc/pam/libpam.so"
         printf '#!/bin/sh\n# Debian'"'"'s rustc-web, unpacked here (packaging/build.sh)\nLD_LIBRARY_PATH=%s exec %s "$@"\n' \
