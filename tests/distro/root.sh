@@ -9,6 +9,9 @@
 # The root is made once with debootstrap (minbase plus the programs the tests drive) under
 # ${PBM_DISTRO_CACHE:-target/distro}/SUITE-ARCH and reused while it is complete; callers
 # copy it afresh for every run (cp -a ROOT/. COPY/) and never change the cached one.
+# PBM_ROOT_PKGS (optional): a comma-separated package list to install instead of the usual
+# one, for a test that needs less (tests/arm64/run.sh: libpam and pamtester, which saves
+# minutes under emulation); such a root is cached apart, under SUITE-ARCH-<list checksum>.
 # Needs root and the Debian registry (the host's apt source, else deb.debian.org).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -26,6 +29,12 @@ complete() {
     [ -f "$1/.pbm-root-complete" ] && [ -x "$1/usr/sbin/sshd" ] && [ -x "$1/usr/bin/sudo" ] &&
         [ -x "$1/usr/bin/pamtester" ] && [ -x "$1/usr/bin/python3" ]
 }
+if [ -n "${PBM_ROOT_PKGS:-}" ]; then
+    pkgs=$PBM_ROOT_PKGS
+    dest="$dest-$(printf '%s' "$pkgs" | cksum | cut -d ' ' -f 1)"
+    # Complete when debootstrap finished with this very list (the marker holds it).
+    complete() { [ "$(cat "$1/.pbm-root-complete" 2>/dev/null)" = "$pkgs" ]; }
+fi
 if complete "$dest"; then
     echo "$dest"
     exit 0
@@ -61,7 +70,7 @@ fi
 printf 'Acquire::Check-Valid-Until "false";\n' >"$dest.tmp/etc/apt/apt.conf.d/99pbm-valid-until"
 # Host keys are the tests' business (each run makes its own); none come with the cache.
 rm -f "$dest.tmp"/etc/ssh/ssh_host_*
-touch "$dest.tmp/.pbm-root-complete"
+printf '%s\n' "${PBM_ROOT_PKGS:-}" >"$dest.tmp/.pbm-root-complete"
 complete "$dest.tmp" || { echo "root.sh: $suite root incomplete after debootstrap" >&2; exit 1; }
 rm -rf --one-file-system "$dest"
 mv "$dest.tmp" "$dest"

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Packages: builds the .deb (cargo-deb) and the .rpm (cargo-generate-rpm) from a release
-# build, checks the man pages and the sample configuration, lints the .deb, inspects the
-# .rpm and installs it into a scratch root, and install-tests the .deb in a scratch Debian
+# Packages: builds the .deb and the .rpm for x86_64 and arm64 (packaging/build.sh), checks
+# the man pages and the sample configuration, lints both architectures' packages, inspects
+# the x86_64 .rpm and installs it into a scratch root, and install-tests the .deb in a scratch Debian
 # root (debootstrap): real maintainer scripts, `passbyme check`, pamtester logins through
 # the installed module against an emulator run inside the root, then a purge that must leave
 # nothing behind.
@@ -50,31 +50,19 @@ if [ -n "$need_apt" ]; then
     # shellcheck disable=SC2086 # a list of package names
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need_apt >/dev/null
 fi
-command -v cargo-deb >/dev/null || cargo install --locked cargo-deb
-command -v cargo-generate-rpm >/dev/null || cargo install --locked cargo-generate-rpm
 
-# The packaged binaries are built against glibc 2.28 (RHEL 8) with cargo-zigbuild and zig
-# from PyPI, in a virtualenv under target/. zig links against its own glibc 2.28 stubs;
-# libpam comes from this system (a directory holding only libpam.so, so that nothing else
-# of the system's libraries is picked up), and the check below shows which of its symbol
-# versions are needed.
-venv="$tdir/zig-venv"
-if ! "$venv/bin/cargo-zigbuild" --version >/dev/null 2>&1 || ! "$venv/bin/python-zig" version >/dev/null 2>&1; then
-    echo "installing ziglang and cargo-zigbuild into $venv"
-    rm -rf "$venv"
-    /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "ziglang==0.17.1" "cargo-zigbuild==0.24.1"
-fi
+# The packages of both architectures, in one command (packaging/build.sh): the glibc 2.28
+# builds for x86_64 (the host's rustc) and aarch64 (Debian's rustc-web with the arm64 std,
+# pinned, unpacked under target/), their symbol-version checks, the generated assets, then
+# cargo deb and cargo generate-rpm for each. The checks below inspect what it made.
+t0=$(date +%s)
+sh packaging/build.sh
+note "packaging/build.sh (x86_64 and aarch64): $(($(date +%s) - t0)) s"
 host=$(rustc -vV | sed -n 's/^host: //p')
-libpam=$(ldconfig -p | awk '$1 == "libpam.so.0" {print $NF; exit}')
-mkdir -p "$tdir/zig-pam"
-ln -sf "$libpam" "$tdir/zig-pam/libpam.so"
-PATH="$venv/bin:$PATH" RUSTFLAGS="-L native=$tdir/zig-pam" \
-    cargo zigbuild --release --locked --quiet --target "$host.2.28"
+arm=aarch64-unknown-linux-gnu
 # cargo deb, cargo generate-rpm and the tests below take the binaries from here.
 rel="$tdir/$host/release"
 export PBM_RELEASE_DIR="$rel"
-sh packaging/assets.sh
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 
 # --- man pages and the sample configuration, from the source tree ------------------------
@@ -130,8 +118,9 @@ check "notices: pamsm's GPL-3.0 and ring's ISC/Apache texts are in NOTICES" sh -
 
 # --- .deb ----------------------------------------------------------------------------------
 # --- the binaries: glibc 2.28 and Linux-PAM 1.3.1 (RHEL 8) are enough -------------------
-for b in libpam_passbyme.so passbyme; do
-    syms=$(objdump -T "$rel/$b")
+for f in "$rel/libpam_passbyme.so" "$rel/passbyme" "$tdir/$arm/release/libpam_passbyme.so" "$tdir/$arm/release/passbyme"; do
+    b=${f#"$tdir/"}
+    syms=$(objdump -T "$f")
     glibc=$(printf '%s\n' "$syms" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -n 1)
     pam=$(printf '%s\n' "$syms" | grep -o 'LIBPAM[A-Z_]*_[0-9.]*' | sort -u | tr '\n' ' ')
     note "$b: highest glibc symbol version $glibc; libpam symbol versions: $pam"
@@ -142,11 +131,18 @@ for b in libpam_passbyme.so passbyme; do
     check "$b: no libpam symbol newer than Linux-PAM 1.3.1 (no LIBPAM_1.4, no pam_start_confdir)" sh -c \
         "! printf '%s\n' \"\$1\" | grep -Eq 'LIBPAM_1\.[1-9]|LIBPAM_[2-9]|LIBPAM_EXTENSION_1\.[2-9]|LIBPAM_MODUTIL_1\.[4-9]|pam_start_confdir'" _ "$syms"
 done
-check "libpam_passbyme.so exports only pam_sm_* functions" sh -c \
-    "[ -z \"\$(nm -D --defined-only '$rel/libpam_passbyme.so' | awk '\$2 == \"T\" {print \$3}' | grep -v '^pam_sm_')\" ]"
+for t in "$host:Advanced Micro Devices X86-64" "$arm:AArch64"; do
+    check "${t%%:*}/release: passbyme and the module are ${t#*:} programs" sh -c \
+        "readelf -h '$tdir/${t%%:*}/release/passbyme' | grep -q 'Machine: *${t#*:}\$' &&
+         readelf -h '$tdir/${t%%:*}/release/libpam_passbyme.so' | grep -q 'Machine: *${t#*:}\$'"
+    check "${t%%:*}/release: libpam_passbyme.so exports only pam_sm_* functions" sh -c \
+        "[ -z \"\$(nm -D --defined-only '$tdir/${t%%:*}/release/libpam_passbyme.so' | awk '\$2 == \"T\" {print \$3}' | grep -v '^pam_sm_')\" ] &&
+         nm -D --defined-only '$tdir/${t%%:*}/release/libpam_passbyme.so' | grep -q ' T pam_sm_authenticate\$'"
+done
 
-deb=$(cargo deb --no-build --quiet --target "$host" 2>/dev/null | tail -n 1)
-[ -f "$deb" ] || { echo "FAIL cargo deb produced no package"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+# cargo deb writes the host target's package to target/debian/, the others to target/TRIPLE/debian/.
+deb="$tdir/debian/libpam-passbyme_$version-1_amd64.deb"
+[ -f "$deb" ] || { echo "FAIL packaging/build.sh made no $deb"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
 echo "built $deb ($(du -k "$deb" | cut -f1) KiB, installed $(dpkg-deb -f "$deb" Installed-Size) KiB)"
 contents=$(dpkg-deb -c "$deb")
 ctrl=$(dpkg-deb -f "$deb")
@@ -208,9 +204,7 @@ check "deb: the 0600 config warning is overridden with a reason" has "$lint" \
 
 # --- .rpm ----------------------------------------------------------------------------------
 rpmf="$tdir/$host/generate-rpm/pam-passbyme-$version-1.${host%%-*}.rpm"
-rm -f "$rpmf"
-cargo generate-rpm --target "$host" >/dev/null
-[ -f "$rpmf" ] || { echo "FAIL cargo generate-rpm produced no $rpmf"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+[ -f "$rpmf" ] || { echo "FAIL packaging/build.sh made no $rpmf"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
 echo "built $rpmf ($(du -k "$rpmf" | cut -f1) KiB)"
 q() { rpm "$@" "$rpmf" 2>/dev/null; }
 want_files="/etc/passbyme/passbyme.toml
@@ -317,6 +311,52 @@ check "rpm -e (scratch root)" rpm -e --root "$rroot" --dbpath /var/lib/rpm --nos
 check "rpm root: none of the package's files left" sh -c \
     "for f in \$(printf '%s\n' \"\$1\"); do [ -e '$rroot'\$f ] && exit 1; done; exit 0" _ "$want_files"
 rm -rf "$rroot"
+
+# --- the arm64 packages: the same contents for aarch64 ------------------------------------
+# Built by packaging/build.sh from the same sources and Cargo.lock; installed and logged in
+# with under qemu by tests/arm64/run.sh.
+deb_arm="$tdir/$arm/debian/libpam-passbyme_$version-1_arm64.deb"
+rpm_arm="$tdir/$arm/generate-rpm/pam-passbyme-$version-1.aarch64.rpm"
+check "arm64: packaging/build.sh made $(basename "$deb_arm") and $(basename "$rpm_arm")" test -f "$deb_arm" -a -f "$rpm_arm"
+check "arm64 deb: package libpam-passbyme $version-1, arm64" sh -c \
+    "dpkg-deb -f '$deb_arm' Package Version Architecture | tr '\n' ' ' | grep -qx 'Package: libpam-passbyme Version: $version-1 Architecture: arm64 '"
+check "arm64 deb: module in /usr/lib/aarch64-linux-gnu/security/, 0644 root" has "$(dpkg-deb -c "$deb_arm" 2>/dev/null)" \
+    '^-rw-r--r-- (root/root|0/0) .* \./usr/lib/aarch64-linux-gnu/security/pam_passbyme\.so$'
+# Same files, modes and owners as the amd64 package, the module's directory aside.
+listing() { dpkg-deb -c "$1" 2>/dev/null | awk '{print $1, $2, $6}' | sed 's|/usr/lib/[a-z0-9_]*-linux-gnu/|/usr/lib/TUPLE/|' | sort; }
+check "arm64 deb: the same files, modes and owners as the amd64 one (module directory aside)" \
+    test "$(listing "$deb_arm")" = "$(listing "$deb")"
+check "arm64 deb: the same Depends, conffiles and maintainer scripts as the amd64 one" sh -c \
+    "[ \"\$(dpkg-deb -f '$deb_arm' Depends)\" = \"\$(dpkg-deb -f '$deb' Depends)\" ] &&
+     [ \"\$(dpkg-deb --ctrl-tarfile '$deb_arm' | tar -t | sort)\" = \"\$(dpkg-deb --ctrl-tarfile '$deb' | tar -t | sort)\" ] &&
+     [ \"\$(dpkg-deb --ctrl-tarfile '$deb_arm' | tar -xO ./conffiles)\" = \"\$(dpkg-deb --ctrl-tarfile '$deb' | tar -xO ./conffiles)\" ]"
+scratch=$(mktemp -d "$tdir/pkgtest.XXXXXX")
+dpkg-deb -x "$deb_arm" "$scratch"
+check "arm64 deb: the module and passbyme are the aarch64 build" sh -c \
+    "cmp -s '$scratch/usr/lib/aarch64-linux-gnu/security/pam_passbyme.so' '$tdir/$arm/release/libpam_passbyme.so' &&
+     cmp -s '$scratch/usr/bin/passbyme' '$tdir/$arm/release/passbyme'"
+rm -rf "$scratch"
+lint=$(lintian --show-overrides --tag-display-limit 0 "$deb_arm" 2>&1 | grep -v 'running with root privileges' || true)
+printf '%s\n' "$lint" | sed '/^$/d; s/^/     lintian (arm64): /'
+check "arm64 deb: lintian shows no error" sh -c "! printf '%s\n' \"\$1\" | grep -q '^E:'" _ "$lint"
+unexpected=$(printf '%s\n' "$lint" | sed -n 's/^W: [^:]*: \([^ ]*\).*/\1/p' | grep -vx "$allowed_tags" || true)
+check "arm64 deb: lintian warnings are only the justified ones${unexpected:+ (unexpected: $unexpected)}" test -z "$unexpected"
+check "arm64 deb: the 0600 config warning is overridden with a reason" has "$lint" \
+    '^O: libpam-passbyme: non-standard-file-perm 0600 != 0644 \[etc/passbyme/passbyme\.toml\]$'
+check "arm64 rpm: architecture aarch64, the same files as the x86_64 one" sh -c \
+    "[ \"\$(rpm -qp --qf '%{ARCH}' '$rpm_arm' 2>/dev/null)\" = aarch64 ] &&
+     [ \"\$(rpm -qlp '$rpm_arm' 2>/dev/null | sort)\" = \"\$1\" ]" _ "$want_files"
+reqs=$(rpm -qRp "$rpm_arm" 2>/dev/null)
+check "arm64 rpm -qRp: libpam.so.0 (64-bit), glibc 2.28 at most" sh -c \
+    "printf '%s\n' \"\$1\" | grep -q '^libpam\.so\.0()(64bit)\$' &&
+     ! printf '%s\n' \"\$1\" | grep -Eq '^libc\.so\.6\(GLIBC_2\.(29|[3-9][0-9])'" _ "$reqs"
+note "arm64 Requires: $(printf '%s\n' "$reqs" | grep -v '^rpmlib' | tr '\n' ' ')"
+lint=$(rpmlint -c tests/packaging/rpmlint.toml "$rpm_arm" 2>&1) && rc=0 || rc=$?
+note "rpmlint (aarch64): $(printf '%s\n' "$lint" | grep -E 'packages and .* checked' || true)"
+check "arm64 rpm: rpmlint with the project's configuration: 0 errors, 0 warnings" sh -c \
+    "[ '$rc' = 0 ] && printf '%s\n' \"\$1\" | grep -q ' 0 errors, 0 warnings' &&
+     ! printf '%s\n' \"\$1\" | grep -Eq '^pam-passbyme[^:]*: [EW]: '" _ "$lint"
+printf '%s\n' "$lint" | grep -E '^pam-passbyme[^:]*: [EW]: ' | sed 's/^/     rpmlint (aarch64): /' || true
 
 # --- the RHEL PAM samples through real libpam, with RHEL 9-shaped authselect files -------
 # sub SCRIPT: runs a test script of this directory, counts its ok/FAIL lines as ours.

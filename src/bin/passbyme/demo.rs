@@ -36,7 +36,11 @@ fn find_module(given: Option<PathBuf>) -> Result<PathBuf> {
             candidates.push(dir.join("libpam_passbyme.so"));
         }
     }
-    candidates.push("/usr/lib/x86_64-linux-gnu/security/pam_passbyme.so".into());
+    // Where this machine's libpam loads modules from (Debian: /usr/lib/<multiarch>/security,
+    // which differs per architecture), then the usual fixed places.
+    if let Some(dir) = pamapp::module_dir() {
+        candidates.push(dir.join("pam_passbyme.so"));
+    }
     candidates.push("/usr/lib64/security/pam_passbyme.so".into());
     candidates.push("/usr/lib/security/pam_passbyme.so".into());
     candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
