@@ -9,8 +9,8 @@ use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
-use crate::util::pam::{config, decision, Setup, AUTH_ERR, SUCCESS};
-use crate::util::{eventually, Emulator};
+use crate::util::pam::{assert_clean, config, decision, Setup, AUTH_ERR, SUCCESS};
+use crate::util::{eventually, syslog, Emulator};
 
 /// A connection whose far end (the "client") the test holds: `near` is what the PAM
 /// process holds (its peer address is `addr`), `far` is the client's side.
@@ -70,15 +70,17 @@ fn a_client_that_leaves_while_polling_cancels_the_push() {
         login(&s, "pg_gone", "127.0.77.1")
     });
     assert_eq!(rc, AUTH_ERR);
-    let line = decision(
-        "pg_gone",
-        &[
-            "decision=client-gone",
-            "peer=127.0.77.1",
-            "reason=\"the client closed its connection\"",
-            "settled=cancelled",
-        ],
-    );
+    // The decision line (with `debug` the module also logs what it watches, first).
+    let line = syslog().line_with("decision=client-gone user=pg_gone ");
+    assert_clean(&line);
+    for want in [
+        "peer=127.0.77.1",
+        "reason=\"the client closed its connection\"",
+        "settled=cancelled",
+    ] {
+        assert!(line.contains(want), "want {want:?} in {line}");
+    }
+    syslog().line_with("watching the client's connection from 127.0.77.1 while waiting");
     assert!(line.contains("duration="), "{line}");
     assert_eq!(emu.status_for(id).as_deref(), Some("CANCELLED"));
     drop(c.near);
