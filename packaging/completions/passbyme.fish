@@ -99,7 +99,7 @@ complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l file -d 'Re
 complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l journal-json -d 'Read entries saved with `journalctl -o json` from this file (`-` for standard input) instead of running journalctl' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l since -d 'Start of the window: an age (`30m`, `24h`, `7d`), a date (`2026-11-02`, UTC) or a time (`2026-11-02T08:00:00Z`, `2026-11-02T10:00:00+02:00`)' -r
 complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l until -d 'End of the window, in the same forms (default: now)' -r
-complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l burst -d 'Push fatigue: this many denied, unanswered or rate-limited logins of one user within --burst-window raise a CRITICAL alert' -r
+complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l burst -d 'Push fatigue: this many denied, unanswered, abandoned or rate-limited logins of one user within --burst-window raise a CRITICAL alert' -r
 complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l burst-window -d 'The window of --burst' -r
 complete -c passbyme -n "__fish_passbyme_using_subcommand report" -s c -l config -d 'The configuration file (the one the PAM module reads)' -r -F
 complete -c passbyme -n "__fish_passbyme_using_subcommand report" -l json -d 'Print the report as one JSON document instead of text'

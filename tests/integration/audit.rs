@@ -266,7 +266,7 @@ fn report_counts_real_decision_lines_and_raises_the_alerts() {
         "{out}"
     );
     for want in [
-        "FAIL  push-fatigue: push fatigue: 3 denied, unanswered or rate-limited logins of rp_bob within 10m from 1 source(s) (198.51.100.7)",
+        "FAIL  push-fatigue: push fatigue: 3 denied, unanswered, abandoned or rate-limited logins of rp_bob within 10m from 1 source(s) (198.51.100.7)",
         "FAIL  fail-open: 1 login(s) of rp_carol let in without the second factor",
         "WARN  audit-would-deny: audit: rp_dave would be refused in enforce mode (1 login(s); enforce=unmapped policy=unmapped:deny)",
         "WARN  errors: 1 login(s) ended in an error (first: decision=error user=rp_zed error=\"x\" decision=fail-open user=rp_alice)",

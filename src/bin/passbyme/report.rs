@@ -65,7 +65,7 @@ pub struct Args {
     /// End of the window, in the same forms (default: now).
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
-    /// Push fatigue: this many denied, unanswered or rate-limited logins of one user within
+    /// Push fatigue: this many denied, unanswered, abandoned or rate-limited logins of one user within
     /// --burst-window raise a CRITICAL alert.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub burst: u32,
@@ -625,7 +625,7 @@ pub fn summarize(input: Input, burst: u32, burst_window: Duration) -> Summary {
                 id: "push-fatigue",
                 user: Some(user.to_string()),
                 message: format!(
-                    "push fatigue: {best} denied, unanswered or rate-limited logins of {user} within {} from {} source(s) ({}), {} to {}: someone may be pushing until the person approves",
+                    "push fatigue: {best} denied, unanswered, abandoned or rate-limited logins of {user} within {} from {} source(s) ({}), {} to {}: someone may be pushing until the person approves",
                     pam_passbyme::duration::format_duration(burst_window),
                     from.len(),
                     from.into_iter().collect::<Vec<_>>().join(", "),
