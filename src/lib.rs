@@ -53,6 +53,8 @@ pub mod messages;
 #[doc(hidden)]
 pub mod os;
 #[doc(hidden)]
+pub mod outcome;
+#[doc(hidden)]
 pub mod pamapp;
 #[doc(hidden)]
 pub mod template;

@@ -6,12 +6,11 @@
 //! The module logs through `pam_syslog` (facility authpriv, prefix
 //! `pam_passbyme(<service>:auth):`); it never calls openlog/closelog and never writes to
 //! stdout or stderr.
-#![allow(unsafe_code)] // one libc::syslog call, in `direct`
 
 use std::fmt::Write as _;
 
 use crate::client::sanitize;
-use crate::login::{Audit, Outcome, Report, Request, Settled};
+use crate::outcome::{Audit, Outcome, Report, Request, Settled};
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -103,7 +102,16 @@ pub fn decision_level(outcome: &Outcome) -> Level {
         // alert: audit mode steps aside, but the administrator must see it).
         Outcome::Audit(Audit::Push) => Level::Info,
         Outcome::Audit(Audit::Without(o)) => decision_level(o),
-        _ => Level::Notice,
+        Outcome::Refused(_)
+        | Outcome::TimedOut
+        | Outcome::Interrupted(_)
+        | Outcome::ClientGone(_)
+        | Outcome::Unmapped(_)
+        | Outcome::UnknownUser(_)
+        | Outcome::BadUserName(_)
+        | Outcome::LocalDenied
+        | Outcome::ConversationFailed(_)
+        | Outcome::Limited(_) => Level::Notice,
     }
 }
 
@@ -249,15 +257,5 @@ pub fn abandoned_line(service: &str, decision: &str) -> String {
 /// Writes one line straight to syslog (facility authpriv), for the two places with no PAM
 /// handle to log through. Never calls openlog: the host's ident and facility stay its own.
 pub fn direct(level: Level, line: &str) {
-    let Ok(c) = std::ffi::CString::new(line.replace('\0', "?")) else {
-        return;
-    };
-    // SAFETY: constant format string, one NUL-terminated argument.
-    unsafe {
-        libc::syslog(
-            libc::LOG_AUTHPRIV | level.priority(),
-            c"%s".as_ptr(),
-            c.as_ptr(),
-        )
-    };
+    crate::os::syslog(libc::LOG_AUTHPRIV | level.priority(), line);
 }

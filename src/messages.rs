@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use crate::client::{sanitize, Status};
 use crate::config;
 use crate::limiter::Limit;
-use crate::login::{Host, Outcome, Request};
+use crate::os::Host;
+use crate::outcome::{Outcome, Request};
 use crate::template::render_with;
 
 /// A built-in language. Chosen in the configuration only, never from the environment

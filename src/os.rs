@@ -19,7 +19,7 @@ pub fn uid() -> u32 {
 }
 
 /// The name the user database gives to `uid` (`getpwuid_r`); `Ok(None)` if none.
-pub fn user_name_of(uid: u32) -> Result<Option<String>, String> {
+pub fn user_name_of(uid: u32) -> Result<Option<String>, LookupError> {
     Ok(passwd_entry(Key::Uid(uid))?.map(|a| a.name))
 }
 
@@ -50,10 +50,44 @@ pub struct Account {
     pub gecos: Option<String>,
 }
 
+/// Why a lookup in the user database (NSS) failed. Callers refuse the login on any of them.
+#[derive(Debug)]
+pub enum LookupError {
+    /// `getpwnam_r`/`getpwuid_r` failed (a source is down, …).
+    Failed(std::io::Error),
+    /// The name has a NUL byte: no C function can look it up.
+    NulInName,
+    /// The database returned a name that is not UTF-8.
+    NameNotUtf8,
+    /// The database returned an empty name.
+    EmptyName,
+    /// The user the groups were asked for is not in the database.
+    NoSuchUser,
+    /// `getgrouplist` failed.
+    GroupList,
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::Failed(e) => write!(f, "user database lookup failed: {e}"),
+            LookupError::NulInName => f.write_str("user name with a NUL byte"),
+            LookupError::NameNotUtf8 => {
+                f.write_str("the user database returned a name that is not UTF-8")
+            }
+            LookupError::EmptyName => f.write_str("the user database returned an empty name"),
+            LookupError::NoSuchUser => f.write_str("no such user in the user database"),
+            LookupError::GroupList => f.write_str("getgrouplist failed"),
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}
+
 /// Looks `user` up through NSS (`getpwnam_r`). `Ok(None)`: NSS does not know the name;
 /// `Err`: the lookup itself failed (a source is down), which callers treat as a refusal.
-pub fn lookup_user(user: &str) -> Result<Option<Account>, String> {
-    let cuser = CString::new(user).map_err(|_| "user name with a NUL byte".to_string())?;
+pub fn lookup_user(user: &str) -> Result<Option<Account>, LookupError> {
+    let cuser = CString::new(user).map_err(|_| LookupError::NulInName)?;
     passwd_entry(Key::Name(&cuser))
 }
 
@@ -65,7 +99,7 @@ enum Key<'a> {
 
 /// One `getpwnam_r`/`getpwuid_r` lookup, retried with a larger buffer on ERANGE (up to
 /// 1 MiB). The name must be non-empty UTF-8.
-fn passwd_entry(key: Key<'_>) -> Result<Option<Account>, String> {
+fn passwd_entry(key: Key<'_>) -> Result<Option<Account>, LookupError> {
     let mut size = 16 * 1024;
     loop {
         // SAFETY: a zeroed passwd is a valid out-buffer.
@@ -85,21 +119,16 @@ fn passwd_entry(key: Key<'_>) -> Result<Option<Account>, String> {
             continue;
         }
         if rc != 0 {
-            return Err(format!(
-                "user database lookup failed: {}",
-                std::io::Error::from_raw_os_error(rc)
-            ));
+            return Err(LookupError::Failed(std::io::Error::from_raw_os_error(rc)));
         }
         if result.is_null() || pwd.pw_name.is_null() {
             return Ok(None);
         }
         // SAFETY: pw_name points into buf, NUL-terminated by NSS.
         let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        let name = name
-            .to_str()
-            .map_err(|_| "the user database returned a name that is not UTF-8".to_string())?;
+        let name = name.to_str().map_err(|_| LookupError::NameNotUtf8)?;
         if name.is_empty() {
-            return Err("the user database returned an empty name".into());
+            return Err(LookupError::EmptyName);
         }
         let gecos = if pwd.pw_gecos.is_null() {
             None
@@ -118,9 +147,9 @@ fn passwd_entry(key: Key<'_>) -> Result<Option<Account>, String> {
 }
 
 /// The names of the groups `user` belongs to (primary and supplementary), through NSS.
-pub fn user_groups(user: &str) -> Result<Vec<String>, String> {
-    let cuser = CString::new(user).map_err(|_| "user name with a NUL byte".to_string())?;
-    let account = lookup_user(user)?.ok_or("no such user in the user database")?;
+pub fn user_groups(user: &str) -> Result<Vec<String>, LookupError> {
+    let cuser = CString::new(user).map_err(|_| LookupError::NulInName)?;
+    let account = lookup_user(user)?.ok_or(LookupError::NoSuchUser)?;
     let primary = account.gid;
     let mut n: libc::c_int = 64;
     let mut gids: Vec<libc::gid_t> = vec![0; n as usize];
@@ -135,7 +164,7 @@ pub fn user_groups(user: &str) -> Result<Vec<String>, String> {
             break;
         }
         if count <= n || count > 65536 {
-            return Err("getgrouplist failed".into());
+            return Err(LookupError::GroupList);
         }
         n = count;
         gids.resize(n as usize, 0);
@@ -656,20 +685,48 @@ fn tcp_peer(fd: libc::c_int) -> Option<std::net::IpAddr> {
     }
 }
 
-/// The real [`crate::login::Host`]: this machine's user database, groups, host name,
-/// random generator and local time.
+/// The facts of the machine the login runs on, as the login flow ([`crate::login`]) needs them.
+/// [`System`] reads them from the operating system; tests hand in canned ones.
+pub trait Host {
+    /// The canonical name the user database (NSS) knows `user` by; `Ok(None)` if it does
+    /// not know the name, `Err` if the lookup itself failed.
+    fn canonical_user(&self, user: &str) -> Result<Option<String>, LookupError>;
+    /// The names of the groups `user` belongs to.
+    fn groups(&self, user: &str) -> Result<Vec<String>, LookupError>;
+    /// The GECOS field of `user` (`pw_gecos`), if any.
+    fn gecos(&self, user: &str) -> Result<Option<String>, LookupError>;
+    /// This machine's name, for the message.
+    fn hostname(&self) -> String;
+    /// A uniformly random number below `n` from a secure source; `None` if there is none.
+    fn random_below(&self, n: u32) -> Option<u32>;
+    /// The time shown in the message.
+    fn now(&self) -> time::OffsetDateTime;
+}
+
+/// Writes one line to syslog at `priority` (a facility and a level), with no openlog: the
+/// host's ident and facility stay its own. A NUL in the line becomes `?`.
+pub fn syslog(priority: libc::c_int, line: &str) {
+    let Ok(c) = CString::new(line.replace('\0', "?")) else {
+        return;
+    };
+    // SAFETY: constant format string, one NUL-terminated argument.
+    unsafe { libc::syslog(priority, c"%s".as_ptr(), c.as_ptr()) };
+}
+
+/// The real [`Host`]: this machine's user database, groups, host name, random generator
+/// and local time.
 pub struct System;
 
-impl crate::login::Host for System {
-    fn canonical_user(&self, user: &str) -> Result<Option<String>, String> {
+impl Host for System {
+    fn canonical_user(&self, user: &str) -> Result<Option<String>, LookupError> {
         Ok(lookup_user(user)?.map(|a| a.name))
     }
 
-    fn groups(&self, user: &str) -> Result<Vec<String>, String> {
+    fn groups(&self, user: &str) -> Result<Vec<String>, LookupError> {
         user_groups(user)
     }
 
-    fn gecos(&self, user: &str) -> Result<Option<String>, String> {
+    fn gecos(&self, user: &str) -> Result<Option<String>, LookupError> {
         Ok(lookup_user(user)?.and_then(|a| a.gecos))
     }
 

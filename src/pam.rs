@@ -21,9 +21,10 @@ use crate::args::Args;
 use crate::client::sanitize;
 use crate::config::{Config, Mode, Unmapped};
 use crate::log::{self, Level};
-use crate::login::{self, Abandon, Outcome, Report, Request, Ui};
+use crate::login::{self, Abandon, ConversationError, Ui};
 use crate::messages;
 use crate::os::{SignalGuard, System};
+use crate::outcome::{Outcome, Report, Request};
 
 /// The key under which a transaction's decision is kept on the handle.
 const DATA_KEY: &str = "pam_passbyme_decision";
@@ -265,7 +266,10 @@ fn tell_outcome(ui: &mut PamUi<'_>, config: &Config, req: &Request, outcome: &Ou
             line
         };
         if let Err(e) = converse(ui.pamh, PAM_ERROR_MSG, &line) {
-            ui.log(Level::Debug, &log::event("outcome line not shown", &e));
+            ui.log(
+                Level::Debug,
+                &log::event("outcome line not shown", &e.to_string()),
+            );
         }
     }
 }
@@ -332,14 +336,14 @@ struct PamUi<'a> {
 }
 
 impl Ui for PamUi<'_> {
-    fn info(&mut self, text: &str) -> Result<(), String> {
+    fn info(&mut self, text: &str) -> Result<(), ConversationError> {
         // The hint carries the verification code, which the person needs to check the push:
         // it is essential, so it is shown even under PAM_SILENT (sudo always sets that flag);
         // `prompt=none` is how an administrator hides it.
         converse(self.pamh, PAM_TEXT_INFO, text).map(|_| ())
     }
 
-    fn prompt(&mut self, text: &str, abandon: &Abandon<'_>) -> Result<String, String> {
+    fn prompt(&mut self, text: &str, abandon: &Abandon<'_>) -> Result<String, ConversationError> {
         let pamh = self.pamh;
         let ask = || converse(pamh, PAM_PROMPT_ECHO_ON, text);
         let Some(guard) = self.guard else {
@@ -399,18 +403,19 @@ fn tty(pamh: &Pam) -> Option<String> {
 
 /// One message through the application's conversation function. NULL responses are
 /// handled; responses are freed (the application allocated them for us to free).
-fn converse(pamh: &Pam, style: c_int, text: &str) -> Result<Option<String>, String> {
-    let text = CString::new(text.replace('\0', "?")).map_err(|e| e.to_string())?;
+fn converse(pamh: &Pam, style: c_int, text: &str) -> Result<Option<String>, ConversationError> {
+    let text = CString::new(text.replace('\0', "?"))
+        .map_err(|e| ConversationError::Other(e.to_string()))?;
     let mut item: *const c_void = std::ptr::null();
     // SAFETY: valid handle and out-pointer.
     let rc = unsafe { pam_get_item(raw(pamh), PAM_CONV, &mut item) };
     if rc != PAM_SUCCESS || item.is_null() {
-        return Err("no conversation function".into());
+        return Err(ConversationError::Missing);
     }
     // SAFETY: PAM_CONV points at the application's struct pam_conv.
     let conv = unsafe { &*(item as *const PamConv) };
     let Some(func) = conv.conv else {
-        return Err("no conversation function".into());
+        return Err(ConversationError::Missing);
     };
     let msg = PamMessage {
         msg_style: style,
@@ -439,7 +444,7 @@ fn converse(pamh: &Pam, style: c_int, text: &str) -> Result<Option<String>, Stri
         }
     }
     if rc != PAM_SUCCESS {
-        return Err(format!("conversation failed (PAM code {rc})"));
+        return Err(ConversationError::Code(rc));
     }
     Ok(answer)
 }
@@ -448,7 +453,7 @@ fn converse(pamh: &Pam, style: c_int, text: &str) -> Result<Option<String>, Stri
 mod tests {
     use super::*;
     use crate::client::Status;
-    use crate::login::Audit;
+    use crate::outcome::Audit;
 
     #[test]
     fn one_match_maps_every_outcome_to_its_code() {
