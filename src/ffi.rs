@@ -55,6 +55,25 @@ pub(crate) struct PamConv {
     pub(crate) appdata_ptr: *mut c_void,
 }
 
+// The layout of the structs above, as `<security/_pam_types.h>` has them on the 64-bit
+// targets we build (x86_64, aarch64): checked by the compiler, so a wrong field order, type
+// or padding does not build.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<PamMessage>() == 16);
+    assert!(offset_of!(PamMessage, msg_style) == 0);
+    assert!(offset_of!(PamMessage, msg) == 8);
+    assert!(size_of::<PamResponse>() == 16);
+    assert!(offset_of!(PamResponse, resp) == 0);
+    assert!(offset_of!(PamResponse, resp_retcode) == 8);
+    assert!(size_of::<PamConv>() == 16);
+    assert!(offset_of!(PamConv, conv) == 0);
+    assert!(offset_of!(PamConv, appdata_ptr) == 8);
+    // A NULL function pointer is `None`: the option adds no tag.
+    assert!(size_of::<Option<ConvFn>>() == size_of::<*const c_void>());
+};
+
 #[link(name = "pam")]
 extern "C" {
     // The module's side.

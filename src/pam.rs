@@ -385,6 +385,14 @@ use crate::ffi::{
     PAM_SUCCESS, PAM_TEXT_INFO, PAM_TTY,
 };
 
+// `raw` relies on pamsm's `Pam` being `#[repr(transparent)]` over its handle pointer, a
+// private field (pamsm 0.5.5, pinned exactly in Cargo.toml so that an upgrade is a reviewed
+// change). The compiler checks what it can of that: the size and alignment of one pointer.
+const _: () = {
+    assert!(std::mem::size_of::<Pam>() == std::mem::size_of::<*const c_void>());
+    assert!(std::mem::align_of::<Pam>() == std::mem::align_of::<*const c_void>());
+};
+
 fn raw(pamh: &Pam) -> *const c_void {
     // SAFETY: `Pam` is #[repr(transparent)] over the handle pointer.
     unsafe { *(pamh as *const Pam as *const *const c_void) }
