@@ -20,7 +20,7 @@ pub fn uid() -> u32 {
 
 /// The name the user database gives to `uid` (`getpwuid_r`); `Ok(None)` if none.
 pub fn user_name_of(uid: u32) -> Result<Option<String>, LookupError> {
-    Ok(passwd_entry(Key::Uid(uid))?.map(|a| a.name))
+    Ok(passwd_entry(PasswdKey::Uid(uid))?.map(|a| a.name))
 }
 
 /// This machine's host name (`?` if it cannot be read).
@@ -88,18 +88,18 @@ impl std::error::Error for LookupError {}
 /// `Err`: the lookup itself failed (a source is down), which callers treat as a refusal.
 pub fn lookup_user(user: &str) -> Result<Option<Account>, LookupError> {
     let cuser = CString::new(user).map_err(|_| LookupError::NulInName)?;
-    passwd_entry(Key::Name(&cuser))
+    passwd_entry(PasswdKey::Name(&cuser))
 }
 
 /// What a passwd lookup is keyed by.
-enum Key<'a> {
+enum PasswdKey<'a> {
     Name(&'a CStr),
     Uid(u32),
 }
 
 /// One `getpwnam_r`/`getpwuid_r` lookup, retried with a larger buffer on ERANGE (up to
 /// 1 MiB). The name must be non-empty UTF-8.
-fn passwd_entry(key: Key<'_>) -> Result<Option<Account>, LookupError> {
+fn passwd_entry(key: PasswdKey<'_>) -> Result<Option<Account>, LookupError> {
     let mut size = 16 * 1024;
     loop {
         // SAFETY: a zeroed passwd is a valid out-buffer.
@@ -110,8 +110,8 @@ fn passwd_entry(key: Key<'_>) -> Result<Option<Account>, LookupError> {
         // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
         let rc = unsafe {
             match key {
-                Key::Name(name) => libc::getpwnam_r(name.as_ptr(), &mut pwd, b, len, &mut result),
-                Key::Uid(uid) => libc::getpwuid_r(uid, &mut pwd, b, len, &mut result),
+                PasswdKey::Name(name) => libc::getpwnam_r(name.as_ptr(), &mut pwd, b, len, &mut result),
+                PasswdKey::Uid(uid) => libc::getpwuid_r(uid, &mut pwd, b, len, &mut result),
             }
         };
         if rc == libc::ERANGE && size < 1024 * 1024 {
