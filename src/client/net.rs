@@ -166,7 +166,7 @@ pub(crate) struct BoundedResolver {
     pub(crate) reach: Arc<Reach>,
 }
 
-type Resolver = fn(&str, u16) -> io::Result<Vec<SocketAddr>>;
+type ResolveFn = fn(&str, u16) -> io::Result<Vec<SocketAddr>>;
 
 fn getaddrinfo(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     Ok((host, port)
@@ -208,7 +208,7 @@ pub(crate) fn resolve_with(
     budget: Duration,
     full: bool,
     connected: bool,
-    lookup: Resolver,
+    lookup: ResolveFn,
 ) -> Result<Vec<SocketAddr>, ureq::Error> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
