@@ -11,16 +11,18 @@
 //! | module | what |
 //! |---|---|
 //! | `client` | the PassBy\[ME\] API over HTTPS (the only public API) |
-//! | `pam`, `ffi` | the PAM boundary: the hook, one outcome → PAM code match, the libpam FFI |
+//! | `duration`, `template`, `files`, `os` | values, templates, root-owned files, the host (users, signals, syslog) |
+//! | `userkey`, `limiter` | the key of the hash for unknown user names; push-fatigue limits and their state |
+//! | `config`, `args` | the configuration file and the module's arguments as data: schema, validation, values |
+//! | `connect` | the client built from the files the configuration names |
+//! | `outcome` | the words every layer speaks: the request, how a login ended, its report |
+//! | `log`, `messages` | the one builder of log lines; what the person at the terminal is told, in each language |
 //! | `login` | the login flow and its policy: map, limit, push, wait, decide |
-//! | `config`, `duration`, `template` | the configuration file as data: schema, validation, values |
-//! | `files`, `connect` | reading root-owned files safely; building the client from them |
-//! | `limiter` | push-fatigue limits and their state files |
-//! | `userkey` | the per-host key of the hash that stands for unknown user names in the log |
-//! | `log` | the one builder of log lines |
-//! | `messages` | what the person at the terminal is told, in each language |
-//! | `os` | the host: users, groups, host name, signals |
-//! | `pamapp` | a PAM *application* (for `passbyme demo`, the tests and the benchmark) |
+//! | `pam`, `ffi`, `pamapp` | the PAM boundary: the hook, one outcome → PAM code match, the libpam FFI; a PAM application |
+//!
+//! Dependencies point down this table, never up: a module uses `client` and the rows above
+//! its own, never a row below (`login` uses `outcome`, `outcome` never uses `login`). The
+//! client uses nothing else from the crate.
 //!
 //! Every module but `client` is an internal of the module and the command, public only so
 //! that the `passbyme` binary, the tests and the benchmark can reach it: hidden from the
