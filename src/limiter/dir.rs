@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct DirError {
     dir: PathBuf,
-    problem: Problem,
+    problem: DirProblem,
 }
 
 /// What is wrong with the state directory.
 #[derive(Debug)]
-enum Problem {
+enum DirProblem {
     /// A relative path.
     NotAbsolute,
     /// A directory above it that others can write, or that is missing.
@@ -36,15 +36,15 @@ impl std::fmt::Display for DirError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "limits.state_dir {}: ", self.dir.display())?;
         match &self.problem {
-            Problem::NotAbsolute => f.write_str("must be an absolute path"),
-            Problem::Parents(err) => f.write_str(&err.message),
-            Problem::Create(err) => write!(f, "cannot create: {err}"),
-            Problem::Io(err) => write!(f, "{err}"),
-            Problem::NotADirectory => {
+            DirProblem::NotAbsolute => f.write_str("must be an absolute path"),
+            DirProblem::Parents(err) => f.write_str(&err.message),
+            DirProblem::Create(err) => write!(f, "cannot create: {err}"),
+            DirProblem::Io(err) => write!(f, "{err}"),
+            DirProblem::NotADirectory => {
                 f.write_str("is not a directory (a symlink or a file; refused)")
             }
-            Problem::Owner(uid) => write!(f, "is owned by uid {uid}, not by root (refused)"),
-            Problem::Mode(mode) => write!(
+            DirProblem::Owner(uid) => write!(f, "is owned by uid {uid}, not by root (refused)"),
+            DirProblem::Mode(mode) => write!(
                 f,
                 "is accessible by group or others (mode {mode:04o}; refused, use chmod 700)"
             ),
@@ -70,31 +70,31 @@ pub(super) fn prepare(dir: &Path) -> Result<(), DirError> {
         problem,
     };
     if !dir.is_absolute() {
-        return Err(e(Problem::NotAbsolute));
+        return Err(e(DirProblem::NotAbsolute));
     }
     // Created or used only below directories nobody else can write (StrictModes).
-    crate::files::check_parents(dir).map_err(|err| e(Problem::Parents(err)))?;
+    crate::files::check_parents(dir).map_err(|err| e(DirProblem::Parents(err)))?;
     match fs::symlink_metadata(dir) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             // Another login may create it at the same moment: that is fine.
             match fs::DirBuilder::new().mode(0o700).create(dir) {
                 Ok(()) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(err) => return Err(e(Problem::Create(err))),
+                Err(err) => return Err(e(DirProblem::Create(err))),
             }
         }
-        Err(err) => return Err(e(Problem::Io(err))),
+        Err(err) => return Err(e(DirProblem::Io(err))),
         Ok(_) => {}
     }
-    let meta = fs::symlink_metadata(dir).map_err(|err| e(Problem::Io(err)))?;
+    let meta = fs::symlink_metadata(dir).map_err(|err| e(DirProblem::Io(err)))?;
     if !meta.file_type().is_dir() {
-        return Err(e(Problem::NotADirectory));
+        return Err(e(DirProblem::NotADirectory));
     }
     if meta.uid() != 0 && meta.uid() != crate::os::euid() {
-        return Err(e(Problem::Owner(meta.uid())));
+        return Err(e(DirProblem::Owner(meta.uid())));
     }
     if meta.mode() & 0o077 != 0 {
-        return Err(e(Problem::Mode(meta.mode() & 0o7777)));
+        return Err(e(DirProblem::Mode(meta.mode() & 0o7777)));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::keys::lock_name;
-use super::state::{Problem, StateError};
+use super::state::{StateError, StateProblem};
 use super::StoreError;
 use crate::os::FileLock;
 
@@ -58,7 +58,7 @@ pub(super) fn lock(
         Ok(_) => {
             return Err(StateError {
                 path,
-                problem: Problem::NotLockFile,
+                problem: StateProblem::NotLockFile,
             }
             .into())
         }
@@ -77,7 +77,7 @@ pub(super) fn lock(
             Err(err) => {
                 return Err(StateError {
                     path,
-                    problem: Problem::Lock(err),
+                    problem: StateProblem::Lock(err),
                 }
                 .into())
             }

@@ -139,12 +139,12 @@ pub struct StateError {
     /// The file concerned.
     pub(super) path: PathBuf,
     /// What went wrong with it.
-    pub(super) problem: Problem,
+    pub(super) problem: StateProblem,
 }
 
 /// What went wrong with a file of the state directory.
 #[derive(Debug)]
-pub(super) enum Problem {
+pub(super) enum StateProblem {
     /// The operating system refused (open, read, write, rename, remove, list).
     Io(std::io::Error),
     /// A state file that is not a regular file of at most [`MAX_STATE_BYTES`].
@@ -167,7 +167,7 @@ impl StateError {
     pub(super) fn io(path: &Path, err: std::io::Error) -> StateError {
         StateError {
             path: path.to_owned(),
-            problem: Problem::Io(err),
+            problem: StateProblem::Io(err),
         }
     }
 }
@@ -176,21 +176,21 @@ impl std::fmt::Display for StateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let path = self.path.display();
         match &self.problem {
-            Problem::Io(err) => write!(f, "{path}: {err}"),
-            Problem::NotStateFile => {
+            StateProblem::Io(err) => write!(f, "{path}: {err}"),
+            StateProblem::NotStateFile => {
                 write!(f, "{path}: not a regular file of at most 64 KiB")
             }
-            Problem::Corrupt(err, user) => write!(
+            StateProblem::Corrupt(err, user) => write!(
                 f,
                 "{path}: corrupt state ({err}); `passbyme unlock {user}` resets it"
             ),
-            Problem::TooLarge(len) => write!(
+            StateProblem::TooLarge(len) => write!(
                 f,
                 "{path}: the new state would be {len} bytes, over the 64 KiB the reader accepts (not written)"
             ),
-            Problem::Encode(err) => write!(f, "{err}"),
-            Problem::NotLockFile => write!(f, "{path}: not a regular file"),
-            Problem::Lock(err) => write!(f, "{path}: lock: {err}"),
+            StateProblem::Encode(err) => write!(f, "{err}"),
+            StateProblem::NotLockFile => write!(f, "{path}: not a regular file"),
+            StateProblem::Lock(err) => write!(f, "{path}: lock: {err}"),
         }
     }
 }
@@ -221,7 +221,7 @@ pub(super) fn read(dir: &Path, user: &str) -> Result<UserState, StateError> {
     if !meta.file_type().is_file() || meta.len() > MAX_STATE_BYTES {
         return Err(StateError {
             path,
-            problem: Problem::NotStateFile,
+            problem: StateProblem::NotStateFile,
         });
     }
     let mut text = String::new();
@@ -229,7 +229,7 @@ pub(super) fn read(dir: &Path, user: &str) -> Result<UserState, StateError> {
         .read_to_string(&mut text)
         .map_err(|err| StateError::io(&path, err))?;
     serde_json::from_str(&text).map_err(|err| StateError {
-        problem: Problem::Corrupt(err, crate::client::sanitize::clean(user, 64)),
+        problem: StateProblem::Corrupt(err, crate::client::sanitize::clean(user, 64)),
         path,
     })
 }
@@ -240,12 +240,12 @@ pub(super) fn write(dir: &Path, user: &str, state: &UserState) -> Result<(), Sta
     let path = path(dir, user);
     let text = serde_json::to_vec(state).map_err(|err| StateError {
         path: path.clone(),
-        problem: Problem::Encode(err),
+        problem: StateProblem::Encode(err),
     })?;
     if text.len() as u64 > MAX_STATE_BYTES {
         return Err(StateError {
             path,
-            problem: Problem::TooLarge(text.len()),
+            problem: StateProblem::TooLarge(text.len()),
         });
     }
     let tmp = dir.join(format!(".{}.tmp", file_name(user)));
