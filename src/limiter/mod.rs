@@ -17,8 +17,8 @@
 //! state file stays below the [`MAX_STATE_BYTES`] the reader accepts; a state that would
 //! not is not written and the login is refused.
 //!
-//! Files: `mod.rs` the store's API and the words of its answers; [`limits`](Limits) the
-//! settings and their bounds; `state` the state file and its bounds; `keys` names and
+//! Files: `mod.rs` the store's API and the words of its answers; `limits` the settings
+//! and their bounds; `state` the state file and its bounds; `keys` names and
 //! keys made from untrusted values; `lock` the per-user lock and its [`Wait`]; `dir` the
 //! state directory's checks; `rules` what a login may do and how its end counts.
 
