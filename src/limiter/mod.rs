@@ -67,8 +67,8 @@ pub enum Begin {
     Refused(Refusal),
 }
 
-/// Which limit refused a login: what the person is told follows it
-/// ([`crate::messages`]), never the wording of the reason.
+/// Which limit refused a login: what the person is told follows it (the `messages`
+/// module picks the text), never the wording of the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
     /// Locked out after denials in a row, for this many more seconds.
