@@ -23,6 +23,71 @@ pub const FILE: &str = "user-name.key";
 /// The key's length in bytes.
 pub const LEN: usize = 32;
 
+/// Why the key cannot be used (then no hash is logged).
+#[derive(Debug)]
+pub struct KeyError {
+    /// The state directory or the key file.
+    path: PathBuf,
+    problem: KeyProblem,
+}
+
+/// What is wrong with the state directory or the key file.
+#[derive(Debug)]
+enum KeyProblem {
+    /// The state directory is a relative path.
+    NotAbsolute,
+    /// A directory above the state directory that others can write, or that is missing.
+    Parents(crate::files::Error),
+    /// The state directory or the key is missing and cannot be made.
+    Create(std::io::Error),
+    /// The operating system refused (open, read, look at).
+    Io(std::io::Error),
+    /// The state directory is a symlink or a file.
+    NotADirectory,
+    /// The key is not a regular file.
+    NotAFile,
+    /// Owned by this uid, not root.
+    Owner(u32),
+    /// The state directory is open to group or others (its mode, `& 0o7777`).
+    DirMode(u32),
+    /// The key's mode (`& 0o7777`) is not 0600.
+    KeyMode(u32),
+    /// The key is not [`LEN`] bytes.
+    Length,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.path.display())?;
+        match &self.problem {
+            KeyProblem::NotAbsolute => f.write_str("must be an absolute path"),
+            KeyProblem::Parents(err) => f.write_str(&err.message),
+            KeyProblem::Create(err) => write!(f, "cannot create: {err}"),
+            KeyProblem::Io(err) => write!(f, "{err}"),
+            KeyProblem::NotADirectory => f.write_str("is not a directory (refused)"),
+            KeyProblem::NotAFile => f.write_str("is not a regular file (refused)"),
+            KeyProblem::Owner(uid) => write!(f, "is owned by uid {uid}, not by root (refused)"),
+            KeyProblem::DirMode(mode) => write!(
+                f,
+                "is accessible by group or others (mode {mode:04o}; refused)"
+            ),
+            KeyProblem::KeyMode(mode) => write!(f, "has mode {mode:04o}, not 0600 (refused)"),
+            KeyProblem::Length => write!(f, "is not {LEN} bytes (refused)"),
+        }
+    }
+}
+
+// No `source()`: the message already says it, and a chain would print it twice.
+impl std::error::Error for KeyError {}
+
+/// A [`KeyError`] about `path`.
+fn error(path: &Path) -> impl Fn(KeyProblem) -> KeyError + '_ {
+    move |problem| KeyError {
+        path: path.to_owned(),
+        problem,
+    }
+}
+
 /// The key, loaded.
 pub struct Key(hmac::Key);
 
@@ -36,24 +101,24 @@ impl Key {
 }
 
 /// The key in `dir`, created there (and `dir` created 0700) if it does not exist yet.
-pub fn load_or_create(dir: &Path) -> Result<Key, String> {
+pub fn load_or_create(dir: &Path) -> Result<Key, KeyError> {
     let path = dir.join(FILE);
-    let e = |m: String| format!("{}: {m}", path.display());
+    let e = error(&path);
     check_dir(dir)?;
     match open(&path) {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            create(dir, &path).map_err(|err| e(format!("cannot create: {err}")))?
+            create(dir, &path).map_err(|err| e(KeyProblem::Create(err)))?
         }
-        Err(err) => return Err(e(err.to_string())),
+        Err(err) => return Err(e(KeyProblem::Io(err))),
         Ok(file) => return read(&path, file),
     }
-    read(&path, open(&path).map_err(|err| e(err.to_string()))?)
+    read(&path, open(&path).map_err(|err| e(KeyProblem::Io(err)))?)
 }
 
 /// The key in `dir`, if it exists and passes the rules (for `passbyme` and the tests).
-pub fn load(dir: &Path) -> Result<Key, String> {
+pub fn load(dir: &Path) -> Result<Key, KeyError> {
     let path = dir.join(FILE);
-    let file = open(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+    let file = open(&path).map_err(|err| error(&path)(KeyProblem::Io(err)))?;
     read(&path, file)
 }
 
@@ -66,32 +131,26 @@ fn open(path: &Path) -> std::io::Result<File> {
 
 /// The state directory: under directories nobody else can write (StrictModes), created
 /// 0700 if missing, a real directory owned by root, mode 0700.
-fn check_dir(dir: &Path) -> Result<(), String> {
-    let e = |m: String| format!("{}: {m}", dir.display());
+fn check_dir(dir: &Path) -> Result<(), KeyError> {
+    let e = error(dir);
     if !dir.is_absolute() {
-        return Err(e("must be an absolute path".into()));
+        return Err(e(KeyProblem::NotAbsolute));
     }
-    crate::files::check_parents(dir).map_err(|err| e(err.message))?;
+    crate::files::check_parents(dir).map_err(|err| e(KeyProblem::Parents(err)))?;
     match fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(err) => return Err(e(format!("cannot create: {err}"))),
+        Err(err) => return Err(e(KeyProblem::Create(err))),
     }
-    let meta = fs::symlink_metadata(dir).map_err(|err| e(err.to_string()))?;
+    let meta = fs::symlink_metadata(dir).map_err(|err| e(KeyProblem::Io(err)))?;
     if !meta.file_type().is_dir() {
-        return Err(e("is not a directory (refused)".into()));
+        return Err(e(KeyProblem::NotADirectory));
     }
     if meta.uid() != 0 {
-        return Err(e(format!(
-            "is owned by uid {}, not by root (refused)",
-            meta.uid()
-        )));
+        return Err(e(KeyProblem::Owner(meta.uid())));
     }
     if meta.mode() & 0o077 != 0 {
-        return Err(e(format!(
-            "is accessible by group or others (mode {:04o}; refused)",
-            meta.mode() & 0o7777
-        )));
+        return Err(e(KeyProblem::DirMode(meta.mode() & 0o7777)));
     }
     Ok(())
 }
@@ -125,30 +184,24 @@ fn create(dir: &Path, path: &Path) -> std::io::Result<()> {
 }
 
 /// Judges the open key file: a regular file owned by root, mode 0600, exactly [`LEN`] bytes.
-fn read(path: &Path, file: File) -> Result<Key, String> {
-    let e = |m: String| format!("{}: {m}", path.display());
-    let meta = file.metadata().map_err(|err| e(err.to_string()))?;
+fn read(path: &Path, file: File) -> Result<Key, KeyError> {
+    let e = error(path);
+    let meta = file.metadata().map_err(|err| e(KeyProblem::Io(err)))?;
     if !meta.file_type().is_file() {
-        return Err(e("is not a regular file (refused)".into()));
+        return Err(e(KeyProblem::NotAFile));
     }
     if meta.uid() != 0 {
-        return Err(e(format!(
-            "is owned by uid {}, not by root (refused)",
-            meta.uid()
-        )));
+        return Err(e(KeyProblem::Owner(meta.uid())));
     }
     if meta.mode() & 0o7777 != 0o600 {
-        return Err(e(format!(
-            "has mode {:04o}, not 0600 (refused)",
-            meta.mode() & 0o7777
-        )));
+        return Err(e(KeyProblem::KeyMode(meta.mode() & 0o7777)));
     }
     let mut key = zeroize::Zeroizing::new(Vec::with_capacity(LEN));
     file.take(LEN as u64 + 1)
         .read_to_end(&mut key)
-        .map_err(|err| e(err.to_string()))?;
+        .map_err(|err| e(KeyProblem::Io(err)))?;
     if key.len() != LEN {
-        return Err(e(format!("is not {LEN} bytes (refused)")));
+        return Err(e(KeyProblem::Length));
     }
     Ok(Key(hmac::Key::new(hmac::HMAC_SHA256, &key)))
 }
@@ -225,12 +278,12 @@ mod tests {
         load_or_create(&dir).unwrap();
         let key = dir.join(FILE);
         chmod(&key, 0o644);
-        let e = load_or_create(&dir).err().unwrap();
+        let e = load_or_create(&dir).err().unwrap().to_string();
         assert!(e.ends_with("has mode 0644, not 0600 (refused)"), "{e}");
         chmod(&key, 0o600);
         if crate::os::euid() == 0 {
             std::os::unix::fs::chown(&key, Some(1), None).unwrap();
-            let e = load(&dir).err().unwrap();
+            let e = load(&dir).err().unwrap().to_string();
             assert!(
                 e.ends_with("is owned by uid 1, not by root (refused)"),
                 "{e}"
@@ -238,14 +291,14 @@ mod tests {
             std::os::unix::fs::chown(&key, Some(0), None).unwrap();
         }
         fs::write(&key, b"short").unwrap();
-        let e = load(&dir).err().unwrap();
+        let e = load(&dir).err().unwrap().to_string();
         assert!(e.ends_with("is not 32 bytes (refused)"), "{e}");
         fs::remove_file(&key).unwrap();
         std::os::unix::fs::symlink("/etc/hostname", &key).unwrap();
         assert!(load_or_create(&dir).is_err(), "a symlink is refused");
         fs::remove_file(&key).unwrap();
         chmod(&dir, 0o755);
-        let e = load_or_create(&dir).err().unwrap();
+        let e = load_or_create(&dir).err().unwrap().to_string();
         assert!(
             e.contains("is accessible by group or others (mode 0755; refused)"),
             "{e}"
