@@ -110,7 +110,9 @@ fn passwd_entry(key: PasswdKey<'_>) -> Result<Option<Account>, LookupError> {
         // SAFETY: all pointers are valid for the call; buf outlives every use of pwd's strings.
         let rc = unsafe {
             match key {
-                PasswdKey::Name(name) => libc::getpwnam_r(name.as_ptr(), &mut pwd, b, len, &mut result),
+                PasswdKey::Name(name) => {
+                    libc::getpwnam_r(name.as_ptr(), &mut pwd, b, len, &mut result)
+                }
                 PasswdKey::Uid(uid) => libc::getpwuid_r(uid, &mut pwd, b, len, &mut result),
             }
         };

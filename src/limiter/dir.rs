@@ -55,13 +55,6 @@ impl std::fmt::Display for DirError {
 // No `source()`: the message already says it, and a chain would print it twice.
 impl std::error::Error for DirError {}
 
-/// Transitional, for `login::Connector`, whose `connect` still returns `String` errors.
-impl From<DirError> for String {
-    fn from(e: DirError) -> String {
-        e.to_string()
-    }
-}
-
 /// Creates `dir` (0700) if missing, and checks it: a real directory, below directories
 /// nobody else can write, owned by root (or the effective user), mode 0700.
 pub(super) fn prepare(dir: &Path) -> Result<(), DirError> {

@@ -111,9 +111,6 @@ pub enum StoreError {
     State(StateError),
 }
 
-/// Transitional: the old name, still used by `login` (to go at the merge).
-pub type Error = StoreError;
-
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

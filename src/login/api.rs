@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::client::{Client, Error as ClientError, Message, SessionInfo};
 use crate::config::Config;
-use crate::limiter::{Error as StoreError, Store};
+use crate::limiter::{DirError, Store};
 
 /// The PassBy\[ME\] calls the flow makes, each bounded by a deadline. [`Client`] is the
 /// real one; tests hand in canned answers.
@@ -74,7 +74,7 @@ impl Connect for Connector {
             .as_ref()
             .map(Store::open)
             .transpose()
-            .map_err(ConnectError::Other)?;
+            .map_err(ConnectError::Limiter)?;
         Ok(Backend {
             service: Box::new(client),
             limiter,
@@ -88,7 +88,7 @@ pub enum ConnectError {
     /// The client: the credentials, their password, the CA bundle or the proxy.
     Client(crate::files::Error),
     /// The limiter's state directory.
-    Limiter(StoreError),
+    Limiter(DirError),
     /// Another backend's failure (a test's).
     Other(String),
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::Status;
 use crate::config::{Config, Local, Mode};
-use crate::limiter::{Begin, Error as StoreError, Origin, Refusal, Wait};
+use crate::limiter::{Begin, Origin, Refusal, StoreError, Wait};
 use crate::log::{self, Level};
 use crate::os::Host;
 use crate::outcome::{Audit, Outcome, Report, Request};
