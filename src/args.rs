@@ -135,11 +135,9 @@ impl Args {
             c.policy.mode = m;
         }
         if let Some(t) = self.timeout {
+            // A push must not stay approvable longer than the login waits for it: an
+            // availability not written follows (`Login::availability`).
             c.login.timeout = t;
-            // A push must not stay approvable longer than the login waits for it.
-            if !c.login.availability_set {
-                c.login.availability = t.as_secs().max(1);
-            }
         }
     }
 }

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 
 use crate::client::{self, Client, Credentials};
 use crate::config::{Config, Password};
-use crate::files::{read_checked, Error, Secrecy};
+use crate::files::{read_checked, FileError as Error, Secrecy};
 
 /// The largest password file read.
 pub const MAX_PASSWORD_FILE: u64 = 4096;

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use crate::client::{self, Client, Error as ClientError, Message, SessionInfo, Status};
-use crate::config::{self, Config, Local, Mode, Prompt, Unmapped, Unreachable};
+use crate::config::{self, Config, Local, MessageId, Mode, Prompt, Unmapped, WhenUnreachable};
 use crate::limiter::{self, Begin, Finish, Origin, Store, Ticket, Wait};
 use crate::log::{self, Level};
 use crate::messages;
@@ -372,11 +372,8 @@ pub fn map_user(config: &Config, host: &dyn Host, user: &str) -> Result<Mapping,
         return Ok(Mapping::Ids(ids.to_vec(), Source::File(file, o.line)));
     }
     let mapping = &config.mapping;
-    if let Some(t) = &mapping.template {
-        let id = crate::template::render_with(t, &crate::template::ID_PLACEHOLDERS, |_| {
-            Some(user.to_owned())
-        })
-        .map_err(|e| format!("mapping.template: {e}"))?;
+    if let Some(id) = mapping.template_id(user) {
+        let id = id.map_err(|e| format!("mapping.template: {e}"))?;
         return Ok(match config::check_id(&id) {
             Ok(()) => Mapping::Ids(vec![id], Source::Template),
             Err(e) => Mapping::Invalid(format!("mapping.template: for this user it gives {e}")),
@@ -650,7 +647,7 @@ fn flow(
         Ok(m) => m,
         Err(e) => return Outcome::Error(e),
     };
-    let allow = policy.unreachable == Unreachable::Allow;
+    let allow = policy.unreachable == WhenUnreachable::Allow;
     let (info, mismatch) = match service.send(&message, deadline) {
         Ok(info) => (info, None),
         // Fail-open applies to exactly one failure: no TCP connection to the service could
@@ -741,7 +738,7 @@ fn flow(
         code: Some(&code),
         ..messages::Values::of(req, &hostname)
     };
-    let hint = config.messages.render(messages::Id::Approve, &values);
+    let hint = config.messages.render(MessageId::Approve, &values);
     match config.login.prompt {
         Prompt::None => {}
         Prompt::Info => {
@@ -751,7 +748,7 @@ fn flow(
         }
         Prompt::Enter => {
             // sshd shows a prompt at once, and a plain message only with the next prompt.
-            let enter = config.messages.render(messages::Id::Enter, &values);
+            let enter = config.messages.render(MessageId::Enter, &values);
             let text = format!("{hint}\n{enter}");
             let seen = Report {
                 outcome: Outcome::Error("abandoned".into()),
@@ -1052,34 +1049,13 @@ fn compose(
     code: &str,
 ) -> Result<Message, String> {
     let hostname = host.hostname();
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let when = host.now().format(&fmt).unwrap_or_default();
-    let value = |name: &str| {
-        Some(match name {
-            "user" => log::clean(&req.user, 64),
-            "host" => log::clean(&hostname, 64),
-            "service" => log::clean(&req.service, 32),
-            "rhost" => req
-                .rhost
-                .as_deref()
-                .map_or("(local)".into(), |r| log::clean(r, 64)),
-            "tty" => req
-                .tty
-                .as_deref()
-                .map_or("(none)".into(), |t| log::clean(t, 32)),
-            "time" => when.clone(),
-            "code" => code.to_owned(),
-            "target" => log::clean(req.target.as_deref().unwrap_or(&req.user), 64),
-            _ => return None,
-        })
+    let values = messages::Values {
+        time: Some(host.now()),
+        code: Some(code),
+        ..messages::Values::of(req, &hostname)
     };
-    // `su` with user=invoker: the default texts say who wants to become whom.
-    let su = req.target.is_some();
-    let subject = config.messages.subject(&config.login.subject, su);
-    let body = config.messages.body(&config.login.body, su);
-    let subject = crate::template::render(subject, value)?;
-    let body = crate::template::render(body, value)?;
-    let mut m = Message::authorization(ids.to_vec(), config.login.availability);
+    let (subject, body) = messages::push_texts(config, &values).map_err(|e| e.to_string())?;
+    let mut m = Message::authorization(ids.to_vec(), config.login.availability());
     m.subject = Some(subject);
     m.body = Some(body);
     Ok(m)
