@@ -135,11 +135,9 @@ impl Args {
             c.policy.mode = m;
         }
         if let Some(t) = self.timeout {
+            // A push must not stay approvable longer than the login waits for it: an
+            // availability not written follows (`Login::availability`).
             c.login.timeout = t;
-            // A push must not stay approvable longer than the login waits for it.
-            if !c.login.availability_set {
-                c.login.availability = t.as_secs().max(1);
-            }
         }
     }
 }
@@ -289,5 +287,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_timeout_argument_moves_an_availability_not_written() {
+        let with = |login: &str| {
+            let text = format!("[service]\ncredentials = \"/a\"\n[login]\n{login}\n[users]\n");
+            let mut c = Config::parse(std::path::Path::new("/c.toml"), &text).unwrap();
+            Args::parse(&["timeout=5s"]).unwrap().apply(&mut c);
+            (c.login.timeout, c.login.availability())
+        };
+        assert_eq!(with(""), (Duration::from_secs(5), 5));
+        assert_eq!(with("availability = 300"), (Duration::from_secs(5), 300));
+        assert_eq!(with("timeout = \"2m\""), (Duration::from_secs(5), 5));
     }
 }

@@ -15,30 +15,30 @@ use zeroize::Zeroizing;
 /// A problem with a file, naming the file: it cannot be read safely, or (for the
 /// configuration) what it says is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
+pub struct FileError {
     /// The file concerned.
     pub path: PathBuf,
     /// What is wrong, e.g. `login.timeout: must be at least 5s`.
     pub message: String,
 }
 
-impl Error {
+impl FileError {
     /// An error about `path`.
-    pub fn new(path: &Path, message: impl Into<String>) -> Error {
-        Error {
+    pub fn new(path: &Path, message: impl Into<String>) -> FileError {
+        FileError {
             path: path.to_owned(),
             message: message.into(),
         }
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.path.display(), self.message)
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for FileError {}
 
 /// Who may read a file: a secret must not be readable by group or others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,11 @@ pub enum Secrecy {
 /// regular file, owned by root (or by the effective user, for the `passbyme` command run
 /// by someone else), not writable by group or others, not readable by them if secret, at
 /// most `max` bytes. Returns the content.
-pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub fn read_checked(
+    path: &Path,
+    secrecy: Secrecy,
+    max: u64,
+) -> Result<Zeroizing<Vec<u8>>, FileError> {
     read_checked_meta(path, secrecy, max, Parents::Check).map(|(content, _)| content)
 }
 
@@ -62,14 +66,15 @@ pub fn read_checked(path: &Path, secrecy: Secrecy, max: u64) -> Result<Zeroizing
 /// with the sticky bit (`/tmp`) passes: others may add entries there, but not rename or
 /// remove root's. Symbolic links in the directory part are resolved first, so the
 /// directories checked are the ones the file is really in.
-pub fn check_parents(path: &Path) -> Result<(), Error> {
+pub fn check_parents(path: &Path) -> Result<(), FileError> {
     let Some(parent) = path.parent() else {
         return Ok(());
     };
     // A missing directory means a missing file: say so about the file, as open(2) would.
-    let real = std::fs::canonicalize(parent).map_err(|e| Error::new(path, e.to_string()))?;
+    let real = std::fs::canonicalize(parent).map_err(|e| FileError::new(path, e.to_string()))?;
     for dir in real.ancestors() {
-        let meta = std::fs::symlink_metadata(dir).map_err(|e| Error::new(dir, e.to_string()))?;
+        let meta =
+            std::fs::symlink_metadata(dir).map_err(|e| FileError::new(dir, e.to_string()))?;
         let sticky = meta.mode() & 0o1000 != 0 && meta.uid() == 0;
         check_owner(path, &format!("its directory {} is", dir.display()), &meta)?;
         if !sticky {
@@ -96,9 +101,9 @@ pub fn read_checked_meta(
     secrecy: Secrecy,
     max: u64,
     parents: Parents,
-) -> Result<(Zeroizing<Vec<u8>>, Metadata), Error> {
+) -> Result<(Zeroizing<Vec<u8>>, Metadata), FileError> {
     if !path.is_absolute() {
-        return Err(Error::new(path, "the path must be absolute"));
+        return Err(FileError::new(path, "the path must be absolute"));
     }
     if parents == Parents::Check {
         check_parents(path)?;
@@ -109,28 +114,28 @@ pub fn read_checked_meta(
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => Error::new(path, "is a symbolic link (refused)"),
-            _ => Error::new(path, e.to_string()),
+            Some(libc::ELOOP) => FileError::new(path, "is a symbolic link (refused)"),
+            _ => FileError::new(path, e.to_string()),
         })?;
     let meta = file
         .metadata()
-        .map_err(|e| Error::new(path, e.to_string()))?;
+        .map_err(|e| FileError::new(path, e.to_string()))?;
     if !meta.file_type().is_file() {
-        return Err(Error::new(path, "is not a regular file (refused)"));
+        return Err(FileError::new(path, "is not a regular file (refused)"));
     }
     check_owner(path, "is", &meta)?;
     check_not_writable(path, "is", &meta)?;
     if secrecy == Secrecy::Secret {
         check_secret(path, &meta)?;
     }
-    let too_large = || Error::new(path, format!("is larger than {max} bytes (refused)"));
+    let too_large = || FileError::new(path, format!("is larger than {max} bytes (refused)"));
     if meta.len() > max {
         return Err(too_large());
     }
     let mut buf = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
     file.take(max + 1)
         .read_to_end(&mut buf)
-        .map_err(|e| Error::new(path, e.to_string()))?;
+        .map_err(|e| FileError::new(path, e.to_string()))?;
     if buf.len() as u64 > max {
         return Err(too_large());
     }
@@ -138,7 +143,7 @@ pub fn read_checked_meta(
 }
 
 /// The secrecy rule on metadata already read: not readable by group or others.
-pub fn check_secret(path: &Path, meta: &Metadata) -> Result<(), Error> {
+pub fn check_secret(path: &Path, meta: &Metadata) -> Result<(), FileError> {
     refuse_mode(
         path,
         meta,
@@ -150,7 +155,7 @@ pub fn check_secret(path: &Path, meta: &Metadata) -> Result<(), Error> {
 
 /// Not writable by group or others. `what` begins the message: `is` for the file,
 /// `its directory /x is` for a parent.
-fn check_not_writable(path: &Path, what: &str, meta: &Metadata) -> Result<(), Error> {
+fn check_not_writable(path: &Path, what: &str, meta: &Metadata) -> Result<(), FileError> {
     let says = format!("{what} writable by group or others");
     refuse_mode(path, meta, 0o022, &says, "")
 }
@@ -162,12 +167,12 @@ fn refuse_mode(
     bits: u32,
     says: &str,
     advice: &str,
-) -> Result<(), Error> {
+) -> Result<(), FileError> {
     let mode = meta.mode() & 0o7777;
     if mode & bits == 0 {
         return Ok(());
     }
-    Err(Error::new(
+    Err(FileError::new(
         path,
         format!("{says} (mode {mode:04o}; refused{advice})"),
     ))
@@ -175,13 +180,13 @@ fn refuse_mode(
 
 /// Owned by root, or by the effective user (the `passbyme` command run by someone else);
 /// `what` as for [`check_not_writable`].
-fn check_owner(path: &Path, what: &str, meta: &Metadata) -> Result<(), Error> {
+fn check_owner(path: &Path, what: &str, meta: &Metadata) -> Result<(), FileError> {
     let uid = meta.uid();
     if uid == 0 || uid == crate::os::euid() {
         return Ok(());
     }
     let says = format!("{what} owned by uid {uid}, not by root (refused)");
-    Err(Error::new(path, says))
+    Err(FileError::new(path, says))
 }
 
 #[cfg(test)]

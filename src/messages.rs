@@ -1,135 +1,22 @@
-//! Everything the module tells the person at the terminal, and the push's default subject
-//! and body, in one table: a message id, the placeholders it may use, and its built-in text
-//! in each language. The configuration (`[messages]`) picks the language and may override
-//! any text; [`check`] validates an override at load like every other key. Placeholders are
-//! [`crate::template`] ones (`{{`/`}}` are literal braces); their values come from PAM items
-//! and the user database, so they are stripped of control characters before they reach a
-//! terminal. Log lines stay English: they are for administrators, not for the person.
-
-use std::collections::BTreeMap;
+//! Everything the module tells the person at the terminal, and the push's subject and body:
+//! every built-in text in every language, and their rendering. The configuration
+//! (`[messages]`, [`crate::config::Messages`]) picks the language and may override any
+//! terminal text (each id and its placeholders: [`MessageId`]); this module owns the texts
+//! and fills them. Placeholders are [`crate::template`] ones (`{{`/`}}` are literal braces);
+//! their values come from PAM items and the user database, so [`Values::filled`] strips
+//! them of control characters before they reach a terminal or a phone. Log lines stay
+//! English: they are for administrators, not for the person.
 
 use crate::client::{sanitize, Status};
-use crate::config;
+use crate::config::{Config, Language, MessageId, Messages};
 use crate::limiter::Limit;
 use crate::os::Host;
 use crate::outcome::{Outcome, Request};
-use crate::template::render_with;
-
-/// A built-in language. Chosen in the configuration only, never from the environment
-/// (`LANG` and friends are the client's to set, and the module does not trust them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Language {
-    /// English (the default).
-    #[default]
-    En,
-    /// Hungarian.
-    Hu,
-    /// German.
-    De,
-}
-
-impl Language {
-    /// Every built-in language.
-    pub const ALL: [Language; 3] = [Language::En, Language::Hu, Language::De];
-
-    /// Its name in the configuration.
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Hu => "hu",
-            Language::De => "de",
-        }
-    }
-
-    /// The language a configuration value names.
-    pub fn parse(s: &str) -> Option<Language> {
-        Language::ALL.into_iter().find(|l| l.code() == s)
-    }
-}
-
-/// A message the module shows the person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Id {
-    /// The hint shown once the push is sent, with the verification code.
-    Approve,
-    /// The prompt after the hint with `login.prompt = "enter"`.
-    Enter,
-    /// The phone denied the login.
-    Denied,
-    /// Another final answer than approval or denial (no device, cancelled, …).
-    NotApproved,
-    /// No answer before the deadline.
-    Timeout,
-    /// Locked out after too many denials.
-    LockedOut,
-    /// Too many pushes in the window.
-    RateLimited,
-    /// Another login of the user is waiting for approval.
-    Pending,
-    /// The service cannot be reached.
-    Unavailable,
-    /// Anything else that ended the login without an answer from the phone.
-    Error,
-}
-
-/// The placeholders every message may use.
-const COMMON: [&str; 4] = ["user", "host", "service", "target"];
-
-impl Id {
-    /// Every message, in the order of the manual.
-    pub const ALL: [Id; 10] = [
-        Id::Approve,
-        Id::Enter,
-        Id::Denied,
-        Id::NotApproved,
-        Id::Timeout,
-        Id::LockedOut,
-        Id::RateLimited,
-        Id::Pending,
-        Id::Unavailable,
-        Id::Error,
-    ];
-
-    /// Its key in `[messages]`.
-    pub fn key(self) -> &'static str {
-        match self {
-            Id::Approve => "approve",
-            Id::Enter => "enter",
-            Id::Denied => "denied",
-            Id::NotApproved => "not_approved",
-            Id::Timeout => "timeout",
-            Id::LockedOut => "locked_out",
-            Id::RateLimited => "rate_limited",
-            Id::Pending => "pending",
-            Id::Unavailable => "unavailable",
-            Id::Error => "error",
-        }
-    }
-
-    /// The message a `[messages]` key names.
-    pub fn parse(key: &str) -> Option<Id> {
-        Id::ALL.into_iter().find(|i| i.key() == key)
-    }
-
-    /// The placeholders its text may use: `{user}` (whose phone gets the push), `{host}`
-    /// (this machine), `{service}` (the PAM service), `{target}` (the user to become under
-    /// `user=invoker`, else the user), and per message `{code}` (the verification code),
-    /// `{timeout}` (`login.timeout` in seconds), `{until}` (when a lockout ends).
-    pub fn placeholders(self) -> Vec<&'static str> {
-        let mut p = COMMON.to_vec();
-        match self {
-            Id::Approve | Id::Enter => p.push("code"),
-            Id::Timeout => p.push("timeout"),
-            Id::LockedOut => p.push("until"),
-            _ => {}
-        }
-        p
-    }
-}
+use crate::template::{self, Filled, Placeholder, TemplateError};
 
 /// The built-in text of `id` in `lang`.
-pub fn builtin(lang: Language, id: Id) -> &'static str {
-    use Id::*;
+pub fn builtin(lang: Language, id: MessageId) -> &'static str {
+    use MessageId::*;
     match lang {
         Language::En => match id {
             Approve => "PassBy[ME]: approve this login on your phone. Verification code: {code}",
@@ -244,12 +131,28 @@ pub fn builtin(lang: Language, id: Id) -> &'static str {
     }
 }
 
+/// The push's default subject in English: the code first, where a glance at the
+/// notification sees it.
+pub const DEFAULT_SUBJECT: &str = "Code {code}: log in as {user} on {host}?";
+/// The push's default body in English.
+pub const DEFAULT_BODY: &str = "Code {code}. Approve only if you are logging in now and your \
+    screen shows this code.\nUser: {user}\nHost: {host}\nService: {service}\nFrom: {rhost}\n\
+    Terminal: {tty}\nTime: {time}";
+
+/// The push's default subject in English under `user=invoker` (`su`): who wants to become
+/// whom.
+pub const DEFAULT_SUBJECT_INVOKER: &str = "Code {code}: {user} wants to become {target} on {host}?";
+/// The push's default body in English under `user=invoker`.
+pub const DEFAULT_BODY_INVOKER: &str = "Code {code}. Approve only if you are running su now and \
+    your screen shows this code.\nUser: {user}\nBecomes: {target}\nHost: {host}\n\
+    Service: {service}\nTerminal: {tty}\nTime: {time}";
+
 /// The push's default subject in `lang`; `invoker` for `user=invoker` (`su`): who wants to
-/// become whom. Its placeholders are [`crate::template::PLACEHOLDERS`].
+/// become whom. Its placeholders are [`template::PUSH`].
 pub fn default_subject(lang: Language, invoker: bool) -> &'static str {
     match (lang, invoker) {
-        (Language::En, false) => config::DEFAULT_SUBJECT,
-        (Language::En, true) => config::DEFAULT_SUBJECT_INVOKER,
+        (Language::En, false) => DEFAULT_SUBJECT,
+        (Language::En, true) => DEFAULT_SUBJECT_INVOKER,
         (Language::Hu, false) => "Kód {code}: bejelentkezés {user} néven ide: {host}?",
         (Language::Hu, true) => "Kód {code}: {user} {target} felhasználóvá váltana itt: {host}?",
         (Language::De, false) => "Code {code}: Anmeldung als {user} auf {host}?",
@@ -260,8 +163,8 @@ pub fn default_subject(lang: Language, invoker: bool) -> &'static str {
 /// The push's default body in `lang` (see [`default_subject`]).
 pub fn default_body(lang: Language, invoker: bool) -> &'static str {
     match (lang, invoker) {
-        (Language::En, false) => config::DEFAULT_BODY,
-        (Language::En, true) => config::DEFAULT_BODY_INVOKER,
+        (Language::En, false) => DEFAULT_BODY,
+        (Language::En, true) => DEFAULT_BODY_INVOKER,
         (Language::Hu, false) => {
             "Kód: {code}. Csak akkor hagyja jóvá, ha most jelentkezik be, és a képernyőjén ez \
             a kód látható.\nFelhasználó: {user}\nGép: {host}\nSzolgáltatás: {service}\n\
@@ -285,34 +188,8 @@ pub fn default_body(lang: Language, invoker: bool) -> &'static str {
     }
 }
 
-/// Checks an override of `id`: only its placeholders, balanced braces; the approve hint
-/// must show `{code}` (the person compares it with the phone: without it a push sent by
-/// someone else is easy to approve by mistake).
-pub fn check(id: Id, text: &str) -> Result<(), String> {
-    let mut code = false;
-    render_with(text, &id.placeholders(), |name| {
-        code |= name == "code";
-        None
-    })?;
-    if id == Id::Approve && !code {
-        return Err("must use {code} (the person compares it with the phone)".into());
-    }
-    Ok(())
-}
-
-/// The messages of a configuration: the language and the texts that override it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Messages {
-    /// The language of every text not overridden, and of the push's default subject and
-    /// body. Defaults to [`Language::En`].
-    pub language: Language,
-    /// Texts written in `[messages]`, each checked with [`check`]. An empty text means
-    /// "say nothing" for an outcome line.
-    pub overrides: BTreeMap<Id, String>,
-}
-
-/// The values of a message's placeholders. Each is untrusted (PAM items, the user
-/// database): [`Messages::render`] strips control characters and caps its length.
+/// The facts a push or a message is filled with. Each is untrusted (PAM items, the user
+/// database): [`Values::filled`] strips control characters and caps its length.
 #[derive(Debug, Clone, Default)]
 pub struct Values<'a> {
     /// `{user}`.
@@ -321,76 +198,131 @@ pub struct Values<'a> {
     pub host: &'a str,
     /// `{service}`.
     pub service: &'a str,
+    /// `{rhost}` (`(local)` when `None`).
+    pub rhost: Option<&'a str>,
+    /// `{tty}` (`(none)` when `None`).
+    pub tty: Option<&'a str>,
+    /// `{time}`: when the push is sent (empty when `None`).
+    pub time: Option<time::OffsetDateTime>,
     /// `{target}` (the user when `None`).
     pub target: Option<&'a str>,
-    /// `{code}`.
+    /// `{code}` (`?` when `None`).
     pub code: Option<&'a str>,
-    /// `{timeout}`.
+    /// `{timeout}` (`?` when `None`).
     pub timeout: Option<u64>,
-    /// `{until}`.
+    /// `{until}` (`?` when `None`).
     pub until: Option<String>,
 }
 
 impl<'a> Values<'a> {
-    /// The values every message has: `req`'s user, service and target, on the host named
-    /// `host`.
+    /// The values every message has: `req`'s user, service, remote host, terminal and
+    /// target, on the host named `host`.
     pub fn of(req: &'a Request, host: &'a str) -> Values<'a> {
         Values {
             user: &req.user,
             host,
             service: &req.service,
+            rhost: req.rhost.as_deref(),
+            tty: req.tty.as_deref(),
             target: req.target.as_deref(),
             ..Values::default()
         }
     }
+
+    /// Every placeholder's value, safe for a terminal and a phone: the one way they are
+    /// filled, for the push and for the terminal lines alike.
+    pub fn filled(&self) -> Filled {
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let when = self
+            .time
+            .and_then(|t| t.format(&fmt).ok())
+            .unwrap_or_default();
+        Placeholder::ALL
+            .into_iter()
+            .fold(Filled::default(), |f, p| {
+                let v = match p {
+                    Placeholder::User => sanitize::clean(self.user, 64),
+                    Placeholder::Host => sanitize::clean(self.host, 64),
+                    Placeholder::Service => sanitize::clean(self.service, 32),
+                    Placeholder::Rhost => self
+                        .rhost
+                        .map_or("(local)".into(), |r| sanitize::clean(r, 64)),
+                    Placeholder::Tty => {
+                        self.tty.map_or("(none)".into(), |t| sanitize::clean(t, 32))
+                    }
+                    Placeholder::Time => when.clone(),
+                    Placeholder::Target => sanitize::clean(self.target.unwrap_or(self.user), 64),
+                    Placeholder::Code => sanitize::clean(self.code.unwrap_or("?"), 8),
+                    Placeholder::Timeout => {
+                        self.timeout.map_or_else(|| "?".into(), |t| t.to_string())
+                    }
+                    Placeholder::Until => sanitize::clean(self.until.as_deref().unwrap_or("?"), 64),
+                };
+                f.with(p, v)
+            })
+    }
 }
 
+/// The rendering of the `[messages]` data the configuration holds (its type is config's,
+/// the texts are this module's).
 impl Messages {
     /// The text of `id`: the override, else the built-in one.
-    pub fn text(&self, id: Id) -> &str {
+    pub fn text(&self, id: MessageId) -> &str {
         self.overrides
             .get(&id)
             .map_or_else(|| builtin(self.language, id), String::as_str)
     }
 
     /// `id` with its placeholders filled in, each value safe for a terminal.
-    pub fn render(&self, id: Id, v: &Values<'_>) -> String {
-        let value = |name: &str| {
-            Some(match name {
-                "user" => sanitize::clean(v.user, 64),
-                "host" => sanitize::clean(v.host, 64),
-                "service" => sanitize::clean(v.service, 32),
-                "target" => sanitize::clean(v.target.unwrap_or(v.user), 64),
-                "code" => sanitize::clean(v.code.unwrap_or("?"), 8),
-                "timeout" => v.timeout.map_or_else(|| "?".into(), |t| t.to_string()),
-                "until" => sanitize::clean(v.until.as_deref().unwrap_or("?"), 64),
-                _ => return None,
-            })
-        };
+    pub fn render(&self, id: MessageId, v: &Values<'_>) -> String {
         let allowed = id.placeholders();
+        let filled = v.filled();
         // An override was checked at load and a built-in text by the tests: the fallback
         // is never expected to run.
-        render_with(self.text(id), &allowed, value)
-            .or_else(|_| render_with(builtin(self.language, id), &allowed, value))
+        template::render(self.text(id), &allowed, &filled)
+            .or_else(|_| template::render(builtin(self.language, id), &allowed, &filled))
             .unwrap_or_else(|_| builtin(Language::En, id).to_owned())
     }
+}
 
-    /// The push's subject: `configured` unless it is this language's default, which
-    /// under `user=invoker` becomes the invoker's default.
-    pub fn subject<'a>(&self, configured: &'a str, invoker: bool) -> &'a str {
-        match default_subject(self.language, false) {
-            d if invoker && d == configured => default_subject(self.language, true),
-            _ => configured,
-        }
-    }
+/// The push's subject and body template under `config`: the ones written in `[login]`,
+/// else the language's defaults; under `user=invoker` (`invoker`), a text that is the
+/// language's plain default becomes the invoker's default (who wants to become whom).
+pub fn push_templates(config: &Config, invoker: bool) -> (&str, &str) {
+    let lang = config.messages.language;
+    let subject = match config.login.subject.as_deref() {
+        None => default_subject(lang, invoker),
+        Some(s) if invoker && s == default_subject(lang, false) => default_subject(lang, true),
+        Some(s) => s,
+    };
+    let body = match config.login.body.as_deref() {
+        None => default_body(lang, invoker),
+        Some(b) if invoker && b == default_body(lang, false) => default_body(lang, true),
+        Some(b) => b,
+    };
+    (subject, body)
+}
 
-    /// The push's body, as [`Messages::subject`].
-    pub fn body<'a>(&self, configured: &'a str, invoker: bool) -> &'a str {
-        match default_body(self.language, false) {
-            d if invoker && d == configured => default_body(self.language, true),
-            _ => configured,
-        }
-    }
+/// The push's subject under `config` with each placeholder shown as `<name>`, for
+/// `passbyme check`.
+pub fn push_sample(config: &Config) -> Result<String, TemplateError> {
+    let names = template::PUSH.into_iter().fold(Filled::default(), |f, p| {
+        f.with(p, format!("<{}>", p.name()))
+    });
+    template::render(push_templates(config, false).0, &template::PUSH, &names)
+}
+
+/// The push's subject and body for a login, filled with `values` (from the request, this
+/// host's name, the time and the code: see [`Values`]); `user=invoker` is told by
+/// `values.target`.
+pub fn push_texts(config: &Config, values: &Values<'_>) -> Result<(String, String), TemplateError> {
+    let (subject, body) = push_templates(config, values.target.is_some());
+    let filled = values.filled();
+    Ok((
+        template::render(subject, &template::PUSH, &filled)?,
+        template::render(body, &template::PUSH, &filled)?,
+    ))
 }
 
 /// The line that tells the person how a login ended, if it has one: refusals, timeouts,
@@ -405,20 +337,20 @@ pub fn outcome_line(
 ) -> Option<String> {
     let mut v = v.clone();
     let id = match outcome {
-        Outcome::Refused(Status::Denied) => Id::Denied,
-        Outcome::Refused(_) => Id::NotApproved,
-        Outcome::TimedOut => Id::Timeout,
+        Outcome::Refused(Status::Denied) => MessageId::Denied,
+        Outcome::Refused(_) => MessageId::NotApproved,
+        Outcome::TimedOut => MessageId::Timeout,
         Outcome::Limited(why) => match why.limit {
             Limit::LockedOut(secs) => {
                 v.until = Some(until(now, secs));
-                Id::LockedOut
+                MessageId::LockedOut
             }
-            Limit::Rate => Id::RateLimited,
-            Limit::Pending => Id::Pending,
-            Limit::Other => Id::Error,
+            Limit::Rate => MessageId::RateLimited,
+            Limit::Pending => MessageId::Pending,
+            Limit::Other => MessageId::Error,
         },
-        Outcome::Unreachable(_) => Id::Unavailable,
-        Outcome::Error(_) | Outcome::ConversationFailed(_) => Id::Error,
+        Outcome::Unreachable(_) => MessageId::Unavailable,
+        Outcome::Error(_) | Outcome::ConversationFailed(_) => MessageId::Error,
         Outcome::Repeat(prev) => return outcome_line(messages, prev, &v, now),
         _ => return None,
     };
@@ -429,12 +361,7 @@ pub fn outcome_line(
 /// The line that tells the person how `req`'s login ended under `config` (see
 /// [`outcome_line`]), with this host's name and the time now: what the module shows, and
 /// what `passbyme login` prints.
-pub fn tell(
-    config: &config::Config,
-    req: &Request,
-    outcome: &Outcome,
-    host: &impl Host,
-) -> Option<String> {
+pub fn tell(config: &Config, req: &Request, outcome: &Outcome, host: &impl Host) -> Option<String> {
     let hostname = host.hostname();
     let values = Values {
         timeout: Some(config.login.timeout.as_secs()),
@@ -504,23 +431,19 @@ fn until(now: time::OffsetDateTime, secs: u64) -> String {
 mod tests {
     use super::*;
     use crate::limiter::Refusal;
-    use crate::template::{check_template, PLACEHOLDERS};
+    use crate::template::{check, PUSH};
 
     #[test]
     fn every_language_defines_every_message_with_allowed_placeholders() {
         for lang in Language::ALL {
-            for id in Id::ALL {
+            for id in MessageId::ALL {
                 let t = builtin(lang, id);
                 assert!(!t.trim().is_empty(), "{lang:?} {id:?}");
-                check(id, t).unwrap_or_else(|e| panic!("{lang:?} {id:?}: {e}"));
+                id.check(t)
+                    .unwrap_or_else(|e| panic!("{lang:?} {id:?}: {e}"));
                 // Same placeholders in every language as in English.
                 let used = |t: &str| {
-                    let mut u = Vec::new();
-                    render_with(t, &id.placeholders(), |n| {
-                        u.push(n.to_owned());
-                        None
-                    })
-                    .unwrap();
+                    let mut u = check(t, &id.placeholders()).unwrap();
                     u.sort();
                     u
                 };
@@ -530,8 +453,8 @@ mod tests {
                 }
             }
             for invoker in [false, true] {
-                check_template(default_subject(lang, invoker)).unwrap();
-                check_template(default_body(lang, invoker)).unwrap();
+                check(default_subject(lang, invoker), &PUSH).unwrap();
+                check(default_body(lang, invoker), &PUSH).unwrap();
                 assert!(default_subject(lang, invoker).contains("{code}"));
                 assert!(default_body(lang, invoker).contains("{code}"));
                 assert_eq!(
@@ -541,33 +464,13 @@ mod tests {
                 );
             }
         }
-        for id in Id::ALL {
-            assert_eq!(Id::parse(id.key()), Some(id));
+        for id in MessageId::ALL {
             for p in id.placeholders() {
-                assert!(PLACEHOLDERS.contains(&p) || ["timeout", "until"].contains(&p));
+                assert!(
+                    PUSH.contains(&p) || [Placeholder::Timeout, Placeholder::Until].contains(&p)
+                );
             }
         }
-        for lang in Language::ALL {
-            assert_eq!(Language::parse(lang.code()), Some(lang));
-        }
-        assert_eq!(Language::parse("EN"), None);
-    }
-
-    #[test]
-    fn overrides_are_checked() {
-        assert!(check(Id::Denied, "Nope, {user}@{host} ({service}, {target})").is_ok());
-        assert!(check(Id::LockedOut, "until {until}").is_ok());
-        assert!(check(Id::Denied, "until {until}")
-            .unwrap_err()
-            .starts_with("unknown placeholder {until}; known: {user} {host} {service} {target}"));
-        assert!(check(Id::Timeout, "{code}").is_err());
-        assert_eq!(
-            check(Id::Approve, "Approve on the phone").unwrap_err(),
-            "must use {code} (the person compares it with the phone)"
-        );
-        assert!(check(Id::Approve, "Code {code}").is_ok());
-        assert!(check(Id::Enter, "{unclosed").is_err());
-        assert!(check(Id::Denied, "").is_ok());
     }
 
     fn values() -> Values<'static> {
@@ -575,10 +478,9 @@ mod tests {
             user: "alice\x1b[2J",
             host: "box\r\nroot#",
             service: "sshd",
-            target: None,
             code: Some("42"),
             timeout: Some(60),
-            until: None,
+            ..Values::default()
         }
     }
 
@@ -586,7 +488,7 @@ mod tests {
     fn values_reaching_the_terminal_are_stripped() {
         let mut m = Messages::default();
         m.overrides
-            .insert(Id::Denied, "{user} on {host} as {target}".into());
+            .insert(MessageId::Denied, "{user} on {host} as {target}".into());
         let out = outcome_line(
             &m,
             &Outcome::Refused(Status::Denied),
@@ -608,11 +510,11 @@ mod tests {
         let line = |o: Outcome| outcome_line(&m, &o, &values(), now);
         assert_eq!(
             line(Outcome::Refused(Status::Denied)).unwrap(),
-            builtin(Language::Hu, Id::Denied)
+            builtin(Language::Hu, MessageId::Denied)
         );
         assert_eq!(
             line(Outcome::Refused(Status::NoDevice)).unwrap(),
-            builtin(Language::Hu, Id::NotApproved)
+            builtin(Language::Hu, MessageId::NotApproved)
         );
         assert!(line(Outcome::TimedOut)
             .unwrap()
@@ -637,18 +539,18 @@ mod tests {
         assert!(locked.contains("10:02 UTC-ig"), "{locked}");
         assert_eq!(
             line(refusal(Limit::Rate, "rate limit")).unwrap(),
-            builtin(Language::Hu, Id::RateLimited)
+            builtin(Language::Hu, MessageId::RateLimited)
         );
         assert!(line(refusal(Limit::Pending, "another login"))
             .unwrap()
             .contains("alice?[2J egy másik"));
         assert_eq!(
             line(Outcome::Limited(Refusal::other("state directory: denied"))).unwrap(),
-            builtin(Language::Hu, Id::Error)
+            builtin(Language::Hu, MessageId::Error)
         );
         assert_eq!(
             line(Outcome::Unreachable("x".into())).unwrap(),
-            builtin(Language::Hu, Id::Unavailable)
+            builtin(Language::Hu, MessageId::Unavailable)
         );
         assert_eq!(
             line(Outcome::Repeat(Box::new(Outcome::TimedOut))),
@@ -666,7 +568,7 @@ mod tests {
         }
         // An empty override says nothing.
         let mut quiet = m.clone();
-        quiet.overrides.insert(Id::Timeout, String::new());
+        quiet.overrides.insert(MessageId::Timeout, String::new());
         assert_eq!(
             outcome_line(&quiet, &Outcome::TimedOut, &values(), now),
             None
@@ -676,7 +578,7 @@ mod tests {
     #[test]
     fn lines_fold_to_ascii_for_ssh() {
         assert_eq!(
-            fold_ascii(Language::Hu, builtin(Language::Hu, Id::Denied)),
+            fold_ascii(Language::Hu, builtin(Language::Hu, MessageId::Denied)),
             "PassBy[ME]: a bejelentkezest a telefonon elutasitottak. Ha nem On probalt belepni, \
              szoljon a rendszergazdanak."
         );
@@ -687,7 +589,7 @@ mod tests {
         assert_eq!(fold_ascii(Language::Hu, "őrző ÁRVÍZTŰRŐ"), "orzo ARVIZTURO");
         assert_eq!(fold_ascii(Language::En, "x→y 漢"), "x?y ?");
         for lang in Language::ALL {
-            for id in Id::ALL {
+            for id in MessageId::ALL {
                 assert!(fold_ascii(lang, builtin(lang, id)).is_ascii());
                 assert!(
                     !fold_ascii(lang, builtin(lang, id)).contains('?'),
@@ -697,17 +599,86 @@ mod tests {
         }
     }
 
+    fn config(extra: &str) -> Config {
+        let text =
+            format!("[service]\ncredentials = \"/c.pem\"\n{extra}\n[users]\nalice = \"a@x\"\n");
+        Config::parse(std::path::Path::new("/p.toml"), &text).unwrap()
+    }
+
     #[test]
     fn the_push_texts_follow_the_language() {
-        let m = Messages {
-            language: Language::De,
-            ..Messages::default()
-        };
+        let de = config("[messages]\nlanguage = \"de\"");
         let d = default_subject(Language::De, false);
-        assert_eq!(m.subject(d, false), d);
-        assert_eq!(m.subject(d, true), default_subject(Language::De, true));
-        assert_eq!(m.subject("mine {code}", true), "mine {code}");
-        let b = default_body(Language::De, false);
-        assert_eq!(m.body(b, true), default_body(Language::De, true));
+        assert_eq!(push_templates(&de, false).0, d);
+        assert_eq!(
+            push_templates(&de, true).0,
+            default_subject(Language::De, true)
+        );
+        assert_eq!(
+            push_templates(&de, true).1,
+            default_body(Language::De, true)
+        );
+        // Written texts win; one that is the language's plain default still turns into
+        // the invoker's under user=invoker.
+        let mine = config("[login]\nsubject = \"mine {code}\"\n[messages]\nlanguage = \"de\"");
+        assert_eq!(push_templates(&mine, true).0, "mine {code}");
+        assert_eq!(
+            push_templates(&mine, true).1,
+            default_body(Language::De, true)
+        );
+        let written = config(&format!("[login]\nsubject = \"{DEFAULT_SUBJECT}\""));
+        assert_eq!(push_templates(&written, true).0, DEFAULT_SUBJECT_INVOKER);
+        assert_eq!(
+            push_templates(&config(""), false),
+            (DEFAULT_SUBJECT, DEFAULT_BODY)
+        );
+        assert_eq!(
+            push_sample(&config("")).unwrap(),
+            "Code <code>: log in as <user> on <host>?"
+        );
+    }
+
+    #[test]
+    fn the_push_is_filled_with_clean_values() {
+        let c = config("");
+        let now = time::macros::datetime!(2026-11-29 10:00:30 UTC);
+        let v = Values {
+            user: "alice\x1b[2J",
+            host: "box",
+            service: "sshd",
+            rhost: Some("10.0.0.1\n"),
+            tty: None,
+            time: Some(now),
+            code: Some("42"),
+            ..Values::default()
+        };
+        let (subject, body) = push_texts(&c, &v).unwrap();
+        assert_eq!(subject, "Code 42: log in as alice?[2J on box?");
+        assert!(body.ends_with(
+            "User: alice?[2J\nHost: box\nService: sshd\nFrom: 10.0.0.1?\nTerminal: (none)\n\
+             Time: 2026-11-29 10:00:30"
+        ));
+        let su = Values {
+            target: Some("root"),
+            rhost: None,
+            ..v.clone()
+        };
+        let (subject, _) = push_texts(&c, &su).unwrap();
+        assert_eq!(subject, "Code 42: alice?[2J wants to become root on box?");
+        let (_, body) = push_texts(&config("[login]\nbody = \"{rhost} {{x}}\""), &su).unwrap();
+        assert_eq!(body, "(local) {x}");
+    }
+
+    #[test]
+    fn the_shipped_sample_shows_the_english_defaults() {
+        let sample = include_str!("../packaging/passbyme.toml");
+        let written = |key: &str| {
+            let head = format!("# {key} = ");
+            let line = sample.lines().find(|l| l.starts_with(&head)).unwrap();
+            let v: toml::Table = line[2..].parse().unwrap();
+            v[key].as_str().unwrap().to_owned()
+        };
+        assert_eq!(written("subject"), DEFAULT_SUBJECT);
+        assert_eq!(written("body"), DEFAULT_BODY);
     }
 }

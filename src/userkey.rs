@@ -37,7 +37,7 @@ enum KeyProblem {
     /// The state directory is a relative path.
     NotAbsolute,
     /// A directory above the state directory that others can write, or that is missing.
-    Parents(crate::files::Error),
+    Parents(crate::files::FileError),
     /// The state directory or the key is missing and cannot be made.
     Create(std::io::Error),
     /// The operating system refused (open, read, look at).

@@ -129,7 +129,7 @@ if [ "$FUZZ_SECONDS" -gt 0 ]; then
     cd "$root/fuzz"
     # cargo fuzz has no --locked; fuzz/Cargo.lock (committed) pins the versions all the same.
     fuzz build
-    for target in config response credentials; do
+    for target in config users response credentials; do
         # New inputs go to a scratch directory, so the committed corpus only changes on
         # purpose; a crash or timeout is saved under $work and fails the run.
         mkdir -p "$work/corpus-$target" "$work/crash-$target"

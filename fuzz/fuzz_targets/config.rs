@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(c) => {
             assert!(c.service.credentials.is_absolute());
             assert!(c.users.values().all(|ids| !ids.is_empty()));
-            assert!(c.login.availability >= 1);
+            assert!(c.login.availability() >= 1);
             let _ = c.describe();
         }
         Err(e) => {

@@ -19,7 +19,7 @@ enum DirProblem {
     /// A relative path.
     NotAbsolute,
     /// A directory above it that others can write, or that is missing.
-    Parents(crate::files::Error),
+    Parents(crate::files::FileError),
     /// It is missing and cannot be made.
     Create(std::io::Error),
     /// It cannot be looked at.

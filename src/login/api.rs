@@ -86,7 +86,7 @@ impl Connect for Connector {
 #[derive(Debug)]
 pub enum ConnectError {
     /// The client: the credentials, their password, the CA bundle or the proxy.
-    Client(crate::files::Error),
+    Client(crate::files::FileError),
     /// The limiter's state directory.
     Limiter(DirError),
     /// Another backend's failure (a test's).

@@ -45,10 +45,7 @@ pub fn map_user(config: &Config, host: &dyn Host, user: &str) -> Result<Lookup, 
         return Ok(Lookup::Ids(ids.to_vec(), Source::File(file, o.line)));
     }
     let mapping = &config.mapping;
-    if let Some(t) = &mapping.template {
-        let rendered = crate::template::render_with(t, &crate::template::ID_PLACEHOLDERS, |_| {
-            Some(user.to_owned())
-        });
+    if let Some(rendered) = mapping.template_id(user) {
         let id = match rendered {
             Ok(id) => id,
             Err(e) => return Ok(Lookup::Invalid(format!("mapping.template: {e}"))),

@@ -6,11 +6,12 @@
 use std::time::Instant;
 
 use crate::client::{self, Error as ClientError, Message, SessionInfo};
-use crate::config::{Config, Prompt, Unreachable as WhenUnreachable};
+use crate::config::{Config, MessageId, Prompt, WhenUnreachable};
 use crate::log::{self, Level};
 use crate::messages;
 use crate::os::Host;
 use crate::outcome::{Outcome, Report, Request, Settled};
+use crate::template::TemplateError;
 
 use super::api::Api;
 use super::{poll, Attempt, ConversationError, Ui, CANCEL_TIMEOUT};
@@ -51,7 +52,8 @@ impl Attempt<'_> {
         let code = (n + 10).to_string();
         login.code = Some(code.clone());
         let ids = &login.ids;
-        let message = compose(config, req, host, ids, &code).map_err(Outcome::Error)?;
+        let message =
+            compose(config, req, host, ids, &code).map_err(|e| Outcome::Error(e.to_string()))?;
         let (info, mismatch) = send(service, &message, deadline, config.policy.unreachable)?;
         // First thing once the POST is answered: hold the message (every exit now cancels
         // it) and record its id with the limiter, so that a crash from here on leaves a push
@@ -217,7 +219,7 @@ impl Shown<'_> {
             code: Some(self.code),
             ..messages::Values::of(self.req, hostname)
         };
-        let hint = self.config.messages.render(messages::Id::Approve, &values);
+        let hint = self.config.messages.render(MessageId::Approve, &values);
         match self.config.login.prompt {
             Prompt::None => Told::Done,
             Prompt::Info => match ui.info(&hint) {
@@ -226,7 +228,7 @@ impl Shown<'_> {
             },
             Prompt::Enter => {
                 // sshd shows a prompt at once, and a plain message only with the next prompt.
-                let enter = self.config.messages.render(messages::Id::Enter, &values);
+                let enter = self.config.messages.render(MessageId::Enter, &values);
                 self.prompt(&format!("{hint}\n{enter}"), ui)
             }
         }
@@ -313,42 +315,23 @@ fn cancelled(service: &dyn Api, message_id: &str, now: Instant) -> Settled {
     }
 }
 
+/// The push for `ids`: the subject and body of the configuration's language (or its own
+/// templates) filled for this login, valid for `login.availability`.
 fn compose(
     config: &Config,
     req: &Request,
     host: &dyn Host,
     ids: &[String],
     code: &str,
-) -> Result<Message, String> {
+) -> Result<Message, TemplateError> {
     let hostname = host.hostname();
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let when = host.now().format(&fmt).unwrap_or_default();
-    let value = |name: &str| {
-        Some(match name {
-            "user" => log::clean(&req.user, 64),
-            "host" => log::clean(&hostname, 64),
-            "service" => log::clean(&req.service, 32),
-            "rhost" => req
-                .rhost
-                .as_deref()
-                .map_or("(local)".into(), |r| log::clean(r, 64)),
-            "tty" => req
-                .tty
-                .as_deref()
-                .map_or("(none)".into(), |t| log::clean(t, 32)),
-            "time" => when.clone(),
-            "code" => code.to_owned(),
-            "target" => log::clean(req.target.as_deref().unwrap_or(&req.user), 64),
-            _ => return None,
-        })
+    let values = messages::Values {
+        time: Some(host.now()),
+        code: Some(code),
+        ..messages::Values::of(req, &hostname)
     };
-    // `su` with user=invoker: the default texts say who wants to become whom.
-    let su = req.target.is_some();
-    let subject = config.messages.subject(&config.login.subject, su);
-    let body = config.messages.body(&config.login.body, su);
-    let subject = crate::template::render(subject, value)?;
-    let body = crate::template::render(body, value)?;
-    let mut m = Message::authorization(ids.to_vec(), config.login.availability);
+    let (subject, body) = messages::push_texts(config, &values)?;
+    let mut m = Message::authorization(ids.to_vec(), config.login.availability());
     m.subject = Some(subject);
     m.body = Some(body);
     Ok(m)

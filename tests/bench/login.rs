@@ -26,6 +26,7 @@
 #![allow(unsafe_code)] // dlopen in the load-time child
 
 mod latency;
+mod users;
 #[path = "../integration/util/mod.rs"]
 mod util;
 
@@ -63,6 +64,8 @@ fn main() {
         // Cold time to push with a users.d of 100 files × 100 users:
         // `cargo bench --bench login -- --users-dir` (inside tests/private-dev.sh).
         Some("--users-dir") => users_dir_bench(),
+        // What the fast users.d reader saves, in-process (tests/bench/users.rs).
+        Some("--users-reader") => users::users_reader_bench(),
         // The polling model alone, no emulator (tests/bench/latency.rs).
         Some("--model") => latency::print_model(&args[2..]),
         // `cargo bench` passes `--bench`.

@@ -2,7 +2,8 @@
 //! (the prompt and the outcome line), the push's subject in that language, overrides shown
 //! verbatim with their placeholders filled, and bad `[messages]` refused at load.
 
-use pam_passbyme::messages::{builtin, default_subject, Id, Language};
+use pam_passbyme::config::{Language, MessageId};
+use pam_passbyme::messages::{builtin, default_subject};
 
 use crate::util::pam::{config, config_limits, Setup, AUTHINFO_UNAVAIL, MAXTRIES, SERVICE_ERR};
 use crate::util::{passbyme, syslog, Emulator};
@@ -43,12 +44,15 @@ fn each_language_prompts_and_tells_the_denial_in_its_words() {
         assert_eq!(rc, MAXTRIES, "{conv:?}");
         assert_eq!(conv.len(), 2, "{conv:?}");
         let code = code_of(&conv[0]);
-        let approve = builtin(lang, Id::Approve).replace("{code}", &code);
+        let approve = builtin(lang, MessageId::Approve).replace("{code}", &code);
         assert_eq!(
             conv[0],
-            format!("{PROMPT}{approve}\n{}", builtin(lang, Id::Enter))
+            format!("{PROMPT}{approve}\n{}", builtin(lang, MessageId::Enter))
         );
-        assert_eq!(conv[1], format!("{ERROR}{}", builtin(lang, Id::Denied)));
+        assert_eq!(
+            conv[1],
+            format!("{ERROR}{}", builtin(lang, MessageId::Denied))
+        );
         // The push's subject is in the same language.
         let m = emu
             .messages()
@@ -139,7 +143,7 @@ fn timeout_lockout_rate_and_unavailable_lines() {
         conv[1],
         format!(
             "3:{}",
-            builtin(Language::Hu, Id::Timeout).replace("{timeout}", "5")
+            builtin(Language::Hu, MessageId::Timeout).replace("{timeout}", "5")
         )
     );
 
@@ -156,7 +160,10 @@ fn timeout_lockout_rate_and_unavailable_lines() {
     );
     let (rc, conv) = s.login("pm_lock");
     assert_eq!((rc, conv.len()), (MAXTRIES, 1), "{conv:?}");
-    assert_eq!(conv[0], format!("3:{}", builtin(Language::En, Id::Denied)));
+    assert_eq!(
+        conv[0],
+        format!("3:{}", builtin(Language::En, MessageId::Denied))
+    );
     let pushes = emu.messages().len();
     let (rc, conv) = s.login("pm_lock");
     assert_eq!(rc, MAXTRIES);
@@ -196,7 +203,10 @@ fn timeout_lockout_rate_and_unavailable_lines() {
     assert_eq!(rc, MAXTRIES);
     assert_eq!(
         conv,
-        vec![format!("3:{}", builtin(Language::De, Id::RateLimited))]
+        vec![format!(
+            "3:{}",
+            builtin(Language::De, MessageId::RateLimited)
+        )]
     );
 
     // The service down (the default policy denies): the unavailable line.
@@ -209,7 +219,10 @@ fn timeout_lockout_rate_and_unavailable_lines() {
     assert_eq!(rc, AUTHINFO_UNAVAIL);
     assert_eq!(
         conv,
-        vec![format!("3:{}", builtin(Language::Hu, Id::Unavailable))]
+        vec![format!(
+            "3:{}",
+            builtin(Language::Hu, MessageId::Unavailable)
+        )]
     );
     assert!(emu.open_messages().is_empty());
 }

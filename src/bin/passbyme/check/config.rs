@@ -48,7 +48,7 @@ fn load_reporting(r: &mut Report, path: &Path) -> Option<Config> {
 
 /// What the policies open on purpose, said where monitoring sees it.
 fn check_policy(r: &mut Report, config: &Config) {
-    use pam_passbyme::config::{Mode, Unreachable};
+    use pam_passbyme::config::{Mode, WhenUnreachable};
     match config.policy.mode {
         Mode::Audit => r.warn(
             "policy-audit",
@@ -63,7 +63,7 @@ fn check_policy(r: &mut Report, config: &Config) {
         Mode::Enforce => {}
     }
     match config.policy.unreachable {
-        Unreachable::Allow => r.warn(
+        WhenUnreachable::Allow => r.warn(
             "fail-open",
             format!(
                 "{}: policy.unreachable = \"allow\" is a fail-open: whenever no TCP connection to \
@@ -75,7 +75,7 @@ fn check_policy(r: &mut Report, config: &Config) {
                 config.path.display()
             ),
         ),
-        Unreachable::Deny => {}
+        WhenUnreachable::Deny => {}
     }
 }
 
@@ -220,7 +220,7 @@ pub fn check_config(r: &mut Report, path: &Path, connect: bool) {
             r.ok("user-mapped", format!("user {user} -> {}", ids.join(", ")));
         }
     }
-    let sample = pam_passbyme::template::render(&config.login.subject, |n| Some(format!("<{n}>")));
+    let sample = pam_passbyme::messages::push_sample(&config);
     match sample {
         Ok(s) => r.ok("subject", format!("subject: {s}")),
         Err(e) => r.crit("subject", format!("login.subject: {e}")),
