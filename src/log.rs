@@ -136,12 +136,12 @@ pub fn decision(req: &Request, r: &Report) -> String {
         Outcome::Audit(a) => (true, a.enforced()),
         o => (false, Some(o)),
     };
-    let user = match (outcome, &r.redacted) {
-        (Some(Outcome::BadUserName(len)), _) => format!("(len={len})"),
+    let user = match (outcome.map_or(NameShown::AsGiven, name_shown), &r.redacted) {
+        (NameShown::Length(len), _) => format!("(len={len})"),
         (_, Some(hidden)) => hidden.clone(),
-        (Some(Outcome::UnknownUser(_)), None) => redacted_user(&req.user, None),
-        _ if req.user.is_empty() => "-".into(),
-        _ => clean(&req.user, 64),
+        (NameShown::Redacted, None) => redacted_user(&req.user, None),
+        (NameShown::AsGiven, None) if req.user.is_empty() => "-".into(),
+        (NameShown::AsGiven, None) => clean(&req.user, 64),
     };
     let _ = write!(
         s,
@@ -184,6 +184,41 @@ pub fn decision(req: &Request, r: &Report) -> String {
         );
     }
     s
+}
+
+/// How a decision line shows the user name an outcome is about.
+enum NameShown {
+    /// Not a name at all (empty or not UTF-8): its length in bytes only.
+    Length(usize),
+    /// A name the user database does not know: maybe a password typed in the wrong place.
+    Redacted,
+    /// The name, sanitised (or what the report says to show instead).
+    AsGiven,
+}
+
+fn name_shown(outcome: &Outcome) -> NameShown {
+    match outcome {
+        Outcome::BadUserName(len) => NameShown::Length(*len),
+        Outcome::UnknownUser(_) => NameShown::Redacted,
+        Outcome::Approved
+        | Outcome::Refused(_)
+        | Outcome::TimedOut
+        | Outcome::Interrupted(_)
+        | Outcome::ClientGone(_)
+        | Outcome::Unmapped(_)
+        | Outcome::NoUser { .. }
+        | Outcome::Repeat(_)
+        | Outcome::Skipped(_)
+        | Outcome::LocalDenied
+        | Outcome::FailOpen(_)
+        | Outcome::Unreachable(_)
+        | Outcome::ConversationFailed(_)
+        | Outcome::Grace
+        | Outcome::Limited(_)
+        | Outcome::Config(_)
+        | Outcome::Error(_)
+        | Outcome::Audit(_) => NameShown::AsGiven,
+    }
 }
 
 /// The reason fields of a decision line (`policy=`, `status=`, `error=`, …), if any.

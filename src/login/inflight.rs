@@ -69,11 +69,7 @@ impl InFlight {
         let settled = self.cancel_open();
         let store = self.backend.as_ref().and_then(|b| b.limiter.as_ref());
         if let (Some(store), Some(ticket)) = (store, self.ticket.take()) {
-            let how = match outcome {
-                Some(Outcome::Approved) => Finish::Approved,
-                Some(Outcome::Refused(Status::Denied)) => Finish::Denied,
-                _ => Finish::Other,
-            };
+            let how = outcome.map_or(Finish::Other, finish);
             // A failure here only loses one count; the pending entry goes stale by itself.
             let _ = store.finish(
                 &ticket,
@@ -117,5 +113,33 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.settle_once(None, None);
+    }
+}
+
+/// What the limiter counts of a login that ended with `outcome`: an approval, a denial by
+/// the phone, or neither.
+fn finish(outcome: &Outcome) -> Finish {
+    match outcome {
+        Outcome::Approved => Finish::Approved,
+        Outcome::Refused(Status::Denied) => Finish::Denied,
+        Outcome::Refused(_)
+        | Outcome::TimedOut
+        | Outcome::Interrupted(_)
+        | Outcome::ClientGone(_)
+        | Outcome::Unmapped(_)
+        | Outcome::UnknownUser(_)
+        | Outcome::BadUserName(_)
+        | Outcome::NoUser { .. }
+        | Outcome::Repeat(_)
+        | Outcome::Skipped(_)
+        | Outcome::LocalDenied
+        | Outcome::FailOpen(_)
+        | Outcome::Unreachable(_)
+        | Outcome::ConversationFailed(_)
+        | Outcome::Grace
+        | Outcome::Limited(_)
+        | Outcome::Config(_)
+        | Outcome::Error(_)
+        | Outcome::Audit(_) => Finish::Other,
     }
 }
