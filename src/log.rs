@@ -136,12 +136,19 @@ pub fn decision(req: &Request, r: &Report) -> String {
         Outcome::Audit(a) => (true, a.enforced()),
         o => (false, Some(o)),
     };
-    let user = match (outcome.map_or(NameShown::AsGiven, name_shown), &r.redacted) {
-        (NameShown::Length(len), _) => format!("(len={len})"),
-        (_, Some(hidden)) => hidden.clone(),
-        (NameShown::Redacted, None) => redacted_user(&req.user, None),
-        (NameShown::AsGiven, None) if req.user.is_empty() => "-".into(),
-        (NameShown::AsGiven, None) => clean(&req.user, 64),
+    // Not a name (empty or not UTF-8): its length only. A name the user database does not
+    // know (maybe a password typed in the wrong place): as the report hides it, else by
+    // length. Else the name, sanitised.
+    let user = if let Some(Outcome::BadUserName(len)) = outcome {
+        format!("(len={len})")
+    } else if let Some(hidden) = &r.redacted {
+        hidden.clone()
+    } else if let Some(Outcome::UnknownUser(_)) = outcome {
+        redacted_user(&req.user, None)
+    } else if req.user.is_empty() {
+        "-".into()
+    } else {
+        clean(&req.user, 64)
     };
     let _ = write!(
         s,
@@ -184,41 +191,6 @@ pub fn decision(req: &Request, r: &Report) -> String {
         );
     }
     s
-}
-
-/// How a decision line shows the user name an outcome is about.
-enum NameShown {
-    /// Not a name at all (empty or not UTF-8): its length in bytes only.
-    Length(usize),
-    /// A name the user database does not know: maybe a password typed in the wrong place.
-    Redacted,
-    /// The name, sanitised (or what the report says to show instead).
-    AsGiven,
-}
-
-fn name_shown(outcome: &Outcome) -> NameShown {
-    match outcome {
-        Outcome::BadUserName(len) => NameShown::Length(*len),
-        Outcome::UnknownUser(_) => NameShown::Redacted,
-        Outcome::Approved
-        | Outcome::Refused(_)
-        | Outcome::TimedOut
-        | Outcome::Interrupted(_)
-        | Outcome::ClientGone(_)
-        | Outcome::Unmapped(_)
-        | Outcome::NoUser { .. }
-        | Outcome::Repeat(_)
-        | Outcome::Skipped(_)
-        | Outcome::LocalDenied
-        | Outcome::FailOpen(_)
-        | Outcome::Unreachable(_)
-        | Outcome::ConversationFailed(_)
-        | Outcome::Grace
-        | Outcome::Limited(_)
-        | Outcome::Config(_)
-        | Outcome::Error(_)
-        | Outcome::Audit(_) => NameShown::AsGiven,
-    }
 }
 
 /// The reason fields of a decision line (`policy=`, `status=`, `error=`, …), if any.

@@ -116,30 +116,14 @@ impl Drop for InFlight {
     }
 }
 
-/// What the limiter counts of a login that ended with `outcome`: an approval, a denial by
-/// the phone, or neither.
+/// What the limiter counts of a login that ended with `outcome`: the phone's approval, its
+/// denial, or neither (every other end).
 fn finish(outcome: &Outcome) -> Finish {
-    match outcome {
-        Outcome::Approved => Finish::Approved,
-        Outcome::Refused(Status::Denied) => Finish::Denied,
-        Outcome::Refused(_)
-        | Outcome::TimedOut
-        | Outcome::Interrupted(_)
-        | Outcome::ClientGone(_)
-        | Outcome::Unmapped(_)
-        | Outcome::UnknownUser(_)
-        | Outcome::BadUserName(_)
-        | Outcome::NoUser { .. }
-        | Outcome::Repeat(_)
-        | Outcome::Skipped(_)
-        | Outcome::LocalDenied
-        | Outcome::FailOpen(_)
-        | Outcome::Unreachable(_)
-        | Outcome::ConversationFailed(_)
-        | Outcome::Grace
-        | Outcome::Limited(_)
-        | Outcome::Config(_)
-        | Outcome::Error(_)
-        | Outcome::Audit(_) => Finish::Other,
+    if *outcome == Outcome::Approved {
+        Finish::Approved
+    } else if *outcome == Outcome::Refused(Status::Denied) {
+        Finish::Denied
+    } else {
+        Finish::Other
     }
 }
