@@ -16,7 +16,9 @@ use std::process::Command;
 use pam_passbyme::config::{Config, Unmapped};
 use pam_passbyme::login::{map_user, Host, Mapping};
 
-use super::sshd::{base, method_lists, runs_pam, Conf, Program, Spec, Sshd};
+use super::sshd::judge::{base, method_lists, runs_pam};
+use super::sshd::program::{Conf, Program, Sshd};
+use super::sshd::spec::Spec;
 use super::stack::Stack;
 use super::{Args, Level, Report};
 
