@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-mod census;
 mod config;
 mod libpam;
 mod prompt;

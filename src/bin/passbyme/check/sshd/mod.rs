@@ -7,21 +7,22 @@
 //! [`match_lines`]) and builds, for each block, a connection spec ([`spec`]) that the real
 //! sshd confirms the block applies to (a probe file holding only that `Match` line,
 //! [`probe`]), then judges that connection's configuration like the global one ([`judge`],
-//! [`match_blocks`]). Running sshd and knowing its version is [`program`].
+//! [`match_blocks`]). Running sshd and knowing its version is [`program`]; `--census`
+//! judges every account with the same parts ([`census`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::census;
 use super::stack::{check_stack, line_arg, module_config};
 use super::{Args, Report};
 
-pub mod judge;
+mod census;
+mod judge;
 mod match_blocks;
 mod match_lines;
 mod probe;
-pub mod program;
-pub mod spec;
+mod program;
+mod spec;
 
 use judge::judge;
 use match_blocks::check_blocks;

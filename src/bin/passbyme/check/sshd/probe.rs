@@ -2,10 +2,10 @@
 //! criteria (group members from the group database), each tried on a probe file holding
 //! only that `Match` line until sshd applies it.
 
+use super::census::getent;
 use super::match_lines::{wildmatch, Block};
 use super::program::Sshd;
 use super::spec::{addresses, filled, positives, Choice, Spec, DEFAULT_ADDR};
-use crate::check::census::getent;
 
 /// At most this many probes per Match block.
 const MAX_PROBES: usize = 48;

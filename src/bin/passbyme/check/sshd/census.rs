@@ -16,11 +16,11 @@ use std::process::Command;
 use pam_passbyme::config::{Config, Unmapped};
 use pam_passbyme::login::{map_user, Host, Mapping};
 
-use super::sshd::judge::{base, method_lists, runs_pam};
-use super::sshd::program::{Conf, Program, Sshd};
-use super::sshd::spec::Spec;
-use super::stack::Stack;
-use super::{Args, Level, Report};
+use super::judge::{base, method_lists, runs_pam};
+use super::program::{Conf, Program, Sshd};
+use super::spec::Spec;
+use crate::check::stack::Stack;
+use crate::check::{Args, Level, Report};
 
 /// The entries of an NSS database through `getent` (all of them, or the one named `key`):
 /// each line split at `:`. A key that is not there gives no entry.
