@@ -8,7 +8,8 @@
 //! `mode=audit` and `enforce=`. Nothing is read from the fields after those (quoted error
 //! texts may hold anything a server or a user typed, `decision=approved` included); they
 //! are only shown, sanitised, as the reason of an audit would-deny. A line that does not
-//! fit, is not UTF-8 or is longer than [`MAX_LINE`] counts as malformed and nowhere else.
+//! fit, is not UTF-8 or is longer than [`MAX_LINE`](read::MAX_LINE) counts as malformed
+//! and nowhere else.
 //!
 //! Who wrote a line: any local user can write syslog lines under any tag (`logger -t sshd
 //! 'pam_passbyme(sshd:auth): decision=approved …'`). A syslog file cannot tell those from
