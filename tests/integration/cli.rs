@@ -4,6 +4,9 @@ mod generated;
 /// One audit line in syslog for each action that sends or changes something.
 mod audit;
 
+/// README's layout table names every file and directory of the tree.
+mod layout;
+
 use std::os::unix::fs::PermissionsExt;
 
 use crate::util::{passbyme, Emulator, TempDir};

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-mod census;
 mod config;
 mod libpam;
 mod prompt;
@@ -321,4 +320,85 @@ pub fn is_check_invocation() -> bool {
         }
     }
     false
+}
+
+/// `passbyme check`'s options as given on a command line, for the unit tests of the checks.
+#[cfg(test)]
+pub fn args(line: &[&str]) -> Args {
+    #[derive(clap::Parser)]
+    struct Check {
+        #[command(flatten)]
+        args: Args,
+    }
+    let argv = std::iter::once("check").chain(line.iter().copied());
+    <Check as clap::Parser>::parse_from(argv).args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The (level, id) of every finding.
+    fn ids(r: &Report) -> Vec<(Level, &'static str)> {
+        r.findings.iter().map(|f| (f.level, f.id)).collect()
+    }
+
+    #[test]
+    fn the_summary_names_the_worst_first_and_counts_each_level() {
+        let mut r = Report::new(false);
+        r.ok("a", "fine");
+        assert_eq!(r.summary(), "PASSBYME OK - 1 check(s) passed");
+        r.warn("b", "a warning\nsecond line");
+        assert_eq!(r.summary(), "PASSBYME WARNING - 1 warning: a warning");
+        r.crit("c", "first critical");
+        r.crit("d", "second critical");
+        r.unknown("e", "could not run");
+        assert_eq!(
+            r.summary(),
+            "PASSBYME UNKNOWN - 1 unknown, 2 critical, 1 warning: could not run"
+        );
+        assert_eq!(r.worst(), Level::Unknown);
+        assert_eq!(Level::Unknown as u8, 3);
+        assert_eq!(
+            ids(&r),
+            [
+                (Level::Ok, "a"),
+                (Level::Warning, "b"),
+                (Level::Critical, "c"),
+                (Level::Critical, "d"),
+                (Level::Unknown, "e")
+            ]
+        );
+    }
+
+    #[test]
+    fn text_lines_carry_the_tag_and_the_place() {
+        let mut r = Report::new(false);
+        r.add(
+            Level::Critical,
+            "x",
+            "bad".into(),
+            Some((Path::new("/etc/pam.d/sshd"), 3)),
+        );
+        r.note("a note");
+        r.ok("y", "good");
+        assert_eq!(
+            r.text,
+            ["FAIL  /etc/pam.d/sshd line 3: bad", "a note", "ok    good"]
+        );
+        // JSON mode keeps the findings and no text.
+        let mut j = Report::new(true);
+        j.warn("w", "m");
+        j.note("n");
+        assert!(j.text.is_empty());
+        assert_eq!(ids(&j), [(Level::Warning, "w")]);
+    }
+
+    #[test]
+    fn options_parse_with_their_defaults() {
+        let a = args(&[]);
+        assert_eq!(a.pam_dir, Path::new("/etc/pam.d"));
+        assert_eq!(a.sudoers, Path::new("/etc/sudoers"));
+        assert!(!a.sshd && !a.sudo && !a.json);
+    }
 }

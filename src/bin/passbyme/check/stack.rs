@@ -443,3 +443,57 @@ pub fn judge(r: &mut Report, copy: &Copy, p: &Paths, service: &str, file: &Path)
         password_after_push,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_by_module_name() {
+        assert_eq!(role("pam_passbyme"), Role::Push);
+        assert_eq!(role("pam_unix"), Role::Password);
+        assert_eq!(role("pam_sss"), Role::Password);
+        assert_eq!(role("pam_google_authenticator"), Role::Otp);
+        assert_eq!(role("pam_deny"), Role::Deny);
+        assert_eq!(role("pam_permit"), Role::Permit);
+        assert_eq!(role("pam_rootok"), Role::RootOk);
+        assert_eq!(role("pam_env"), Role::Other);
+    }
+
+    #[test]
+    fn the_push_codes_tried_are_those_the_controls_name_and_one_more() {
+        let none = std::collections::BTreeSet::new();
+        assert_eq!(
+            push_codes(&none),
+            [SUCCESS, IGNORE, AUTHINFO_UNAVAIL, MODULE_UNKNOWN, 11]
+        );
+        let near = [AUTH_ERR, 19].into_iter().collect();
+        assert_eq!(
+            push_codes(&near),
+            [
+                SUCCESS,
+                IGNORE,
+                AUTHINFO_UNAVAIL,
+                MODULE_UNKNOWN,
+                AUTH_ERR,
+                19,
+                11
+            ]
+        );
+        // PAM_INCOMPLETE (31) is never tried, named or not.
+        let all: std::collections::BTreeSet<i32> = PUSH_FAILURES.into_iter().collect();
+        assert!(!push_codes(&all).contains(&31));
+    }
+
+    #[test]
+    fn the_last_argument_of_a_key_wins() {
+        let p = Push {
+            args: vec!["prompt=info".into(), "debug".into(), "prompt=none".into()],
+            place: Some((PathBuf::from("/etc/pam.d/sshd"), 4)),
+        };
+        assert_eq!(line_arg(&p, "prompt"), Some("none"));
+        assert_eq!(line_arg(&p, "debug"), None);
+        assert_eq!(line_arg(&p, "timeout"), None);
+        assert_eq!(p.at(), Some((Path::new("/etc/pam.d/sshd"), 4)));
+    }
+}

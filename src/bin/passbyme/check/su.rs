@@ -1,7 +1,7 @@
 //! `check --su`: the PAM services util-linux su uses, `su` and `su-l` (`su -`, `su -l`),
 //! and where su's push goes (`user=invoker`).
 
-use super::stack::line_arg;
+use super::stack::{line_arg, Push};
 use super::sudo::{judge_services, Service};
 use super::{Args, Level, Report};
 
@@ -28,22 +28,53 @@ pub fn check_su(r: &mut Report, a: &Args) {
     for j in &judged {
         let Some(s) = &j.stack else { continue };
         let name = &j.service.name;
-        if line_arg(&s.push, "user") == Some("invoker") {
-            r.add(
-                Level::Ok,
-                "su-invoker",
-                format!(
-                    "{name}: user=invoker: the push goes to the phone of the person who runs su"
-                ),
-                s.push.at(),
-            );
-        } else {
-            r.add(
-                Level::Warning,
-                "su-not-invoker",
-                format!("{name}: no user=invoker: the push goes to the phone of the user to become (root, usually), not of the person who runs su; an unmapped target is left to policy.unmapped. Add user=invoker (see the sample pam.d/su)"),
-                s.push.at(),
-            );
+        let (level, id, message) = invoker(name, &s.push);
+        r.add(level, id, message, s.push.at());
+    }
+}
+
+/// Where su's push goes: to the person who runs su (`user=invoker`), or (a warning) to the
+/// user to become.
+fn invoker(name: &str, push: &Push) -> (Level, &'static str, String) {
+    if line_arg(push, "user") == Some("invoker") {
+        (
+            Level::Ok,
+            "su-invoker",
+            format!("{name}: user=invoker: the push goes to the phone of the person who runs su"),
+        )
+    } else {
+        (
+            Level::Warning,
+            "su-not-invoker",
+            format!("{name}: no user=invoker: the push goes to the phone of the user to become (root, usually), not of the person who runs su; an unmapped target is left to policy.unmapped. Add user=invoker (see the sample pam.d/su)"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(args: &[&str]) -> Push {
+        Push {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            place: None,
         }
+    }
+
+    #[test]
+    fn the_push_goes_to_the_invoker_only_with_user_invoker() {
+        let (level, id, m) = invoker("su", &push(&["debug", "user=invoker"]));
+        assert_eq!((level, id), (Level::Ok, "su-invoker"));
+        assert_eq!(
+            m,
+            "su: user=invoker: the push goes to the phone of the person who runs su"
+        );
+        let (level, id, m) = invoker("su-l", &push(&["debug"]));
+        assert_eq!((level, id), (Level::Warning, "su-not-invoker"));
+        assert!(m.starts_with("su-l: no user=invoker: "));
+        // The last user= wins, as the module reads its line.
+        let (_, id, _) = invoker("su", &push(&["user=invoker", "user=target"]));
+        assert_eq!(id, "su-not-invoker");
     }
 }

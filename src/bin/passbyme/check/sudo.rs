@@ -670,3 +670,175 @@ fn noninteractive(r: &mut Report, s: &Sudoers, stack: &Stack) {
         r.ok("sudo-noninteractive", format!("{}: Defaults noninteractive_auth, but the password comes first: `sudo -n` is refused at the password prompt, before any push", s.file.display()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::check::args;
+
+    fn sudoers(specs: Vec<Value>, defaults: Vec<(Kind, Value)>) -> Sudoers {
+        Sudoers {
+            file: PathBuf::from("/etc/sudoers"),
+            defaults,
+            specs,
+        }
+    }
+
+    /// A rule `USER ALL=(RUNAS) NOPASSWD: COMMANDS` as cvtsudoers writes it.
+    fn nopasswd(user: &str, runas: Option<&str>, commands: &[&str]) -> Value {
+        let mut c = json!({
+            "Options": [{"authenticate": false}],
+            "Commands": commands.iter().map(|c| json!({"command": c})).collect::<Vec<_>>(),
+        });
+        if let Some(ru) = runas {
+            c["runasusers"] = json!([{"username": ru}]);
+        }
+        json!({
+            "User_List": [{"username": user}],
+            "Host_List": [{"hostname": "ALL"}],
+            "Cmnd_Specs": [c],
+        })
+    }
+
+    fn judged(s: &Sudoers) -> Vec<(Level, &'static str, String)> {
+        let mut r = Report::new(true);
+        without_authentication(&mut r, &args(&[]), s);
+        r.findings
+            .iter()
+            .map(|f| (f.level, f.id, f.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn members_as_sudoers_writes_them() {
+        assert_eq!(member(&json!({"usergroup": "wheel"})), "%wheel");
+        assert_eq!(member(&json!({"userid": 0})), "#0");
+        assert_eq!(member(&json!({"username": "bob", "negated": true})), "!bob");
+        assert_eq!(member(&json!({"usergroup": "ALL"})), "ALL");
+        assert_eq!(member(&json!({"tag": "x"})), "tag=x");
+        assert_eq!(
+            list(&json!([{"username": "a"}, {"usergroup": "b"}])),
+            "a, %b"
+        );
+    }
+
+    #[test]
+    fn shells_and_fixed_checks() {
+        assert_eq!(
+            shell(&json!([{"command": "ALL"}])).as_deref(),
+            Some("ALL commands")
+        );
+        assert_eq!(
+            shell(&json!([{"command": "/bin/bash -l"}])).as_deref(),
+            Some("/bin/bash (a shell)")
+        );
+        assert_eq!(
+            shell(&json!([{"command": "/bin/bash", "negated": true}])),
+            None
+        );
+        assert!(shell(&json!([{"command": "/usr/bin/passbyme"}]))
+            .unwrap()
+            .contains("with any arguments"));
+        assert_eq!(
+            shell(&json!([{"command": "/usr/bin/passbyme check --sudo"}])),
+            None
+        );
+        assert!(fixed_check("/usr/bin/passbyme check --connect"));
+        assert!(!fixed_check("/usr/bin/passbyme check *"));
+        assert!(!fixed_check("/usr/bin/passbyme send"));
+        assert!(only_fixed_checks(
+            &json!([{"command": "/usr/bin/passbyme check"}])
+        ));
+        assert!(!only_fixed_checks(
+            &json!([{"command": "/usr/bin/passbyme check"}, {"command": "/bin/ls"}])
+        ));
+        assert!(holds(&json!([{"username": "ALL"}]), &[]));
+        assert!(holds(&json!([{"userid": 0}]), &["root", "0"]));
+        assert!(!holds(
+            &json!([{"username": "root", "negated": true}]),
+            &["root"]
+        ));
+    }
+
+    #[test]
+    fn rules_without_authentication_by_what_they_grant() {
+        assert_eq!(
+            judged(&sudoers(Vec::new(), Vec::new())),
+            [(
+                Level::Ok,
+                "sudoers-authenticate",
+                "/etc/sudoers: no NOPASSWD: rule, no !authenticate: every sudo runs the PAM stack"
+                    .to_owned()
+            )]
+        );
+        let s = sudoers(
+            vec![
+                nopasswd("alice", None, &["ALL"]),
+                nopasswd("bob", Some("www-data"), &["/bin/systemctl reload nginx"]),
+                nopasswd("nagios", None, &["/usr/bin/passbyme check --sshd"]),
+                nopasswd("carol", Some("ALL"), &["/bin/sh"]),
+            ],
+            Vec::new(),
+        );
+        let j = judged(&s);
+        let levels: Vec<(Level, &str)> = j.iter().map(|(l, id, _)| (*l, *id)).collect();
+        assert_eq!(
+            levels,
+            [
+                (Level::Critical, "sudoers-nopasswd-root"),
+                (Level::Warning, "sudoers-nopasswd"),
+                (Level::Ok, "sudoers-nopasswd-check"),
+                (Level::Critical, "sudoers-nopasswd-root"),
+            ]
+        );
+        assert!(j[0].2.starts_with("/etc/sudoers: `alice ALL=NOPASSWD: ALL`: alice may run ALL commands as root (sudo's runas_default)"));
+        assert!(j[1].2.contains("`bob ALL=(www-data) NOPASSWD: /bin/systemctl reload nginx`: bob may run /bin/systemctl reload nginx as www-data on every host"));
+        assert!(j[3].2.contains("as any user (ALL), root included"));
+    }
+
+    #[test]
+    fn defaults_without_authentication_by_their_binding() {
+        let d = |b: Value| json!({"Binding": b, "Options": [{"authenticate": false}]});
+        let s = sudoers(
+            Vec::new(),
+            vec![
+                (Kind::Global, d(json!([]))),
+                (Kind::User, d(json!([{"username": "alice"}]))),
+                (Kind::Runas, d(json!([{"username": "root"}]))),
+                (Kind::Runas, d(json!([{"username": "www-data"}]))),
+                (Kind::Command, d(json!([{"command": "/bin/bash"}]))),
+                (Kind::Command, d(json!([{"command": "/bin/ls"}]))),
+                (Kind::Host, d(json!([{"hostname": "db1"}]))),
+            ],
+        );
+        let j = judged(&s);
+        let levels: Vec<Level> = j.iter().map(|(l, _, _)| *l).collect();
+        assert_eq!(
+            levels,
+            [
+                Level::Critical,
+                Level::Critical,
+                Level::Critical,
+                Level::Warning,
+                Level::Critical,
+                Level::Warning,
+                Level::Critical
+            ]
+        );
+        assert!(j.iter().all(|(_, id, _)| *id == "sudoers-no-authenticate"));
+        assert!(j[0]
+            .2
+            .starts_with("/etc/sudoers: `Defaults !authenticate`: every sudo rule runs"));
+        assert!(j[1]
+            .2
+            .starts_with("/etc/sudoers: `Defaults:alice !authenticate`: alice may run"));
+        assert!(j[2]
+            .2
+            .starts_with("/etc/sudoers: `Defaults>root !authenticate`"));
+        assert!(j[6]
+            .2
+            .starts_with("/etc/sudoers: `Defaults@db1 !authenticate`: on db1,"));
+    }
+}

@@ -16,9 +16,11 @@ use std::process::Command;
 use pam_passbyme::config::{Config, Unmapped};
 use pam_passbyme::login::{map_user, Host, Mapping};
 
-use super::sshd::{base, method_lists, runs_pam, Conf, Program, Spec, Sshd};
-use super::stack::Stack;
-use super::{Args, Level, Report};
+use super::judge::{base, method_lists, runs_pam};
+use super::program::{Conf, Program, Sshd};
+use super::spec::Spec;
+use crate::check::stack::Stack;
+use crate::check::{Args, Level, Report};
 
 /// The entries of an NSS database through `getent` (all of them, or the one named `key`):
 /// each line split at `:`. A key that is not there gives no entry.
@@ -652,5 +654,156 @@ pub fn census(r: &mut Report, sshd: &Sshd, a: &Args, global: &Conf, around: &Aro
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::stack::Push;
+
+    fn conf() -> Conf {
+        [
+            ("usepam", "yes"),
+            ("kbdinteractiveauthentication", "yes"),
+            ("pubkeyauthentication", "yes"),
+            ("passwordauthentication", "no"),
+            ("permitrootlogin", "prohibit-password"),
+            ("authorizedkeysfile", ".ssh/authorized_keys"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+
+    fn stack(push_alone: bool) -> Stack {
+        Stack {
+            push: Push {
+                args: Vec::new(),
+                place: None,
+            },
+            push_alone,
+            password_after_push: false,
+        }
+    }
+
+    fn account(name: &str, uid: &str) -> Account {
+        Account {
+            name: name.into(),
+            uid: uid.into(),
+            home: format!("/home/{name}"),
+        }
+    }
+
+    /// The verdict on `a` for `publickey,keyboard-interactive`, with a key or not, and
+    /// what the module does.
+    fn judge(a: &Account, key: bool, module: Module, aside: Option<Aside>) -> Verdict {
+        let c = conf();
+        let s = stack(true);
+        let f = Facts {
+            a,
+            conf: &c,
+            keys: if key {
+                Fact::Yes("a key in .ssh/authorized_keys".into())
+            } else {
+                Fact::No("no key in .ssh/authorized_keys".into())
+            },
+            password: Fact::No("no usable password (locked in shadow)".into()),
+            module,
+            stack: &s,
+            step_aside: aside,
+            program: Program {
+                version: Some((9, 2)),
+            },
+        };
+        let lists = [vec!["publickey".into(), "keyboard-interactive".into()]];
+        verdict(&f, &lists)
+    }
+
+    #[test]
+    fn a_mapped_user_with_a_key_gets_the_push() {
+        let v = judge(
+            &account("alice", "1000"),
+            true,
+            Module::Push("pushed to alice@x (from [users])".into()),
+            Some(Aside::Refused),
+        );
+        let Verdict::Push(t) = v else {
+            panic!("not Push")
+        };
+        assert_eq!(
+            t,
+            "'publickey,keyboard-interactive' (a key in .ssh/authorized_keys; pushed to alice@x (from [users]))"
+        );
+    }
+
+    #[test]
+    fn root_unmapped_is_locked_out_with_the_fix() {
+        let v = judge(
+            &account("root", "0"),
+            true,
+            Module::Refused(
+                "unmapped (no entry), policy.unmapped = deny: the module refuses".into(),
+            ),
+            Some(Aside::Refused),
+        );
+        let Verdict::Locked(why, fix) = v else {
+            panic!("not Locked")
+        };
+        // PermitRootLogin prohibit-password stops keyboard-interactive before the module.
+        assert_eq!(
+            why,
+            "root: LOCKED OUT: 'publickey,keyboard-interactive': PermitRootLogin prohibit-password: sshd refuses keyboard-interactive for root"
+        );
+        assert!(fix.starts_with("'PermitRootLogin yes' lets root answer keyboard-interactive"));
+    }
+
+    #[test]
+    fn no_key_and_no_password_cannot_log_in_at_all() {
+        let v = judge(
+            &account("bob", "1001"),
+            false,
+            Module::Push("pushed to bob@x (from [users])".into()),
+            Some(Aside::Refused),
+        );
+        let Verdict::NoLogin(why) = v else {
+            panic!("not NoLogin")
+        };
+        assert_eq!(
+            why,
+            "no key in .ssh/authorized_keys, and no usable password (locked in shadow)"
+        );
+    }
+
+    #[test]
+    fn stepping_aside_into_a_stack_that_passes_skips_the_push() {
+        let v = judge(
+            &account("ci", "1002"),
+            true,
+            Module::Aside("member of exempt group robots".into()),
+            Some(Aside::Passes),
+        );
+        let Verdict::Skips(t) = v else {
+            panic!("not Skips")
+        };
+        assert!(t.starts_with("'publickey,keyboard-interactive' logs in without it (a key in .ssh/authorized_keys; the module steps aside (member of exempt group robots)"));
+        // Refused by the stack after stepping aside: locked out, the key alone is the fix.
+        let v = judge(
+            &account("ci", "1002"),
+            true,
+            Module::Aside("member of exempt group robots".into()),
+            Some(Aside::Refused),
+        );
+        let Verdict::Locked(_, fix) = v else {
+            panic!("not Locked")
+        };
+        assert!(fix.starts_with("add 'Match User ci' with 'AuthenticationMethods publickey'"));
+    }
+
+    #[test]
+    fn login_shells() {
+        assert!(shell_logs_in("/bin/bash"));
+        assert!(!shell_logs_in("/usr/sbin/nologin"));
+        assert!(!shell_logs_in("/bin/false"));
     }
 }
