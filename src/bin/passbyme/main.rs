@@ -23,7 +23,8 @@ use clap::{Parser, Subcommand};
 use pam_passbyme::client::{sanitize, Message, MessageType, Session, Status};
 use pam_passbyme::config::{self, Config};
 use pam_passbyme::log::Level;
-use pam_passbyme::login::{self, Abandon, Request, Ui};
+use pam_passbyme::login::{self, Abandon, ConversationError, Ui};
+use pam_passbyme::outcome::Request;
 
 /// Push-based second-factor login on PassBy[ME]: the companion command of pam_passbyme.so.
 #[derive(Parser)]
@@ -373,12 +374,12 @@ struct TermUi {
 }
 
 impl Ui for TermUi {
-    fn info(&mut self, text: &str) -> Result<(), String> {
+    fn info(&mut self, text: &str) -> Result<(), ConversationError> {
         println!("{text}");
         Ok(())
     }
 
-    fn prompt(&mut self, text: &str, abandon: &Abandon<'_>) -> Result<String, String> {
+    fn prompt(&mut self, text: &str, abandon: &Abandon<'_>) -> Result<String, ConversationError> {
         print!("{text}");
         let _ = std::io::stdout().flush();
         let read = || {
@@ -387,7 +388,7 @@ impl Ui for TermUi {
                 .lock()
                 .read_line(&mut line)
                 .map(|_| line.trim_end().to_owned())
-                .map_err(|e| e.to_string())
+                .map_err(|e| ConversationError::Other(e.to_string()))
         };
         // Ctrl-C at the prompt cancels the push, then ends the program as usual.
         let abandon_and_say = |sig: i32| eprintln!("\n{}", abandon(sig));
@@ -468,7 +469,7 @@ fn login(path: &std::path::Path, user: String, service: String, rhost: Option<St
         audit.field("message", id);
     }
     audit.result(report.outcome.word());
-    if let pam_passbyme::login::Outcome::Audit(_) = &report.outcome {
+    if let pam_passbyme::outcome::Outcome::Audit(_) = &report.outcome {
         // The module would return PAM_IGNORE: neither allowed nor refused by it.
         println!(
             "audit mode: no push sent; the module would step aside ({})",

@@ -81,7 +81,8 @@ fn check_policy(r: &mut Report, config: &Config) {
 
 /// `check --user NAME`: the mapping of one user, as a login would see it.
 pub fn check_user(r: &mut Report, path: &Path, user: &str) {
-    use pam_passbyme::login::{map_user, Host, Mapping};
+    use pam_passbyme::login::{map_user, Lookup};
+    use pam_passbyme::os::Host;
     let Some(config) = load_reporting(r, path) else {
         return;
     };
@@ -119,18 +120,18 @@ pub fn check_user(r: &mut Report, path: &Path, user: &str) {
     }
     check_gecos(r, &config, Some(&name));
     match map_user(&config, &host, &name) {
-        Ok(Mapping::Ids(ids, source)) => r.ok(
+        Ok(Lookup::Ids(ids, source)) => r.ok(
             "user-mapped",
             format!("{name} -> {} (from {source})", ids.join(", ")),
         ),
-        Ok(Mapping::Unmapped(why)) => r.crit(
+        Ok(Lookup::Unmapped(why)) => r.crit(
             "user-unmapped",
             format!(
                 "{name}: unmapped: {why}; policy.unmapped = {}",
                 format!("{:?}", config.policy.unmapped).to_lowercase()
             ),
         ),
-        Ok(Mapping::Invalid(e)) => r.crit(
+        Ok(Lookup::Invalid(e)) => r.crit(
             "user-invalid",
             format!("{name}: {e}: every login is refused"),
         ),

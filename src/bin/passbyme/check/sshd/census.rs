@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use pam_passbyme::config::{Config, Unmapped};
-use pam_passbyme::login::{map_user, Host, Mapping};
+use pam_passbyme::login::{map_user, Lookup};
+use pam_passbyme::os::Host;
 
 use super::judge::{base, method_lists, runs_pam};
 use super::program::{Conf, Program, Sshd};
@@ -200,10 +201,10 @@ fn module(config: &Config, name: &str) -> Module {
         }
     }
     match map_user(config, &host, name) {
-        Ok(Mapping::Ids(ids, source)) => {
+        Ok(Lookup::Ids(ids, source)) => {
             Module::Push(format!("pushed to {} (from {source})", ids.join(", ")))
         }
-        Ok(Mapping::Unmapped(why)) => match config.policy.unmapped {
+        Ok(Lookup::Unmapped(why)) => match config.policy.unmapped {
             Unmapped::Ignore => {
                 Module::Aside(format!("unmapped ({why}), policy.unmapped = ignore"))
             }
@@ -211,8 +212,8 @@ fn module(config: &Config, name: &str) -> Module {
                 "unmapped ({why}), policy.unmapped = deny: the module refuses"
             )),
         },
-        Ok(Mapping::Invalid(e)) => Module::Refused(format!("{e}: the module refuses")),
-        Err(e) => Module::Unknown(e),
+        Ok(Lookup::Invalid(e)) => Module::Refused(format!("{e}: the module refuses")),
+        Err(e) => Module::Unknown(e.to_string()),
     }
 }
 
