@@ -98,7 +98,7 @@ impl Args {
     /// Root running `su` itself is refused too: the module cannot tell it from those, and
     /// root needs no second factor to become anyone (`pam_rootok` before the module
     /// admits root, as Debian's and RHEL's `/etc/pam.d/su` do).
-    pub fn check_invoker(&self, uid: u32) -> Result<(), String> {
+    pub(crate) fn check_invoker(&self, uid: u32) -> Result<(), String> {
         if self.invoker && uid == 0 {
             return Err(
                 "user=invoker but the invoking uid is 0: the program was not run by a \
@@ -114,20 +114,20 @@ impl Args {
     /// Whether arguments that do not parse still ask for audit mode: a word `mode=audit`
     /// and none `mode=enforce` (so that a mistake elsewhere on an audit line keeps the
     /// module stepping aside).
-    pub fn raw_audit<S: AsRef<str>>(args: &[S]) -> bool {
+    pub(crate) fn raw_audit<S: AsRef<str>>(args: &[S]) -> bool {
         let has = |w: &str| args.iter().any(|a| a.as_ref() == w);
         has("mode=audit") && !has("mode=enforce")
     }
 
     /// The configuration file to read.
-    pub fn config_path(&self) -> PathBuf {
+    pub(crate) fn config_path(&self) -> PathBuf {
         self.config
             .clone()
             .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
     }
 
     /// Applies the overrides to a loaded configuration.
-    pub fn apply(&self, c: &mut config::Config) {
+    pub(crate) fn apply(&self, c: &mut config::Config) {
         if let Some(p) = self.prompt {
             c.login.prompt = p;
         }

@@ -9,7 +9,7 @@ use crate::config::{Config, Password};
 use crate::files::{read_checked, FileError, Secrecy};
 
 /// The largest password file read.
-pub const MAX_PASSWORD_FILE: u64 = 4096;
+pub(crate) const MAX_PASSWORD_FILE: u64 = 4096;
 
 /// Reads the credentials (with the file rules) and builds the client the module uses.
 pub fn connect(config: &Config) -> Result<Client, FileError> {

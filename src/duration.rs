@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// The inclusive range of durations a setting accepts; shown as `5s to 10m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
+pub(crate) struct Range {
     /// The shortest accepted.
     pub min: Duration,
     /// The longest accepted.
@@ -16,12 +16,12 @@ pub struct Range {
 
 impl Range {
     /// From `min` to `max`, both included.
-    pub const fn new(min: Duration, max: Duration) -> Range {
+    pub(crate) const fn new(min: Duration, max: Duration) -> Range {
         Range { min, max }
     }
 
     /// Whether `d` is within the range.
-    pub fn contains(&self, d: Duration) -> bool {
+    pub(crate) fn contains(&self, d: Duration) -> bool {
         self.min <= d && d <= self.max
     }
 }

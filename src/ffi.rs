@@ -22,9 +22,6 @@ pub(crate) const PAM_PROMPT_ECHO_ON: c_int = 2;
 pub(crate) const PAM_ERROR_MSG: c_int = 3;
 pub(crate) const PAM_TEXT_INFO: c_int = 4;
 
-/// `PAM_SILENT`.
-pub(crate) const PAM_SILENT: c_int = 0x8000;
-
 /// `struct pam_message`.
 #[repr(C)]
 pub(crate) struct PamMessage {

@@ -24,7 +24,7 @@ pub struct FileError {
 
 impl FileError {
     /// An error about `path`.
-    pub fn new(path: &Path, message: impl Into<String>) -> FileError {
+    pub(crate) fn new(path: &Path, message: impl Into<String>) -> FileError {
         FileError {
             path: path.to_owned(),
             message: message.into(),
@@ -42,7 +42,7 @@ impl std::error::Error for FileError {}
 
 /// Who may read a file: a secret must not be readable by group or others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secrecy {
+pub(crate) enum Secrecy {
     /// Group/others may read it (but never write it).
     Public,
     /// Only the owner may read it.
@@ -53,7 +53,7 @@ pub enum Secrecy {
 /// regular file, owned by root (or by the effective user, for the `passbyme` command run
 /// by someone else), not writable by group or others, not readable by them if secret, at
 /// most `max` bytes. Returns the content.
-pub fn read_checked(
+pub(crate) fn read_checked(
     path: &Path,
     secrecy: Secrecy,
     max: u64,
@@ -66,7 +66,7 @@ pub fn read_checked(
 /// with the sticky bit (`/tmp`) passes: others may add entries there, but not rename or
 /// remove root's. Symbolic links in the directory part are resolved first, so the
 /// directories checked are the ones the file is really in.
-pub fn check_parents(path: &Path) -> Result<(), FileError> {
+pub(crate) fn check_parents(path: &Path) -> Result<(), FileError> {
     let Some(parent) = path.parent() else {
         return Ok(());
     };
@@ -86,7 +86,7 @@ pub fn check_parents(path: &Path) -> Result<(), FileError> {
 
 /// Whether [`read_checked_meta`] checks the directories above the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parents {
+pub(crate) enum Parents {
     /// Check them (one file).
     Check,
     /// The caller already did, with [`check_parents`] (a directory of many files, as
@@ -96,7 +96,7 @@ pub enum Parents {
 
 /// [`read_checked`], also returning the metadata of the descriptor that was read (to judge
 /// the content's secrecy later without a second open by path, see [`check_secret`]).
-pub fn read_checked_meta(
+pub(crate) fn read_checked_meta(
     path: &Path,
     secrecy: Secrecy,
     max: u64,
@@ -143,7 +143,7 @@ pub fn read_checked_meta(
 }
 
 /// The secrecy rule on metadata already read: not readable by group or others.
-pub fn check_secret(path: &Path, meta: &Metadata) -> Result<(), FileError> {
+pub(crate) fn check_secret(path: &Path, meta: &Metadata) -> Result<(), FileError> {
     refuse_mode(
         path,
         meta,

@@ -29,6 +29,7 @@
 //! that the `passbyme` binary, the tests and the benchmark can reach it: hidden from the
 //! documentation, and free to change in any release.
 #![deny(unsafe_code)]
+#![warn(unreachable_pub)]
 #![warn(missing_docs)]
 
 pub mod client;
@@ -36,6 +37,7 @@ pub mod client;
 mod ffi;
 mod files;
 mod pam;
+mod template;
 
 #[doc(hidden)]
 pub mod args;
@@ -59,8 +61,6 @@ pub mod os;
 pub mod outcome;
 #[doc(hidden)]
 pub mod pamapp;
-#[doc(hidden)]
-pub mod template;
 #[doc(hidden)]
 pub mod userkey;
 

@@ -61,19 +61,19 @@ impl Level {
 
 /// Untrusted text made safe for a log line: control characters replaced, at most `max`
 /// characters.
-pub fn clean(s: &str, max: usize) -> String {
+pub(crate) fn clean(s: &str, max: usize) -> String {
     sanitize::clean(s, max)
 }
 
 /// Text for a `key="…"` field: [`clean`], with every `"` turned into `'`, so that no text
 /// (a server's error message, a reason) can close the quotes and write fields of its own
 /// that a log reader would take for the module's.
-pub fn quoted(s: &str, max: usize) -> String {
+pub(crate) fn quoted(s: &str, max: usize) -> String {
     clean(s, max).replace('"', "'")
 }
 
 /// Untrusted bytes (PAM items) made safe for a log line, as [`clean`].
-pub fn clean_bytes(b: &[u8], max: usize) -> String {
+pub(crate) fn clean_bytes(b: &[u8], max: usize) -> String {
     sanitize::clean_bytes(b, max)
 }
 
@@ -90,7 +90,7 @@ pub fn redacted_user(user: &str, key: Option<&crate::userkey::Key>) -> String {
 }
 
 /// The level of a login's decision line.
-pub fn decision_level(outcome: &Outcome) -> Level {
+pub(crate) fn decision_level(outcome: &Outcome) -> Level {
     match outcome {
         Outcome::Approved | Outcome::Skipped(_) | Outcome::Grace | Outcome::Repeat(_) => {
             Level::Info
@@ -116,7 +116,7 @@ pub fn decision_level(outcome: &Outcome) -> Level {
 }
 
 /// How the decision line shows what became of the message.
-pub fn settled(s: &Settled) -> String {
+pub(crate) fn settled(s: &Settled) -> String {
     match s {
         Settled::None => "none".into(),
         Settled::Final => "final".into(),
@@ -130,7 +130,7 @@ pub fn settled(s: &Settled) -> String {
 /// In audit mode the word is `would-push`, `would-allow`, `would-skip` or `would-deny`,
 /// followed after the common fields by `mode=audit` and, when enforce mode would have
 /// ended before the push, `enforce=<its decision word>` and its own reason fields.
-pub fn decision(req: &Request, r: &Report) -> String {
+pub(crate) fn decision(req: &Request, r: &Report) -> String {
     let mut s = String::with_capacity(200);
     let (audit, outcome) = match &r.outcome {
         Outcome::Audit(a) => (true, a.enforced()),
@@ -231,7 +231,7 @@ fn reason(outcome: &Outcome) -> String {
 }
 
 /// The `debug` line of the effective settings (never a secret: see `Config::describe`).
-pub fn settings(pairs: &[(String, String)]) -> String {
+pub(crate) fn settings(pairs: &[(String, String)]) -> String {
     let mut s = String::from("settings");
     for (k, v) in pairs {
         let _ = write!(s, " {}={}", clean(k, 64), clean(v, 300));
@@ -240,12 +240,12 @@ pub fn settings(pairs: &[(String, String)]) -> String {
 }
 
 /// A free-form line (`what: detail`), the detail sanitised.
-pub fn event(what: &str, detail: &str) -> String {
+pub(crate) fn event(what: &str, detail: &str) -> String {
     format!("{what}: {}", clean(detail, 300))
 }
 
 /// The panic hook's line: written with [`direct`], as the panic may not leave a usable handle.
-pub fn panic_line(panic: &str) -> String {
+pub(crate) fn panic_line(panic: &str) -> String {
     format!(
         "pam_passbyme: internal error (denied): {}",
         clean(panic, 400)
@@ -254,7 +254,7 @@ pub fn panic_line(panic: &str) -> String {
 
 /// The line of a login abandoned by a signal during the prompt, written with [`direct`]
 /// from the helper thread (pam_syslog's handle is not ours to use there).
-pub fn abandoned_line(service: &str, decision: &str) -> String {
+pub(crate) fn abandoned_line(service: &str, decision: &str) -> String {
     format!(
         "pam_passbyme({}:auth): {decision} (during the prompt)",
         clean(service, 32)
@@ -263,6 +263,6 @@ pub fn abandoned_line(service: &str, decision: &str) -> String {
 
 /// Writes one line straight to syslog (facility authpriv), for the two places with no PAM
 /// handle to log through. Never calls openlog: the host's ident and facility stay its own.
-pub fn direct(level: Level, line: &str) {
+pub(crate) fn direct(level: Level, line: &str) {
     crate::os::syslog(libc::LOG_AUTHPRIV | level.priority(), line);
 }

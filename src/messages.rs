@@ -133,17 +133,20 @@ pub fn builtin(lang: Language, id: MessageId) -> &'static str {
 
 /// The push's default subject in English: the code first, where a glance at the
 /// notification sees it.
-pub const DEFAULT_SUBJECT: &str = "Code {code}: log in as {user} on {host}?";
+pub(crate) const DEFAULT_SUBJECT: &str = "Code {code}: log in as {user} on {host}?";
 /// The push's default body in English.
-pub const DEFAULT_BODY: &str = "Code {code}. Approve only if you are logging in now and your \
+pub(crate) const DEFAULT_BODY: &str =
+    "Code {code}. Approve only if you are logging in now and your \
     screen shows this code.\nUser: {user}\nHost: {host}\nService: {service}\nFrom: {rhost}\n\
     Terminal: {tty}\nTime: {time}";
 
 /// The push's default subject in English under `user=invoker` (`su`): who wants to become
 /// whom.
-pub const DEFAULT_SUBJECT_INVOKER: &str = "Code {code}: {user} wants to become {target} on {host}?";
+pub(crate) const DEFAULT_SUBJECT_INVOKER: &str =
+    "Code {code}: {user} wants to become {target} on {host}?";
 /// The push's default body in English under `user=invoker`.
-pub const DEFAULT_BODY_INVOKER: &str = "Code {code}. Approve only if you are running su now and \
+pub(crate) const DEFAULT_BODY_INVOKER: &str =
+    "Code {code}. Approve only if you are running su now and \
     your screen shows this code.\nUser: {user}\nBecomes: {target}\nHost: {host}\n\
     Service: {service}\nTerminal: {tty}\nTime: {time}";
 
@@ -161,7 +164,7 @@ pub fn default_subject(lang: Language, invoker: bool) -> &'static str {
 }
 
 /// The push's default body in `lang` (see [`default_subject`]).
-pub fn default_body(lang: Language, invoker: bool) -> &'static str {
+pub(crate) fn default_body(lang: Language, invoker: bool) -> &'static str {
     match (lang, invoker) {
         (Language::En, false) => DEFAULT_BODY,
         (Language::En, true) => DEFAULT_BODY_INVOKER,
@@ -191,7 +194,7 @@ pub fn default_body(lang: Language, invoker: bool) -> &'static str {
 /// The facts a push or a message is filled with. Each is untrusted (PAM items, the user
 /// database): [`Values::filled`] strips control characters and caps its length.
 #[derive(Debug, Clone, Default)]
-pub struct Values<'a> {
+pub(crate) struct Values<'a> {
     /// `{user}`.
     pub user: &'a str,
     /// `{host}`.
@@ -217,7 +220,7 @@ pub struct Values<'a> {
 impl<'a> Values<'a> {
     /// The values every message has: `req`'s user, service, remote host, terminal and
     /// target, on the host named `host`.
-    pub fn of(req: &'a Request, host: &'a str) -> Values<'a> {
+    pub(crate) fn of(req: &'a Request, host: &'a str) -> Values<'a> {
         Values {
             user: &req.user,
             host,
@@ -231,7 +234,7 @@ impl<'a> Values<'a> {
 
     /// Every placeholder's value, safe for a terminal and a phone: the one way they are
     /// filled, for the push and for the terminal lines alike.
-    pub fn filled(&self) -> Filled {
+    pub(crate) fn filled(&self) -> Filled {
         let fmt =
             time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
         let when = self
@@ -268,14 +271,14 @@ impl<'a> Values<'a> {
 /// the texts are this module's).
 impl Messages {
     /// The text of `id`: the override, else the built-in one.
-    pub fn text(&self, id: MessageId) -> &str {
+    pub(crate) fn text(&self, id: MessageId) -> &str {
         self.overrides
             .get(&id)
             .map_or_else(|| builtin(self.language, id), String::as_str)
     }
 
     /// `id` with its placeholders filled in, each value safe for a terminal.
-    pub fn render(&self, id: MessageId, v: &Values<'_>) -> String {
+    pub(crate) fn render(&self, id: MessageId, v: &Values<'_>) -> String {
         let allowed = id.placeholders();
         let filled = v.filled();
         // An override was checked at load and a built-in text by the tests: the fallback
@@ -289,7 +292,7 @@ impl Messages {
 /// The push's subject and body template under `config`: the ones written in `[login]`,
 /// else the language's defaults; under `user=invoker` (`invoker`), a text that is the
 /// language's plain default becomes the invoker's default (who wants to become whom).
-pub fn push_templates(config: &Config, invoker: bool) -> (&str, &str) {
+pub(crate) fn push_templates(config: &Config, invoker: bool) -> (&str, &str) {
     let lang = config.messages.language;
     let subject = match config.login.subject.as_deref() {
         None => default_subject(lang, invoker),
@@ -316,7 +319,10 @@ pub fn push_sample(config: &Config) -> Result<String, TemplateError> {
 /// The push's subject and body for a login, filled with `values` (from the request, this
 /// host's name, the time and the code: see [`Values`]); `user=invoker` is told by
 /// `values.target`.
-pub fn push_texts(config: &Config, values: &Values<'_>) -> Result<(String, String), TemplateError> {
+pub(crate) fn push_texts(
+    config: &Config,
+    values: &Values<'_>,
+) -> Result<(String, String), TemplateError> {
     let (subject, body) = push_templates(config, values.target.is_some());
     let filled = values.filled();
     Ok((
@@ -329,7 +335,7 @@ pub fn push_texts(config: &Config, values: &Values<'_>) -> Result<(String, Strin
 /// limits and failures. An approval, a step aside, an abandoned login (the process is
 /// ending) and a bad configuration (the texts are part of it) have none; nor has a message
 /// overridden with an empty text.
-pub fn outcome_line(
+pub(crate) fn outcome_line(
     messages: &Messages,
     outcome: &Outcome,
     v: &Values<'_>,
@@ -391,7 +397,7 @@ pub fn tell(config: &Config, req: &Request, outcome: &Outcome, host: &impl Host)
 /// as an octal escape whatever the locale ("elutas\303\255tott\303\241k"). Letters
 /// lose their accents (German umlauts become ae/oe/ue, ß ss); anything else not ASCII
 /// becomes `?`.
-pub fn fold_ascii(lang: Language, text: &str) -> String {
+pub(crate) fn fold_ascii(lang: Language, text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         let s = match c {

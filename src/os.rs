@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// The effective user id.
-pub fn euid() -> u32 {
+pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory.
     unsafe { libc::geteuid() }
 }
@@ -24,7 +24,7 @@ pub fn user_name_of(uid: u32) -> Result<Option<String>, LookupError> {
 }
 
 /// This machine's host name (`?` if it cannot be read).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
     // unless truncated, which the last byte guards against.
@@ -149,7 +149,7 @@ fn passwd_entry(key: PasswdKey<'_>) -> Result<Option<Account>, LookupError> {
 }
 
 /// The names of the groups `user` belongs to (primary and supplementary), through NSS.
-pub fn user_groups(user: &str) -> Result<Vec<String>, LookupError> {
+pub(crate) fn user_groups(user: &str) -> Result<Vec<String>, LookupError> {
     let cuser = CString::new(user).map_err(|_| LookupError::NulInName)?;
     let account = lookup_user(user)?.ok_or(LookupError::NoSuchUser)?;
     let primary = account.gid;
@@ -473,7 +473,7 @@ pub fn signal_name(sig: i32) -> &'static str {
 }
 
 /// A random number below `n`, from the OS generator (through ring).
-pub fn random_below(n: u32) -> Option<u32> {
+pub(crate) fn random_below(n: u32) -> Option<u32> {
     use ring::rand::{SecureRandom, SystemRandom};
     let rng = SystemRandom::new();
     let zone = u32::MAX - u32::MAX % n;
@@ -490,14 +490,16 @@ pub fn random_below(n: u32) -> Option<u32> {
 
 /// An exclusive `flock` on a file this process opened for it, held until the file is
 /// closed (dropping it releases the lock). Never blocks.
-pub struct FileLock {
+pub(crate) struct FileLock {
     _file: std::fs::File,
 }
 
 impl FileLock {
     /// Takes the lock if it is free: `Ok(Err(file))` hands the file back when another open
     /// file description holds it. Callers retry within their own deadline.
-    pub fn try_exclusive(file: std::fs::File) -> std::io::Result<Result<FileLock, std::fs::File>> {
+    pub(crate) fn try_exclusive(
+        file: std::fs::File,
+    ) -> std::io::Result<Result<FileLock, std::fs::File>> {
         use std::os::fd::AsRawFd;
         loop {
             // SAFETY: a valid open descriptor; LOCK_NB never sleeps.
@@ -516,7 +518,7 @@ impl FileLock {
 }
 
 /// Whether a process with this pid exists (in this pid namespace).
-pub fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
@@ -537,7 +539,7 @@ pub fn process_alive(pid: u32) -> bool {
 /// nothing to watch. More than one candidate socket, or a remote host that is a name,
 /// watches nothing: a wrong guess could only end a login early, never let one in, but
 /// guessing is not needed.
-pub struct PeerWatch {
+pub(crate) struct PeerWatch {
     fd: libc::c_int,
     dev: u64,
     ino: u64,
@@ -547,7 +549,7 @@ pub struct PeerWatch {
 
 impl PeerWatch {
     /// The watch for `rhost`, `None` when there is no single socket to watch.
-    pub fn find(rhost: &str) -> Option<PeerWatch> {
+    pub(crate) fn find(rhost: &str) -> Option<PeerWatch> {
         let want: std::net::IpAddr = rhost
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -590,7 +592,7 @@ impl PeerWatch {
     /// True once the client has closed its side (or the connection failed). Also false
     /// when the descriptor no longer holds the socket found (a program that closed it):
     /// then there is nothing left to tell.
-    pub fn gone(&self) -> bool {
+    pub(crate) fn gone(&self) -> bool {
         if socket_id(self.fd) != Some((self.dev, self.ino)) {
             return false;
         }
@@ -707,7 +709,7 @@ pub trait Host {
 
 /// Writes one line to syslog at `priority` (a facility and a level), with no openlog: the
 /// host's ident and facility stay its own. A NUL in the line becomes `?`.
-pub fn syslog(priority: libc::c_int, line: &str) {
+pub(crate) fn syslog(priority: libc::c_int, line: &str) {
     let Ok(c) = CString::new(line.replace('\0', "?")) else {
         return;
     };

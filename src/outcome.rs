@@ -100,7 +100,7 @@ impl Audit {
     /// The `decision=` word: `would-push`, or by the PAM code enforce mode would have
     /// returned: `would-allow` (success without a push: a grace period), `would-skip`
     /// (PAM_IGNORE), `would-deny` (every failure).
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         let Audit::Without(o) = self else {
             return "would-push";
         };
@@ -129,7 +129,7 @@ impl Audit {
     }
 
     /// What enforce mode would have logged (the inner outcome), if it ended before a push.
-    pub fn enforced(&self) -> Option<&Outcome> {
+    pub(crate) fn enforced(&self) -> Option<&Outcome> {
         match self {
             Audit::Push => None,
             Audit::Without(o) => Some(o),
@@ -139,7 +139,7 @@ impl Audit {
 
 impl Outcome {
     /// This outcome as audit mode reports it (unchanged if it already is one).
-    pub fn audited(self) -> Outcome {
+    pub(crate) fn audited(self) -> Outcome {
         match self {
             Outcome::Audit(_) => self,
             o => Outcome::Audit(Audit::Without(Box::new(o))),
@@ -174,7 +174,7 @@ impl Outcome {
     /// new push: the phone's answer (or its silence) and the limits. The hook keeps these
     /// on the handle; transient failures (errors, an unreachable service, a signal, a
     /// failed conversation) are not kept, so a retry in the same transaction may succeed.
-    pub fn is_final(&self) -> bool {
+    pub(crate) fn is_final(&self) -> bool {
         match self {
             Outcome::Approved
             | Outcome::Refused(_)
@@ -227,7 +227,7 @@ impl Outcome {
 
 /// What became of the message this login sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settled {
+pub(crate) enum Settled {
     /// No message was sent.
     None,
     /// Every one of the user's IDs had a final status: nothing to cancel.
@@ -248,7 +248,7 @@ pub struct Report {
     /// The message sent, if any.
     pub message_id: Option<String>,
     /// What happened to the message at the end.
-    pub settled: Settled,
+    pub(crate) settled: Settled,
     /// The verification code shown, if any.
     pub code: Option<String>,
     /// From start to decision.
@@ -264,7 +264,7 @@ pub struct Report {
 impl Report {
     /// The report of a login decided before the flow ran (arguments, user name,
     /// configuration, a repeated call).
-    pub fn early(outcome: Outcome, start: Instant) -> Report {
+    pub(crate) fn early(outcome: Outcome, start: Instant) -> Report {
         Report {
             outcome,
             ids: Vec::new(),

@@ -23,8 +23,6 @@ pub const PROMPT_ECHO_ON: i32 = crate::ffi::PAM_PROMPT_ECHO_ON;
 pub const ERROR_MSG: i32 = crate::ffi::PAM_ERROR_MSG;
 /// `PAM_TEXT_INFO`.
 pub const TEXT_INFO: i32 = crate::ffi::PAM_TEXT_INFO;
-/// `PAM_SILENT`.
-pub const SILENT: i32 = crate::ffi::PAM_SILENT;
 /// `PAM_SUCCESS`.
 pub const SUCCESS: i32 = crate::ffi::PAM_SUCCESS;
 

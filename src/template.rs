@@ -33,7 +33,7 @@ pub enum Placeholder {
 
 impl Placeholder {
     /// Every placeholder.
-    pub const ALL: [Placeholder; 10] = [
+    pub(crate) const ALL: [Placeholder; 10] = [
         Placeholder::User,
         Placeholder::Host,
         Placeholder::Service,
@@ -47,7 +47,7 @@ impl Placeholder {
     ];
 
     /// Its name between the braces.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Placeholder::User => "user",
             Placeholder::Host => "host",
@@ -68,7 +68,7 @@ impl Placeholder {
 }
 
 /// The placeholders a subject or body template may use.
-pub const PUSH: [Placeholder; 8] = [
+pub(crate) const PUSH: [Placeholder; 8] = [
     Placeholder::User,
     Placeholder::Host,
     Placeholder::Service,
@@ -80,7 +80,7 @@ pub const PUSH: [Placeholder; 8] = [
 ];
 
 /// The placeholders `mapping.template` may use.
-pub const ID: [Placeholder; 1] = [Placeholder::User];
+pub(crate) const ID: [Placeholder; 1] = [Placeholder::User];
 
 /// What is wrong with a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,25 +131,29 @@ impl std::error::Error for TemplateError {}
 /// The values of the placeholders for one rendering. A placeholder without a value renders
 /// empty. The values are put in as they must appear: whoever fills them cleans them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filled {
+pub(crate) struct Filled {
     values: [Option<String>; 10],
 }
 
 impl Filled {
     /// With `value` for `p`.
-    pub fn with(mut self, p: Placeholder, value: impl Into<String>) -> Filled {
+    pub(crate) fn with(mut self, p: Placeholder, value: impl Into<String>) -> Filled {
         self.values[p.index()] = Some(value.into());
         self
     }
 
     /// The value of `p`, if it has one.
-    pub fn get(&self, p: Placeholder) -> Option<&str> {
+    pub(crate) fn get(&self, p: Placeholder) -> Option<&str> {
         self.values[p.index()].as_deref()
     }
 }
 
 /// `t` with its placeholders filled from `values`; a name not in `known` is an error.
-pub fn render(t: &str, known: &[Placeholder], values: &Filled) -> Result<String, TemplateError> {
+pub(crate) fn render(
+    t: &str,
+    known: &[Placeholder],
+    values: &Filled,
+) -> Result<String, TemplateError> {
     walk(t, known, |p, out| {
         out.push_str(values.get(p).unwrap_or_default())
     })
@@ -157,7 +161,7 @@ pub fn render(t: &str, known: &[Placeholder], values: &Filled) -> Result<String,
 
 /// Checks that `t` uses only `known` placeholders and balanced braces; returns those it
 /// uses, in their order.
-pub fn check(t: &str, known: &[Placeholder]) -> Result<Vec<Placeholder>, TemplateError> {
+pub(crate) fn check(t: &str, known: &[Placeholder]) -> Result<Vec<Placeholder>, TemplateError> {
     let mut used = Vec::new();
     walk(t, known, |p, _| used.push(p))?;
     Ok(used)
@@ -165,7 +169,7 @@ pub fn check(t: &str, known: &[Placeholder]) -> Result<Vec<Placeholder>, Templat
 
 /// Checks `mapping.template`: only `{user}`, which it must use (else every user would get
 /// the same ID), and balanced braces.
-pub fn check_id_template(t: &str) -> Result<(), TemplateError> {
+pub(crate) fn check_id_template(t: &str) -> Result<(), TemplateError> {
     if check(t, &ID)?.is_empty() {
         return Err(TemplateError::Missing {
             placeholder: Placeholder::User,

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use ring::hmac;
 
 /// The key's file name in the state directory.
-pub const FILE: &str = "user-name.key";
+pub(crate) const FILE: &str = "user-name.key";
 /// The key's length in bytes.
-pub const LEN: usize = 32;
+pub(crate) const LEN: usize = 32;
 
 /// Why the key cannot be used (then no hash is logged).
 #[derive(Debug)]
@@ -93,7 +93,7 @@ pub struct Key(hmac::Key);
 
 impl Key {
     /// 24 bits of HMAC-SHA256(key, `name`), as six hex digits.
-    pub fn tag(&self, name: &str) -> String {
+    pub(crate) fn tag(&self, name: &str) -> String {
         let t = hmac::sign(&self.0, name.as_bytes());
         let t = t.as_ref();
         format!("{:02x}{:02x}{:02x}", t[0], t[1], t[2])
@@ -101,7 +101,7 @@ impl Key {
 }
 
 /// The key in `dir`, created there (and `dir` created 0700) if it does not exist yet.
-pub fn load_or_create(dir: &Path) -> Result<Key, KeyError> {
+pub(crate) fn load_or_create(dir: &Path) -> Result<Key, KeyError> {
     let path = dir.join(FILE);
     let e = error(&path);
     check_dir(dir)?;

@@ -29,14 +29,13 @@ mod raw;
 mod texts;
 mod users;
 
-pub use raw::{redact_values, VALUE_NOT_SHOWN};
 pub use texts::{Language, MessageId, Messages};
 pub use users::{toml_users, UsersEntry};
 
 /// Where the module and the `passbyme` command look by default.
 pub const DEFAULT_PATH: &str = "/etc/passbyme/passbyme.toml";
 /// The largest configuration file read.
-pub const MAX_CONFIG_FILE: u64 = 64 * 1024;
+pub(crate) const MAX_CONFIG_FILE: u64 = 64 * 1024;
 
 fn err(path: &Path, message: impl Into<String>) -> FileError {
     FileError::new(path, message)
@@ -85,7 +84,7 @@ pub enum Mode {
 
 impl Mode {
     /// The word of the file and the `mode=` argument.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Mode::Enforce => "enforce",
             Mode::Audit => "audit",
@@ -93,7 +92,7 @@ impl Mode {
     }
 
     /// Parses `enforce` or `audit`.
-    pub fn parse(v: &str) -> Result<Mode, String> {
+    pub(crate) fn parse(v: &str) -> Result<Mode, String> {
         match v {
             "enforce" => Ok(Mode::Enforce),
             "audit" => Ok(Mode::Audit),
@@ -107,7 +106,7 @@ impl Mode {
 
 /// What happens to a login with no remote host (console, `su`, local `sudo`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Local {
+pub(crate) enum Local {
     /// Send a push like any other login (the default).
     Push,
     /// Refuse.
@@ -126,7 +125,7 @@ pub struct Service {
     /// A separate key file, if any.
     pub key: Option<PathBuf>,
     /// Where the key's password comes from.
-    pub password: Password,
+    pub(crate) password: Password,
     /// The CA bundle; `None` = the vendor trust store compiled in.
     pub ca_bundle: Option<PathBuf>,
     /// An HTTP CONNECT proxy; never taken from the environment. Its password, if the URL
@@ -144,16 +143,16 @@ pub struct Service {
 
 impl Service {
     /// The values `service.connect_timeout` accepts: 100ms to 1m.
-    pub const CONNECT_TIMEOUT_RANGE: Range =
+    pub(crate) const CONNECT_TIMEOUT_RANGE: Range =
         Range::new(Duration::from_millis(100), Duration::from_secs(60));
     /// The values `service.request_timeout` accepts: 100ms to 2m.
-    pub const REQUEST_TIMEOUT_RANGE: Range =
+    pub(crate) const REQUEST_TIMEOUT_RANGE: Range =
         Range::new(Duration::from_millis(100), Duration::from_secs(120));
 }
 
 /// The key's password. `Debug` never shows it.
 #[derive(Clone)]
-pub enum Password {
+pub(crate) enum Password {
     /// The key is not encrypted.
     None,
     /// Written in the config file (which must then be secret).
@@ -213,24 +212,26 @@ pub struct Login {
 
 impl Login {
     /// 60s: below sshd's default LoginGraceTime of 120s.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
     /// The values `login.timeout` and the `timeout=` module argument accept: 5s to 10m.
-    pub const TIMEOUT_RANGE: Range = Range::new(Duration::from_secs(5), Duration::from_secs(600));
+    pub(crate) const TIMEOUT_RANGE: Range =
+        Range::new(Duration::from_secs(5), Duration::from_secs(600));
     /// 1s.
-    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+    pub(crate) const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
     /// 180ms.
-    pub const DEFAULT_POLL_INTERVAL_SEEN: Duration = Duration::from_millis(180);
+    pub(crate) const DEFAULT_POLL_INTERVAL_SEEN: Duration = Duration::from_millis(180);
     /// The values `login.poll_interval` and `login.poll_interval_seen` accept: 50ms to 30s.
-    pub const POLL_INTERVAL_RANGE: Range =
+    pub(crate) const POLL_INTERVAL_RANGE: Range =
         Range::new(Duration::from_millis(50), Duration::from_secs(30));
     /// 800ms.
-    pub const DEFAULT_POLL_FAST_AFTER: Duration = Duration::from_millis(800);
+    pub(crate) const DEFAULT_POLL_FAST_AFTER: Duration = Duration::from_millis(800);
     /// The values `login.poll_fast_after` accepts: 0s to 10m.
-    pub const POLL_FAST_AFTER_RANGE: Range = Range::new(Duration::ZERO, Duration::from_secs(600));
+    pub(crate) const POLL_FAST_AFTER_RANGE: Range =
+        Range::new(Duration::ZERO, Duration::from_secs(600));
     /// 15s.
-    pub const DEFAULT_POLL_SLOW_AFTER: Duration = Duration::from_secs(15);
+    pub(crate) const DEFAULT_POLL_SLOW_AFTER: Duration = Duration::from_secs(15);
     /// The values `login.poll_slow_after` accepts: 1s to 10m.
-    pub const POLL_SLOW_AFTER_RANGE: Range =
+    pub(crate) const POLL_SLOW_AFTER_RANGE: Range =
         Range::new(Duration::from_secs(1), Duration::from_secs(600));
 
     /// Seconds the message stays available on the service: `availability` if written,
@@ -251,7 +252,7 @@ pub struct Policy {
     /// The service cannot be reached before a message exists.
     pub unreachable: WhenUnreachable,
     /// No remote host.
-    pub local: Local,
+    pub(crate) local: Local,
     /// When non-empty, only members of these groups use the module; others get PAM_IGNORE.
     pub only_groups: Vec<String>,
     /// Members of these groups are exempt (PAM_IGNORE).
@@ -273,7 +274,7 @@ pub struct Mapping {
 impl Mapping {
     /// The ID `template` gives `user` (to be checked with [`check_id`]); `None` without a
     /// template.
-    pub fn template_id(&self, user: &str) -> Option<Result<String, TemplateError>> {
+    pub(crate) fn template_id(&self, user: &str) -> Option<Result<String, TemplateError>> {
         let t = self.template.as_deref()?;
         let user = Filled::default().with(Placeholder::User, user);
         Some(template::render(t, &template::ID, &user))
@@ -291,10 +292,10 @@ pub struct Gecos {
 
 impl Gecos {
     /// The values `mapping.gecos_field` accepts.
-    pub const FIELD_RANGE: (u32, u32) = (1, 32);
+    pub(crate) const FIELD_RANGE: (u32, u32) = (1, 32);
 
     /// The ID in `gecos`, or `None` when the field is missing or blank.
-    pub fn pick<'a>(&self, gecos: &'a str) -> Option<&'a str> {
+    pub(crate) fn pick<'a>(&self, gecos: &'a str) -> Option<&'a str> {
         let part = gecos.split(self.delimiter).nth(self.field - 1)?.trim();
         (!part.is_empty()).then_some(part)
     }
@@ -302,7 +303,7 @@ impl Gecos {
 
 /// Where a user's entry was written: a file of [`Config::files`] and a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryLocation {
+pub(crate) struct EntryLocation {
     /// Index into [`Config::files`] (0: the main file).
     pub file: usize,
     /// 1-based line of the user's key.
@@ -317,7 +318,7 @@ pub struct DirUser {
     /// Its IDs (at least one).
     pub ids: Vec<String>,
     /// Where it was written.
-    pub origin: EntryLocation,
+    pub(crate) origin: EntryLocation,
 }
 
 /// A validated configuration.
@@ -339,7 +340,7 @@ pub struct Config {
     /// Unix user → PassBy\[ME\] IDs (at least one each): `[users]` of the main file.
     pub users: BTreeMap<String, Vec<String>>,
     /// Where each entry of `users` was written.
-    pub origins: BTreeMap<String, EntryLocation>,
+    pub(crate) origins: BTreeMap<String, EntryLocation>,
     /// The entries of the files of `mapping.users_dir`, sorted by name (see
     /// [`Config::table_entry`]). A sorted list, not a map: 10,000 of them are read at
     /// every login.
@@ -410,7 +411,7 @@ impl Config {
 
 /// A PassBy\[ME\] ID as `[users]`, a template or a GECOS field must give it: not blank, at
 /// most 256 bytes, no whitespace or control character.
-pub fn check_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     if id.trim().is_empty()
         || id.len() > 256
         || id.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -433,7 +434,7 @@ pub fn parse_prompt(v: &str) -> Result<Prompt, String> {
     }
 }
 
-pub fn declares_audit(path: &Path) -> bool {
+pub(crate) fn declares_audit(path: &Path) -> bool {
     let Ok((bytes, _)) = read_text(path, files::Parents::Check) else {
         return false;
     };

@@ -125,14 +125,14 @@ pub(super) fn toml_error(path: &Path, text: &str, e: toml::de::Error) -> FileErr
 }
 
 /// What stands for a value cut out of an error message.
-pub const VALUE_NOT_SHOWN: &str = "(value not shown)";
+pub(crate) const VALUE_NOT_SHOWN: &str = "(value not shown)";
 
 /// `message` with every value serde quotes in it replaced by [`VALUE_NOT_SHOWN`]: the
 /// `Unexpected` part of "invalid type: integer `123456`, expected a string" (boolean,
 /// integer, floating point, character, string, variant), up to the last ", expected" (what
 /// was expected is the program's text, never the file's). Key names (unknown field `x`)
 /// are kept: they say what to fix.
-pub fn redact_values(message: &str) -> String {
+pub(crate) fn redact_values(message: &str) -> String {
     const KINDS: [&str; 6] = [
         "boolean `",
         "integer `",

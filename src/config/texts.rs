@@ -26,7 +26,7 @@ pub enum Language {
 
 impl Language {
     /// Every built-in language.
-    pub const ALL: [Language; 3] = [Language::En, Language::Hu, Language::De];
+    pub(crate) const ALL: [Language; 3] = [Language::En, Language::Hu, Language::De];
 
     /// Its name in the configuration.
     pub fn code(self) -> &'static str {
@@ -38,7 +38,7 @@ impl Language {
     }
 
     /// The language a configuration value names.
-    pub fn parse(s: &str) -> Option<Language> {
+    pub(crate) fn parse(s: &str) -> Option<Language> {
         Language::ALL.into_iter().find(|l| l.code() == s)
     }
 }
@@ -78,7 +78,7 @@ const COMMON: [Placeholder; 4] = [
 
 impl MessageId {
     /// Every message, in the order of the manual.
-    pub const ALL: [MessageId; 10] = [
+    pub(crate) const ALL: [MessageId; 10] = [
         MessageId::Approve,
         MessageId::Enter,
         MessageId::Denied,
@@ -92,7 +92,7 @@ impl MessageId {
     ];
 
     /// Its key in `[messages]`.
-    pub fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             MessageId::Approve => "approve",
             MessageId::Enter => "enter",
@@ -108,13 +108,13 @@ impl MessageId {
     }
 
     /// The message a `[messages]` key names.
-    pub fn parse(key: &str) -> Option<MessageId> {
+    pub(crate) fn parse(key: &str) -> Option<MessageId> {
         MessageId::ALL.into_iter().find(|i| i.key() == key)
     }
 
     /// The placeholders its text may use: `{user}`, `{host}`, `{service}`, `{target}`, and
     /// per message `{code}`, `{timeout}` or `{until}` (see [`Placeholder`]).
-    pub fn placeholders(self) -> Vec<Placeholder> {
+    pub(crate) fn placeholders(self) -> Vec<Placeholder> {
         let mut p = COMMON.to_vec();
         match self {
             MessageId::Approve | MessageId::Enter => p.push(Placeholder::Code),
@@ -128,7 +128,7 @@ impl MessageId {
     /// Checks a text for this message: only its placeholders, balanced braces; the approve
     /// hint must show `{code}` (the person compares it with the phone: without it a push
     /// sent by someone else is easy to approve by mistake).
-    pub fn check(self, text: &str) -> Result<(), TemplateError> {
+    pub(crate) fn check(self, text: &str) -> Result<(), TemplateError> {
         let used = template::check(text, &self.placeholders())?;
         if self == MessageId::Approve && !used.contains(&Placeholder::Code) {
             return Err(TemplateError::Missing {

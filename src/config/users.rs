@@ -80,7 +80,7 @@ impl Config {
     }
 
     /// The IDs of `user` in `[users]` of the main file or of a users.d file, and where.
-    pub fn table_entry(&self, user: &str) -> Option<(&[String], EntryLocation)> {
+    pub(crate) fn table_entry(&self, user: &str) -> Option<(&[String], EntryLocation)> {
         if let Some(ids) = self.users.get(user) {
             let origin = self
                 .origins

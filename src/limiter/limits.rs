@@ -61,32 +61,34 @@ pub struct Limits {
 
 impl Limits {
     /// `/run/passbyme`.
-    pub const DEFAULT_STATE_DIR: &'static str = "/run/passbyme";
+    pub(crate) const DEFAULT_STATE_DIR: &'static str = "/run/passbyme";
     /// 5.
-    pub const DEFAULT_MAX_PUSHES: u32 = 5;
+    pub(crate) const DEFAULT_MAX_PUSHES: u32 = 5;
     /// 10m.
-    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
+    pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_secs(600);
     /// The values `window` accepts: 1s to a day.
-    pub const WINDOW_RANGE: Range = Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
+    pub(crate) const WINDOW_RANGE: Range =
+        Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
     /// 3.
-    pub const DEFAULT_LOCKOUT_AFTER: u32 = 3;
+    pub(crate) const DEFAULT_LOCKOUT_AFTER: u32 = 3;
     /// 15m.
-    pub const DEFAULT_LOCKOUT: Duration = Duration::from_secs(900);
+    pub(crate) const DEFAULT_LOCKOUT: Duration = Duration::from_secs(900);
     /// The values `lockout` accepts: 1s to a day.
-    pub const LOCKOUT_RANGE: Range =
+    pub(crate) const LOCKOUT_RANGE: Range =
         Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
     /// 0s: no grace period.
-    pub const DEFAULT_GRACE: Duration = Duration::ZERO;
+    pub(crate) const DEFAULT_GRACE: Duration = Duration::ZERO;
     /// The values `grace` accepts besides 0 (off): 1s to a day.
-    pub const GRACE_RANGE: Range = Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
+    pub(crate) const GRACE_RANGE: Range =
+        Range::new(Duration::from_secs(1), Duration::from_secs(86_400));
 
     /// The default `max_pushes_user`: 4 × `max_pushes`, at most [`MAX_PUSHES_BOUND`].
-    pub fn default_max_pushes_user(max_pushes: u32) -> u32 {
+    pub(crate) fn default_max_pushes_user(max_pushes: u32) -> u32 {
         max_pushes.saturating_mul(4).min(MAX_PUSHES_BOUND)
     }
 
     /// The default `lockout_after_user`: 3 × `lockout_after`.
-    pub fn default_lockout_after_user(lockout_after: u32) -> u32 {
+    pub(crate) fn default_lockout_after_user(lockout_after: u32) -> u32 {
         lockout_after.saturating_mul(3)
     }
 }

@@ -36,19 +36,17 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use dir::DirError;
+pub(crate) use dir::DirError;
 pub use limits::{
     Concurrent, Limits, LOCKOUT_AFTER_BOUND, LOCKOUT_AFTER_USER_BOUND, MAX_PUSHES_BOUND,
 };
 pub use lock::Wait;
-pub use state::{
-    Grace, PendingPush, SourceState, StateError, UserState, MAX_GRACE, MAX_SOURCES, MAX_STATE_BYTES,
-};
+pub(crate) use state::{StateError, UserState};
 
 use keys::{key, user_of};
 
 /// Every user with state, and that state (or why it cannot be read).
-pub type Listing = Vec<(String, Result<UserState, StateError>)>;
+pub(crate) type Listing = Vec<(String, Result<UserState, StateError>)>;
 
 /// What `begin` decided.
 #[derive(Debug)]
@@ -70,7 +68,7 @@ pub enum Begin {
 /// Which limit refused a login: what the person is told follows it (the `messages`
 /// module picks the text), never the wording of the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     /// Locked out after denials in a row, for this many more seconds.
     LockedOut(u64),
     /// Too many pushes in the window.
@@ -85,14 +83,14 @@ pub enum Limit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// Which limit.
-    pub limit: Limit,
+    pub(crate) limit: Limit,
     /// The reason, for the log.
     pub reason: String,
 }
 
 impl Refusal {
     /// A refusal for a reason other than the counted limits (e.g. the state failing).
-    pub fn other(reason: impl std::fmt::Display) -> Refusal {
+    pub(crate) fn other(reason: impl std::fmt::Display) -> Refusal {
         Refusal {
             limit: Limit::Other,
             reason: reason.to_string(),
@@ -186,7 +184,7 @@ pub fn now_ms() -> u64 {
 
 impl Origin<'_> {
     /// The source a login is counted under: its remote host, else its terminal.
-    pub fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         match (
             self.rhost.filter(|r| !r.is_empty()),
             self.tty.filter(|t| !t.is_empty()),
@@ -272,7 +270,7 @@ impl Store {
     /// What [`Store::begin`] would decide now, read without the user's lock and written
     /// nowhere: nothing is counted, no pending slot claimed (audit mode). The ticket of a
     /// `Push` it returns stands for nothing.
-    pub fn peek(
+    pub(crate) fn peek(
         &self,
         user: &str,
         origin: &Origin<'_>,

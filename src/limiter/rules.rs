@@ -181,8 +181,9 @@ mod tests {
     use std::time::Duration;
 
     use super::super::state;
+    use super::super::state::MAX_SOURCES;
     use super::super::testing::{begin, end, from, push, store, w};
-    use super::super::{Begin, Concurrent, Finish, Origin, Store, MAX_SOURCES};
+    use super::super::{Begin, Concurrent, Finish, Origin, Store};
 
     /// alice's logins end `how`: two from 192.0.2.1 reach that source's ceiling of 2
     /// (`per_source`); another source has its own budget, up to the user's ceiling of 3

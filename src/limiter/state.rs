@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use super::keys::file_name;
 
 /// The largest state file the reader accepts (and so the largest the writer writes).
-pub const MAX_STATE_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_STATE_BYTES: u64 = 64 * 1024;
 /// Sources (remote hosts, terminals) remembered per user; the least recently used one
 /// that is not locked out makes room for a new one.
-pub const MAX_SOURCES: usize = 32;
+pub(crate) const MAX_SOURCES: usize = 32;
 /// Grace entries remembered per user (the one ending first makes room).
-pub const MAX_GRACE: usize = 16;
+pub(crate) const MAX_GRACE: usize = 16;
 
 /// A user's state, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ pub struct Grace {
 
 impl UserState {
     /// The counters of one source, if it has any.
-    pub fn source(&self, source: &str) -> Option<&SourceState> {
+    pub(crate) fn source(&self, source: &str) -> Option<&SourceState> {
         self.sources.iter().find(|s| s.source == source)
     }
 

@@ -37,7 +37,7 @@ mod push;
 #[cfg(test)]
 mod tests;
 
-pub use crate::log::redacted_user;
+pub(crate) use crate::log::redacted_user;
 pub use api::{Api, Backend, Connect, ConnectError, Connector};
 pub use lookup::{map_user, Lookup, Source};
 pub use poll::{decide, Schedule};
@@ -45,12 +45,12 @@ pub use poll::{decide, Schedule};
 use inflight::InFlight;
 
 /// How long a cancel may take after the login has ended.
-pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long ending a login may wait for the user's limiter lock (it stops at once on a
 /// signal too). Failing only loses this login's counts.
-pub const FINISH_LOCK_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const FINISH_LOCK_WAIT: Duration = Duration::from_secs(2);
 /// Consecutive failed polls after which the wait is given up.
-pub const MAX_POLL_ERRORS: u32 = 3;
+pub(crate) const MAX_POLL_ERRORS: u32 = 3;
 
 /// Given the signal that ends the process during a prompt: cancels the push and returns
 /// the decision line to log.
@@ -104,7 +104,7 @@ impl std::error::Error for ConversationError {}
 /// The report of a configuration that cannot be loaded: the user's name is logged only
 /// when the user database knows it (or with `debug`), else redacted (it may be a mistyped
 /// password).
-pub fn config_failed(
+pub(crate) fn config_failed(
     host: &dyn Host,
     user: &str,
     debug: bool,
