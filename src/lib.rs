@@ -20,10 +20,10 @@
 //! | `login` | the login flow and its policy: map, limit, push, wait, decide |
 //! | `pam`, `ffi`, `pamapp` | the PAM boundary: the hook, one outcome → PAM code match, the libpam FFI; a PAM application |
 //!
-//! Dependencies point one way: a module uses only `client` and the rows above its own in
-//! this table (and its own row's other modules where the table says so, `log` → `os`),
-//! never a row below: `login` uses `outcome`, `outcome` never uses `login`. The client
-//! uses nothing else from the crate.
+//! Dependencies point one way: a module uses only the modules of the rows above its own and
+//! of its own row (never two of one row each other), never a row below: `login` uses
+//! `outcome`, `outcome` never uses `login`. The client uses nothing else from the crate.
+//! `tests/integration/cli/layers.rs` checks every `crate::` path against this table.
 //!
 //! Every module but `client` is an internal of the module and the command, public only so
 //! that the `passbyme` binary, the tests and the benchmark can reach it: hidden from the

@@ -2,8 +2,8 @@
 //! every built-in text in every language, and their rendering. The configuration
 //! (`[messages]`, [`crate::config::Messages`]) picks the language and may override any
 //! terminal text (each id and its placeholders: [`MessageId`]); this module owns the texts
-//! and fills them. Placeholders are [`crate::template`] ones (`{{`/`}}` are literal braces);
-//! their values come from PAM items and the user database, so [`Values::filled`] strips
+//! and fills them. Placeholders are `crate::template` ones (`{{`/`}}` are literal braces);
+//! their values come from PAM items and the user database, so `Values::filled` strips
 //! them of control characters before they reach a terminal or a phone. Log lines stay
 //! English: they are for administrators, not for the person.
 
@@ -151,7 +151,7 @@ pub(crate) const DEFAULT_BODY_INVOKER: &str =
     Service: {service}\nTerminal: {tty}\nTime: {time}";
 
 /// The push's default subject in `lang`; `invoker` for `user=invoker` (`su`): who wants to
-/// become whom. Its placeholders are [`template::PUSH`].
+/// become whom. Its placeholders are `template::PUSH`.
 pub fn default_subject(lang: Language, invoker: bool) -> &'static str {
     match (lang, invoker) {
         (Language::En, false) => DEFAULT_SUBJECT,
@@ -380,7 +380,7 @@ pub(crate) fn outcome_line(
 }
 
 /// The line that tells the person how `req`'s login ended under `config` (see
-/// [`outcome_line`]), with this host's name and the time now: what the module shows, and
+/// `outcome_line`), with this host's name and the time now: what the module shows, and
 /// what `passbyme login` prints.
 pub fn tell(config: &Config, req: &Request, outcome: &Outcome, host: &impl Host) -> Option<String> {
     let hostname = host.hostname();

@@ -1,8 +1,8 @@
 //! The words every layer of the login speaks: who logs in ([`Request`]), how a login ended
-//! ([`Outcome`], [`Audit`]), what became of its message ([`Settled`]) and the end of a login as
+//! ([`Outcome`], [`Audit`]), what became of its message (`Settled`) and the end of a login as
 //! the log line needs it ([`Report`]). Plain data: the flow ([`crate::login`]) makes them, the
 //! log ([`crate::log`]), the terminal's texts ([`crate::messages`]) and the PAM boundary
-//! ([`crate::pam`]) read them.
+//! (`crate::pam`) read them.
 
 use std::time::{Duration, Instant};
 

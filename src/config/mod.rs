@@ -134,10 +134,10 @@ pub struct Service {
     /// A root-only file holding the proxy user's password (the URL then names the user).
     pub proxy_password_file: Option<PathBuf>,
     /// Time to connect (TCP and TLS). Defaults to [`client::DEFAULT_CONNECT_TIMEOUT`];
-    /// within [`Service::CONNECT_TIMEOUT_RANGE`].
+    /// within `Service::CONNECT_TIMEOUT_RANGE`.
     pub connect_timeout: Duration,
     /// Time for one whole request. Defaults to [`client::DEFAULT_REQUEST_TIMEOUT`]; within
-    /// [`Service::REQUEST_TIMEOUT_RANGE`].
+    /// `Service::REQUEST_TIMEOUT_RANGE`.
     pub request_timeout: Duration,
 }
 
@@ -174,8 +174,8 @@ impl fmt::Debug for Password {
 /// The login settings.
 #[derive(Debug, Clone)]
 pub struct Login {
-    /// How long to wait for an answer. Defaults to [`Login::DEFAULT_TIMEOUT`], within
-    /// [`Login::TIMEOUT_RANGE`] (in the file and in the `timeout=` module argument).
+    /// How long to wait for an answer. Defaults to `Login::DEFAULT_TIMEOUT`, within
+    /// `Login::TIMEOUT_RANGE` (in the file and in the `timeout=` module argument).
     pub timeout: Duration,
     /// `availability` as written in the file: seconds the message stays available on the
     /// service, at least 1. `None`: it follows the timeout, also when a module argument
@@ -183,27 +183,27 @@ pub struct Login {
     pub availability: Option<u64>,
     /// Time between polls while no answer can come yet (before `poll_fast_after`, unless the
     /// phone already shows SEEN), and the longest interval the slow-down of long waits
-    /// reaches. Defaults to [`Login::DEFAULT_POLL_INTERVAL`], within
-    /// [`Login::POLL_INTERVAL_RANGE`]. The schedule is `login::Schedule`.
+    /// reaches. Defaults to `Login::DEFAULT_POLL_INTERVAL`, within
+    /// `Login::POLL_INTERVAL_RANGE`. The schedule is `login::Schedule`.
     pub poll_interval: Duration,
     /// Time between polls while an answer can come: from `poll_fast_after` after the push
     /// (or SEEN, if earlier) until `poll_slow_after`. Defaults to
-    /// [`Login::DEFAULT_POLL_INTERVAL_SEEN`], within [`Login::POLL_INTERVAL_RANGE`]; it bounds
+    /// `Login::DEFAULT_POLL_INTERVAL_SEEN`, within `Login::POLL_INTERVAL_RANGE`; it bounds
     /// how long an approval waits to be noticed.
     pub poll_interval_seen: Duration,
     /// How long after the push the fast polling starts even if the phone has not shown SEEN:
-    /// the earliest a person can answer. Defaults to [`Login::DEFAULT_POLL_FAST_AFTER`],
-    /// within [`Login::POLL_FAST_AFTER_RANGE`].
+    /// the earliest a person can answer. Defaults to `Login::DEFAULT_POLL_FAST_AFTER`,
+    /// within `Login::POLL_FAST_AFTER_RANGE`.
     pub poll_fast_after: Duration,
     /// How long after the push the fast polling starts to slow down, the interval growing in
     /// proportion to the wait (twice as long at twice this time) up to `poll_interval`.
-    /// Defaults to [`Login::DEFAULT_POLL_SLOW_AFTER`], within
-    /// [`Login::POLL_SLOW_AFTER_RANGE`].
+    /// Defaults to `Login::DEFAULT_POLL_SLOW_AFTER`, within
+    /// `Login::POLL_SLOW_AFTER_RANGE`.
     pub poll_slow_after: Duration,
-    /// Subject template ([`crate::template::PUSH`]) as written. `None`: the language's
+    /// Subject template (`crate::template::PUSH`) as written. `None`: the language's
     /// (`crate::messages::default_subject`).
     pub subject: Option<String>,
-    /// Body template ([`crate::template::PUSH`]) as written. `None`: the language's
+    /// Body template (`crate::template::PUSH`) as written. `None`: the language's
     /// (`crate::messages::default_body`).
     pub body: Option<String>,
     /// How the terminal is told. Defaults to [`Prompt::Enter`].
@@ -265,7 +265,7 @@ pub struct Mapping {
     /// `users_dir`: every `*.toml` file there (sorted by name) adds a `[users]` table.
     pub users_dir: Option<PathBuf>,
     /// `template`: the ID of a user in no `[users]` table, built from the name
-    /// ([`crate::template::check_id_template`]); `None` = no template.
+    /// (`crate::template::check_id_template`); `None` = no template.
     pub template: Option<String>,
     /// `gecos_field` and `gecos_delimiter`: the ID read from the user's GECOS field.
     pub gecos: Option<Gecos>,
@@ -284,7 +284,7 @@ impl Mapping {
 /// Which part of the GECOS field (`pw_gecos`) holds the ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gecos {
-    /// 1-based, within [`Gecos::FIELD_RANGE`].
+    /// 1-based, within `Gecos::FIELD_RANGE`.
     pub field: usize,
     /// Between the parts; defaults to `,`. One ASCII punctuation character other than `:`.
     pub delimiter: char,
@@ -342,7 +342,7 @@ pub struct Config {
     /// Where each entry of `users` was written.
     pub(crate) origins: BTreeMap<String, EntryLocation>,
     /// The entries of the files of `mapping.users_dir`, sorted by name (see
-    /// [`Config::table_entry`]). A sorted list, not a map: 10,000 of them are read at
+    /// `Config::table_entry`). A sorted list, not a map: 10,000 of them are read at
     /// every login.
     pub dir_users: Vec<DirUser>,
     /// The files the entries come from: the main file, then the users.d files read.

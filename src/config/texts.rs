@@ -146,7 +146,7 @@ pub struct Messages {
     /// The language of every text not overridden, and of the push's default subject and
     /// body. Defaults to [`Language::En`].
     pub language: Language,
-    /// Texts written in `[messages]`, each checked with [`MessageId::check`]. An empty
+    /// Texts written in `[messages]`, each checked with `MessageId::check`. An empty
     /// text means "say nothing" for an outcome line.
     pub overrides: BTreeMap<MessageId, String>,
 }

@@ -25,34 +25,34 @@ pub enum Concurrent {
 /// The `[limits]` settings.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// The state directory. Defaults to [`Limits::DEFAULT_STATE_DIR`].
+    /// The state directory. Defaults to `Limits::DEFAULT_STATE_DIR`.
     pub state_dir: PathBuf,
     /// Pushes allowed per user and source per `window`. Defaults to
-    /// [`Limits::DEFAULT_MAX_PUSHES`]; at least 1, at most [`MAX_PUSHES_BOUND`].
+    /// `Limits::DEFAULT_MAX_PUSHES`; at least 1, at most [`MAX_PUSHES_BOUND`].
     pub max_pushes: u32,
     /// Pushes allowed per user per `window`, all sources together. Defaults to
-    /// [`Limits::default_max_pushes_user`]; at least `max_pushes`, at most
+    /// `Limits::default_max_pushes_user`; at least `max_pushes`, at most
     /// [`MAX_PUSHES_BOUND`].
     pub max_pushes_user: u32,
-    /// The rate-limit window. Defaults to [`Limits::DEFAULT_WINDOW`], within
-    /// [`Limits::WINDOW_RANGE`].
+    /// The rate-limit window. Defaults to `Limits::DEFAULT_WINDOW`, within
+    /// `Limits::WINDOW_RANGE`.
     pub window: Duration,
     /// Denials in a row from one source that lock the user out from that source; 0
-    /// disables. Defaults to [`Limits::DEFAULT_LOCKOUT_AFTER`], at most
+    /// disables. Defaults to `Limits::DEFAULT_LOCKOUT_AFTER`, at most
     /// [`LOCKOUT_AFTER_BOUND`].
     pub lockout_after: u32,
     /// Denials in a row from all sources together that lock the user out from everywhere;
-    /// 0 disables. Defaults to [`Limits::default_lockout_after_user`]; 0 or at least
+    /// 0 disables. Defaults to `Limits::default_lockout_after_user`; 0 or at least
     /// `lockout_after`, at most [`LOCKOUT_AFTER_USER_BOUND`].
     pub lockout_after_user: u32,
-    /// How long a lockout lasts. Defaults to [`Limits::DEFAULT_LOCKOUT`], within
-    /// [`Limits::LOCKOUT_RANGE`].
+    /// How long a lockout lasts. Defaults to `Limits::DEFAULT_LOCKOUT`, within
+    /// `Limits::LOCKOUT_RANGE`.
     pub lockout: Duration,
     /// A second login while a push is pending. Defaults to [`Concurrent::Refuse`].
     pub concurrent: Concurrent,
     /// After an approval, the same user from the same remote host and service logs in
-    /// without a push for this long. Defaults to [`Limits::DEFAULT_GRACE`] (off); else
-    /// within [`Limits::GRACE_RANGE`].
+    /// without a push for this long. Defaults to `Limits::DEFAULT_GRACE` (off); else
+    /// within `Limits::GRACE_RANGE`.
     pub grace: Duration,
     /// Let the grace period apply to logins with no remote host, keyed by their terminal
     /// (PAM_TTY; none, no grace). Defaults to false.

@@ -13,8 +13,8 @@
 //! (a crash) cancels that message and goes on.
 //!
 //! Every list in a state file is bounded (pushes by `max_pushes_user`, sources by
-//! [`MAX_SOURCES`], grace entries by [`MAX_GRACE`], every key by its encoding), so a
-//! state file stays below the [`MAX_STATE_BYTES`] the reader accepts; a state that would
+//! `MAX_SOURCES`, grace entries by `MAX_GRACE`, every key by its encoding), so a
+//! state file stays below the `MAX_STATE_BYTES` the reader accepts; a state that would
 //! not is not written and the login is refused.
 //!
 //! Files: `mod.rs` the store's API and the words of its answers; `limits` the settings

@@ -8,7 +8,7 @@
 //! [`Backend`] once the login is going to push, before the limiter claims anything), and the
 //! person ([`Ui`]).
 //!
-//! The flow is a list of steps ([`Attempt`]'s methods), each of which either gives what the
+//! The flow is a list of steps (`Attempt`'s methods), each of which either gives what the
 //! next needs or ends the login with its [`Outcome`]. The files:
 //!
 //! | file | what |

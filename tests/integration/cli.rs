@@ -4,6 +4,9 @@ mod generated;
 /// One audit line in syslog for each action that sends or changes something.
 mod audit;
 
+/// No library module imports from a layer below it (the table of src/lib.rs).
+mod layers;
+
 /// README's layout table names every file and directory of the tree.
 mod layout;
 
