@@ -39,29 +39,15 @@ mod files;
 mod pam;
 mod template;
 
-#[doc(hidden)]
-pub mod args;
-#[doc(hidden)]
-pub mod config;
-#[doc(hidden)]
-pub mod connect;
-#[doc(hidden)]
-pub mod duration;
-#[doc(hidden)]
-pub mod limiter;
-#[doc(hidden)]
-pub mod log;
-#[doc(hidden)]
-pub mod login;
-#[doc(hidden)]
-pub mod messages;
-#[doc(hidden)]
-pub mod os;
-#[doc(hidden)]
-pub mod outcome;
-#[doc(hidden)]
-pub mod pamapp;
-#[doc(hidden)]
-pub mod userkey;
+/// Declares the internal modules that the `passbyme` command, the tests, the benchmark and
+/// the fuzz targets reach: public, hidden from the documentation, free to change in any
+/// release. Within them, what those users do not need is `pub(crate)`.
+macro_rules! internal {
+    ($($name:ident),* $(,)?) => { $( #[doc(hidden)] pub mod $name; )* };
+}
+
+internal!(
+    args, config, connect, duration, limiter, log, login, messages, os, outcome, pamapp, userkey
+);
 
 pub use client::{Client, Credentials};

@@ -102,16 +102,11 @@ pub(crate) fn decision_level(outcome: &Outcome) -> Level {
         // alert: audit mode steps aside, but the administrator must see it).
         Outcome::Audit(Audit::Push) => Level::Info,
         Outcome::Audit(Audit::Without(o)) => decision_level(o),
-        Outcome::Refused(_)
-        | Outcome::TimedOut
-        | Outcome::Interrupted(_)
-        | Outcome::ClientGone(_)
-        | Outcome::Unmapped(_)
-        | Outcome::UnknownUser(_)
-        | Outcome::BadUserName(_)
-        | Outcome::LocalDenied
-        | Outcome::ConversationFailed(_)
-        | Outcome::Limited(_) => Level::Notice,
+        // A denial: the phone, the person, the policy or the limits.
+        Outcome::Refused(_) | Outcome::TimedOut | Outcome::Limited(_) => Level::Notice,
+        Outcome::Interrupted(_) | Outcome::ClientGone(_) => Level::Notice,
+        Outcome::Unmapped(_) | Outcome::UnknownUser(_) | Outcome::BadUserName(_) => Level::Notice,
+        Outcome::LocalDenied | Outcome::ConversationFailed(_) => Level::Notice,
     }
 }
 

@@ -358,22 +358,15 @@ pub(crate) fn outcome_line(
         Outcome::Unreachable(_) => MessageId::Unavailable,
         Outcome::Error(_) | Outcome::ConversationFailed(_) => MessageId::Error,
         Outcome::Repeat(prev) => return outcome_line(messages, prev, &v, now),
-        // Nothing to say: the login went on (approval, grace, fail-open, a skip, audit
-        // mode), the person left (a signal, a closed connection), or the person cannot be
-        // told in a useful way (no user name, a configuration error: the log says it).
-        Outcome::Approved
-        | Outcome::Grace
-        | Outcome::FailOpen(_)
-        | Outcome::Skipped(_)
-        | Outcome::Audit(_)
-        | Outcome::Interrupted(_)
-        | Outcome::ClientGone(_)
-        | Outcome::Unmapped(_)
-        | Outcome::UnknownUser(_)
-        | Outcome::BadUserName(_)
-        | Outcome::NoUser { .. }
-        | Outcome::LocalDenied
-        | Outcome::Config(_) => return None,
+        // Nothing to say: the login went on (approval, grace, fail-open, a skip, audit mode).
+        Outcome::Approved | Outcome::Grace | Outcome::FailOpen(_) => return None,
+        Outcome::Skipped(_) | Outcome::Audit(_) => return None,
+        // The person left (a signal, a closed connection).
+        Outcome::Interrupted(_) | Outcome::ClientGone(_) => return None,
+        // Not told in a useful way (no user name, not mapped, a configuration error): the
+        // log says it.
+        Outcome::Unmapped(_) | Outcome::UnknownUser(_) | Outcome::LocalDenied => return None,
+        Outcome::BadUserName(_) | Outcome::NoUser { .. } | Outcome::Config(_) => return None,
     };
     let line = messages.render(id, &v);
     (!line.is_empty()).then_some(line)

@@ -176,26 +176,18 @@ impl Outcome {
     /// failed conversation) are not kept, so a retry in the same transaction may succeed.
     pub(crate) fn is_final(&self) -> bool {
         match self {
-            Outcome::Approved
-            | Outcome::Refused(_)
-            | Outcome::TimedOut
-            | Outcome::Limited(_)
-            | Outcome::Grace => true,
-            Outcome::Interrupted(_)
-            | Outcome::ClientGone(_)
-            | Outcome::Unmapped(_)
-            | Outcome::UnknownUser(_)
-            | Outcome::BadUserName(_)
-            | Outcome::NoUser { .. }
-            | Outcome::Repeat(_)
-            | Outcome::Skipped(_)
-            | Outcome::LocalDenied
-            | Outcome::FailOpen(_)
-            | Outcome::Unreachable(_)
-            | Outcome::ConversationFailed(_)
-            | Outcome::Config(_)
-            | Outcome::Error(_)
-            | Outcome::Audit(_) => false,
+            // The phone's answer or its silence, and the limits.
+            Outcome::Approved | Outcome::Refused(_) | Outcome::TimedOut => true,
+            Outcome::Limited(_) | Outcome::Grace => true,
+            // The person or the client left: a new try may be answered.
+            Outcome::Interrupted(_) | Outcome::ClientGone(_) => false,
+            // Decided before any push: the next call decides the same way by itself.
+            Outcome::Unmapped(_) | Outcome::UnknownUser(_) | Outcome::Skipped(_) => false,
+            Outcome::LocalDenied | Outcome::Repeat(_) | Outcome::Audit(_) => false,
+            // Failures, which a retry may not meet.
+            Outcome::BadUserName(_) | Outcome::NoUser { .. } | Outcome::FailOpen(_) => false,
+            Outcome::Unreachable(_) | Outcome::ConversationFailed(_) => false,
+            Outcome::Config(_) | Outcome::Error(_) => false,
         }
     }
 
@@ -206,21 +198,15 @@ impl Outcome {
             Outcome::Repeat(prev) => prev.allows(),
             // Whatever enforce mode would have done: audit mode never lets anyone in.
             Outcome::Audit(_) => false,
-            Outcome::Refused(_)
-            | Outcome::TimedOut
-            | Outcome::Interrupted(_)
-            | Outcome::ClientGone(_)
-            | Outcome::Unmapped(_)
-            | Outcome::UnknownUser(_)
-            | Outcome::BadUserName(_)
-            | Outcome::NoUser { .. }
-            | Outcome::Skipped(_)
-            | Outcome::LocalDenied
-            | Outcome::Unreachable(_)
-            | Outcome::ConversationFailed(_)
-            | Outcome::Limited(_)
-            | Outcome::Config(_)
-            | Outcome::Error(_) => false,
+            // No approval: the phone said no or nothing, the person left, the limits.
+            Outcome::Refused(_) | Outcome::TimedOut | Outcome::Limited(_) => false,
+            Outcome::Interrupted(_) | Outcome::ClientGone(_) => false,
+            // A policy that does not let in (PAM_IGNORE lets the rest of the stack decide).
+            Outcome::Unmapped(_) | Outcome::UnknownUser(_) => false,
+            Outcome::Skipped(_) | Outcome::LocalDenied => false,
+            // Every failure denies: fail closed.
+            Outcome::BadUserName(_) | Outcome::NoUser { .. } | Outcome::Unreachable(_) => false,
+            Outcome::ConversationFailed(_) | Outcome::Config(_) | Outcome::Error(_) => false,
         }
     }
 }

@@ -67,17 +67,12 @@ impl Placeholder {
     }
 }
 
-/// The placeholders a subject or body template may use.
-pub(crate) const PUSH: [Placeholder; 8] = [
-    Placeholder::User,
-    Placeholder::Host,
-    Placeholder::Service,
-    Placeholder::Rhost,
-    Placeholder::Tty,
-    Placeholder::Time,
-    Placeholder::Code,
-    Placeholder::Target,
-];
+/// The placeholders a subject or body template may use: all but the terminal lines' own
+/// (`{timeout}`, `{until}`), which come last in [`Placeholder::ALL`].
+pub(crate) const PUSH: [Placeholder; 8] = match Placeholder::ALL.first_chunk::<8>() {
+    Some(first) => *first,
+    None => panic!("Placeholder::ALL lists fewer than 8"),
+};
 
 /// The placeholders `mapping.template` may use.
 pub(crate) const ID: [Placeholder; 1] = [Placeholder::User];

@@ -470,9 +470,11 @@ mod tests {
     use crate::duration::parse_duration;
     use crate::limiter::{LOCKOUT_AFTER_BOUND, MAX_PUSHES_BOUND};
 
-    const MIN: &str = "[service]\ncredentials = \"/etc/passbyme/auth.pem\"\npassword_file = \"/etc/passbyme/pw\"\n[users]\nalice = \"alice@example.com\"\nbob = [\"b1@x\", \"b2@x\"]\n";
+    /// A minimal valid configuration (for the tests of every part of the schema).
+    pub(super) const MIN: &str = "[service]\ncredentials = \"/etc/passbyme/auth.pem\"\npassword_file = \"/etc/passbyme/pw\"\n[users]\nalice = \"alice@example.com\"\nbob = [\"b1@x\", \"b2@x\"]\n";
 
-    fn parse(text: &str) -> Result<Config, String> {
+    /// `text` parsed as /etc/passbyme/passbyme.toml; the error as its message.
+    pub(super) fn parse(text: &str) -> Result<Config, String> {
         Config::parse(Path::new("/etc/passbyme/passbyme.toml"), text).map_err(|e| e.to_string())
     }
 

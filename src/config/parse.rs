@@ -439,13 +439,8 @@ fn duration(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::{parse, MIN};
     use crate::config::{EntryLocation, Language, MessageId};
-
-    const MIN: &str = "[service]\ncredentials = \"/etc/passbyme/auth.pem\"\npassword_file = \"/etc/passbyme/pw\"\n[users]\nalice = \"alice@example.com\"\nbob = [\"b1@x\", \"b2@x\"]\n";
-
-    fn parse(text: &str) -> Result<Config, String> {
-        Config::parse(Path::new("/etc/passbyme/passbyme.toml"), text).map_err(|e| e.to_string())
-    }
 
     #[test]
     fn messages_pick_a_language_and_check_each_override() {
