@@ -35,16 +35,28 @@ else
     cargo bench --locked --bench login
 fi
 
+echo "== cargo bench --bench login -- --users-reader"
+users="$target/bench/users.md"
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+    tests/private-dev.sh cargo bench --locked --bench login -- --users-reader >"$users"
+else
+    cargo bench --locked --bench login -- --users-reader >"$users"
+fi
+cat "$users"
+
 results="$target/bench/login.md"
 if [ "${PBM_BENCH_QUICK:-}" = 1 ]; then
     echo "== quick run: BENCHMARKS.md left alone; results in $results"
     exit 0
 fi
 echo "== writing BENCHMARKS.md"
-python3 - "$results" BENCHMARKS.md <<'EOF'
+python3 - "$results" "$users" BENCHMARKS.md <<'EOF'
 import sys
-results, path = sys.argv[1], sys.argv[2]
+results, users, path = sys.argv[1], sys.argv[2], sys.argv[3]
 new = open(results).read().strip()
+new += ("\n\n### users.d read by the fast reader and by TOML alone\n\n"
+        "Median of 31 reads, in-process (`--users-reader`; see \"users.d reading\" below).\n\n"
+        + open(users).read().strip())
 begin, end = "<!-- RESULTS:BEGIN (tests/bench/run.sh) -->", "<!-- RESULTS:END -->"
 try:
     text = open(path).read()
