@@ -41,7 +41,7 @@ impl Kind {
         Kind::WouldAllow,
     ];
 
-    /// The kind of a `decision=` word (src/login.rs `Outcome::word`), `None` for a word the
+    /// The kind of a `decision=` word (src/outcome.rs `Outcome::word`), `None` for a word the
     /// module never writes.
     fn of(word: &str) -> Option<Kind> {
         Some(match word {
