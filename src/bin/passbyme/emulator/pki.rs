@@ -143,7 +143,9 @@ impl StateDir {
         }
 
         // The configuration: kept while it names this address, else written afresh.
-        let user = super::sys::effective_user_name()
+        let user = pam_passbyme::os::user_name_of(pam_passbyme::os::euid())
+            .ok()
+            .flatten()
             .or_else(|| std::env::var("USER").ok())
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "root".to_owned());
