@@ -679,9 +679,14 @@ pub fn explore(
 /// to `default`.
 ///
 /// Left out: every other code a control does not name, which libpam treats as the one
-/// tried; and new_authtok_reqd where no control near names it: the keyword controls give it
-/// success's action, and then it can only turn a success into a failure (it becomes the
-/// stack's status and is not success), never let through a path that success would not.
+/// tried; and new_authtok_reqd where no control near names it. What stands for it depends
+/// on the line each invocation runs on (`pam_handlers.c`): a keyword control (required,
+/// requisite, sufficient, optional) gives it success's action, and then it can only turn a
+/// success into a failure (it becomes the stack's status and is not success), never let
+/// through a path that success would not; a bracket control that does not name it gives it
+/// `default`, as the code named nowhere. A module named on both kinds of line needs success
+/// at one invocation and the other code at the next: [`explore`] tries every code at every
+/// invocation, so it tries that path too.
 pub fn free_codes(named: &BTreeSet<i32>) -> Vec<i32> {
     free_codes_with(named, &[SUCCESS, IGNORE])
 }

@@ -291,8 +291,8 @@ fn generated_stacks_agree_with_libpam() {
                 | 1
         });
     let mut g = Rng(seed);
-    let (mut leaves, mut sampled, mut successes, mut too_large, mut incomplete) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut leaves, mut sampled, mut successes, mut too_large, mut incomplete, mut mixed) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let all_codes: Vec<i32> = (0..CODES.len() as i32).collect();
     for n in 0..stacks {
         let d = Dir::new("diff");
@@ -359,27 +359,37 @@ fn generated_stacks_agree_with_libpam() {
                 incomplete += 1;
                 continue;
             }
-            // new_authtok_reqd where no control near names it: either it falls to default
-            // like the code tried in its stead, or a keyword control gives it success's
-            // action, where success lets through at least as much. One of the two holds.
-            let map = |as_success: bool| -> Vec<i32> {
-                truth
-                    .steps
-                    .iter()
-                    .map(|s| {
-                        let file = ground_file(s.module);
-                        let id = copy.modules.iter().position(|m| m.path == file);
-                        let set = id.map(codes).unwrap_or_default();
-                        if set.contains(&s.code) {
-                            s.code
-                        } else if s.code == 12 && as_success {
-                            SUCCESS
-                        } else {
-                            set[0]
-                        }
-                    })
-                    .collect()
-            };
+            // Each code the check leaves out at a step has its stand-ins there: the code
+            // tried for "any other code" (set[0]); for new_authtok_reqd where no control
+            // near names it also success, whose action the keyword controls give it. Which
+            // one follows the path depends on the line the step runs on (a bracket line
+            // that does not name it gives it `default`), so a module named on both kinds
+            // of line may need one at one step and the other at the next: every choice per
+            // step is a path the check tries.
+            let choices: Vec<Vec<i32>> = truth
+                .steps
+                .iter()
+                .map(|s| {
+                    let file = ground_file(s.module);
+                    let id = copy.modules.iter().position(|m| m.path == file);
+                    let set = id.map(codes).unwrap_or_default();
+                    if set.contains(&s.code) {
+                        vec![s.code]
+                    } else if s.code == 12 {
+                        vec![set[0], SUCCESS]
+                    } else {
+                        vec![set[0]]
+                    }
+                })
+                .collect();
+            let twofold = choices.iter().filter(|c| c.len() > 1).count();
+            assert!(
+                twofold <= 12,
+                "{}",
+                why(&format!(
+                    "plan {plan:?}: {twofold} steps of new_authtok_reqd"
+                ))
+            );
             let steps = |r: &Run| -> Vec<PathBuf> {
                 r.steps.iter().map(|s| ground_file(s.module)).collect()
             };
@@ -389,24 +399,37 @@ fn generated_stacks_agree_with_libpam() {
                     && (truth.result != SUCCESS || replay.result == SUCCESS))
                     .then_some(replay)
             };
-            let (mapped, replay) = match holds(&map(false)) {
-                Some(r) => (map(false), r),
-                None => {
-                    let m = map(true);
-                    let r = holds(&m).unwrap_or_else(|| {
-                        panic!(
-                            "{}",
-                            why(&format!(
-                                "plan {plan:?} (result {}) has no path the check tries that takes the same modules and lets through as much: {:?} / {:?}",
-                                truth.result,
-                                map(false),
-                                m
-                            ))
-                        )
-                    });
-                    (m, r)
-                }
+            // Every combination, the stand-in code first at each step (bit k picks the
+            // second choice of the k-th twofold step).
+            let pick = |bits: usize| -> Vec<i32> {
+                let mut k = 0;
+                choices
+                    .iter()
+                    .map(|c| {
+                        if c.len() == 1 {
+                            return c[0];
+                        }
+                        k += 1;
+                        c[(bits >> (k - 1)) & 1]
+                    })
+                    .collect()
             };
+            let all = (1usize << twofold) - 1;
+            let (bits, mapped, replay) = (0..=all)
+                .find_map(|bits| holds(&pick(bits)).map(|r| (bits, pick(bits), r)))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}",
+                        why(&format!(
+                            "plan {plan:?} (result {}) has no path the check tries that takes the same modules and lets through as much: {:?} / {:?}",
+                            truth.result,
+                            pick(0),
+                            pick(all)
+                        ))
+                    )
+                });
+            // Neither the stand-in code at every such step nor success at every one would do.
+            mixed += usize::from(bits != 0 && bits != all && holds(&pick(all)).is_none());
             let key = path_of(&replay, &ground_file);
             assert_eq!(
                 tried.get(&key),
@@ -420,7 +443,88 @@ fn generated_stacks_agree_with_libpam() {
         }
     }
     eprintln!(
-        "differential: seed {seed}: {stacks} generated stacks ({too_large} over the run limit), {leaves} paths tried by the check and replayed on libpam ({successes} succeeding), {sampled} random full-code paths mapped and matched ({incomplete} more ended by PAM_INCOMPLETE)"
+        "differential: seed {seed}: {stacks} generated stacks ({too_large} over the run limit), {leaves} paths tried by the check and replayed on libpam ({successes} succeeding), {sampled} random full-code paths mapped and matched ({mixed} of them with new_authtok_reqd replaced by success at one step and by the stand-in code at another; {incomplete} more ended by PAM_INCOMPLETE)"
     );
     assert!(leaves > stacks && successes > 0 && sampled > 0);
+}
+
+/// Seed 1796317310847826691, stack 522, reduced by hand: one module file on a bracket line
+/// that does not name new_authtok_reqd (there it falls to `default`, here bad) and on a
+/// keyword line (there it takes success's action, ok). A path in which both invocations
+/// return new_authtok_reqd is followed by the check's stand-in code on the first and by
+/// success on the second, not by either for both.
+#[test]
+fn new_authtok_reqd_is_replaced_per_invocation_by_the_line_it_runs_on() {
+    if !pamapp::has_confdir() {
+        eprintln!("SKIPPED: this libpam has no pam_start_confdir");
+        return;
+    }
+    let d = Dir::new("reqd");
+    for k in 0..2 {
+        write_stand_in(&d.0.join("mods").join(format!("m{k}.so")), GROUND + k).unwrap();
+    }
+    let m = |k: usize| d.0.join(format!("mods/m{k}.so")).display().to_string();
+    std::fs::write(
+        d.0.join("pam.d/svc"),
+        format!(
+            "auth [success=1] {}\nauth requisite {}\nauth sufficient {}\n",
+            m(0),
+            m(0),
+            m(1)
+        ),
+    )
+    .unwrap();
+    let copy = Copy::with_module_dir(&d.0.join("pam.d"), Path::new("/nonexistent")).unwrap();
+    let ground = |plan: &[i32]| {
+        let run = run_dir(&d.0.join("pam.d"), "svc", plan, &[]).unwrap();
+        let ids: Vec<usize> = run.steps.iter().map(|s| s.module - GROUND).collect();
+        (ids, run.result)
+    };
+    let codes = |m: usize| free_codes(&copy.codes_near(m));
+    assert_eq!(codes(0), [AUTH_ERR, SUCCESS, IGNORE]);
+    assert_eq!(codes(1), [AUTH_ERR, SUCCESS, IGNORE]);
+    // The truth: both invocations of m0 return new_authtok_reqd; m1 runs, the stack fails.
+    assert_eq!(ground(&[12, 12, SUCCESS]), (vec![0, 0, 1], 12));
+    // Neither code tried in its stead follows that path on both invocations.
+    assert_eq!(
+        ground(&[AUTH_ERR, AUTH_ERR, SUCCESS]),
+        (vec![0, 0], AUTH_ERR)
+    );
+    assert_eq!(ground(&[SUCCESS, SUCCESS, SUCCESS]), (vec![0, 1], SUCCESS));
+    // One on each does: the stand-in on the bracket line, success on the keyword line.
+    assert_eq!(
+        ground(&[AUTH_ERR, SUCCESS, SUCCESS]),
+        (vec![0, 0, 1], AUTH_ERR)
+    );
+    // The check's verdict: every path it tries, and what libpam returns on it. The path
+    // above is among them (and every m1 code after it fails, as with new_authtok_reqd).
+    let runs = explore(&copy, "svc", &codes, 100).unwrap();
+    let mut got: Vec<(Vec<(usize, i32)>, i32)> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.steps.iter().map(|s| (s.module, s.code)).collect(),
+                r.result,
+            )
+        })
+        .collect();
+    got.sort();
+    let (e, s, i, denied) = (AUTH_ERR, SUCCESS, IGNORE, 6);
+    let mut want: Vec<(Vec<(usize, i32)>, i32)> = vec![
+        (vec![(0, s), (1, e)], denied),
+        (vec![(0, s), (1, i)], denied),
+        (vec![(0, s), (1, s)], SUCCESS),
+        (vec![(0, e), (0, e)], e),
+        (vec![(0, i), (0, e)], denied),
+    ];
+    for (first, status) in [(e, e), (i, denied)] {
+        for second in [s, i] {
+            for last in [e, i, s] {
+                want.push((vec![(0, first), (0, second), (1, last)], status));
+            }
+        }
+    }
+    want.sort();
+    assert_eq!(got, want);
+    assert!(got.contains(&(vec![(0, e), (0, s), (1, s)], e)));
 }
