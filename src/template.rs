@@ -71,7 +71,7 @@ impl Placeholder {
 /// (`{timeout}`, `{until}`), which come last in [`Placeholder::ALL`].
 pub(crate) const PUSH: [Placeholder; 8] = match Placeholder::ALL.first_chunk::<8>() {
     Some(first) => *first,
-    None => panic!("Placeholder::ALL lists fewer than 8"),
+    None => panic!("Placeholder::ALL lists fewer than 8"), // ok: a const, so a build error
 };
 
 /// The placeholders `mapping.template` may use.
